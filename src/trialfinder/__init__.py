@@ -1,0 +1,1 @@
+"""trialfinder: a self-hostable clinical-trial finder."""
