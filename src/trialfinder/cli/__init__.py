@@ -1,0 +1,170 @@
+"""The ``trialfinder`` command: a thin shell over the library.
+
+Each subcommand parses its arguments, calls the public API, and formats the result. Errors the user can
+fix are printed as one line ``trialfinder: error: ...`` with exit status 2 (bad input) or 1 (not found),
+never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import orjson
+
+from trialfinder.store import open_store, resolve_db
+
+
+class CLIError(Exception):
+    """An error to show the user as one line, with an exit status."""
+
+    def __init__(self, message: str, status: int = 2) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _add_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", help="database file (default: $TRIALFINDER_DB or the per-user default, "
+                                "see 'trialfinder stats')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trialfinder",
+        description="Find clinical trials: a local mirror of ClinicalTrials.gov with search and matching.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="store studies from files, directories and archives")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="API v2 JSON/NDJSON, legacy XML, directories, .zip or .tar.gz archives")
+    p.add_argument("--sample", action="store_true", help="ingest the bundled sample of real studies")
+    p.add_argument("--errors", metavar="FILE", help="write rejected records as JSON lines to FILE")
+    _add_db(p)
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("show", help="print one study")
+    p.add_argument("nct_id", metavar="NCTID")
+    p.add_argument("--json", action="store_true", help="print the stored API v2 record")
+    _add_db(p)
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("stats", help="print counts of what is stored")
+    p.add_argument("--json", action="store_true")
+    _add_db(p)
+    p.set_defaults(func=cmd_stats)
+
+    for register in _extra_commands():
+        register(sub)
+    return parser
+
+
+def _extra_commands() -> list:
+    """Subcommands that live in their own modules (search, serve, match, eval)."""
+    registers = []
+    for name in ("search_cmd", "serve_cmd", "match_cmd"):
+        try:
+            module = __import__(f"trialfinder.cli.{name}", fromlist=["register"])
+        except ImportError:
+            continue
+        registers.append(module.register)
+    return registers
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from trialfinder.ingest import ingest, print_summary, sample_path
+
+    paths = list(args.paths)
+    if args.sample:
+        paths.insert(0, str(sample_path()))
+    if not paths:
+        raise CLIError("nothing to ingest: give one or more PATHs, or --sample")
+    errors = open(args.errors, "wb") if args.errors else None  # noqa: SIM115 - closed below
+    try:
+        with open_store(args.db) as store:
+            result = ingest(store, paths, errors=errors, progress=sys.stderr)
+    finally:
+        if errors is not None:
+            errors.close()
+    for r in result.rejections[:20]:
+        print(f"rejected: {r}", file=sys.stderr)
+    if len(result.rejections) > 20:
+        print(f"... and {len(result.rejections) - 20} more rejections"
+              + (f" (all in {args.errors})" if args.errors else " (use --errors FILE for all)"), file=sys.stderr)
+    print_summary(result)
+    return 0
+
+
+def _open_existing(db: str | None):
+    from pathlib import Path
+
+    target = resolve_db(db)
+    if "://" not in target and not Path(target).exists():
+        raise CLIError(f"no database at {target}: run 'trialfinder ingest --sample' (or give --db)", 1)
+    return open_store(target)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from trialfinder.model.view import render_text, study_view
+
+    nct = args.nct_id.strip().upper()
+    with _open_existing(args.db) as store:
+        resolved = store.resolve_id(nct)
+        record = store.get(resolved) if resolved else None
+    if record is None:
+        raise CLIError(f"study {nct} not found", 1)
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(record, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        sys.stdout.write(render_text(study_view(record)))
+        sys.stdout.write("\n")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    with _open_existing(args.db) as store:
+        stats = store.stats()
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(stats, option=orjson.OPT_INDENT_2) + b"\n")
+        return 0
+    print(f"database: {stats['database']}")
+    print(f"studies: {stats['studies']:,}")
+    print(f"with locations: {stats['with_locations']:,}")
+    print(f"with coordinates: {stats['with_coordinates']:,} "
+          f"(of which derived from a gazetteer: {stats['with_derived_coordinates']:,})")
+    for title, key in (("overall status", "by_overall_status"), ("phase", "by_phase"),
+                       ("study type", "by_study_type")):
+        print(f"by {title}:")
+        for k, v in stats[key].items():
+            print(f"  {k:<28} {v:>10,}")
+    last = stats["last_ingest"]
+    if last:
+        print(f"last ingest: {last['finished_at']} from {last['source']}: added {last['added']}, "
+              f"updated {last['updated']}, unchanged {last['unchanged'] + last['older']}, "
+              f"rejected {last['rejected']}")
+    else:
+        print("last ingest: never")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CLIError as exc:
+        print(f"trialfinder: error: {exc}", file=sys.stderr)
+        return exc.status
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"trialfinder: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        print("trialfinder: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Ingestion: sources -> validation and normalisation -> store, in atomic batches.
+
+Why batches: each batch is one transaction, so a run killed at any point leaves the database as it was
+after the last committed batch, and re-running the same command completes the job (upserts of what is
+already stored are no-ops). Rejections never stop a run; they are counted, reported and optionally
+written as JSON lines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from trialfinder.model.study import RecordError, normalize
+from trialfinder.sources import Rejection, SourceRecord, iter_records
+from trialfinder.store.base import PreparedStudy, Store, UpsertCounts
+
+BATCH_SIZE = 500
+
+
+def sample_path() -> Path:
+    """The bundled sample of real studies shipped inside the package."""
+    return Path(str(resources.files("trialfinder") / "data" / "sample.zip"))
+
+
+@dataclass
+class IngestResult:
+    """Totals of one ingest run, plus the rejections (kept so callers and tests can inspect them)."""
+
+    counts: UpsertCounts = field(default_factory=UpsertCounts)
+    rejections: list[Rejection] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def studies_per_second(self) -> float:
+        return self.counts.total / self.seconds if self.seconds else 0.0
+
+
+def _split_criteria(text: str) -> dict | None:
+    if not text:
+        return None
+    try:
+        from trialfinder.eligibility.criteria import split_criteria
+    except ImportError:  # the eligibility package is optional for storage
+        return None
+    return split_criteria(text).to_dict()
+
+
+def prepare(item: SourceRecord) -> PreparedStudy:
+    """Validate and normalise one record and serialise it once; raises :class:`RecordError`."""
+    study = normalize(item.record)
+    blob = orjson.dumps(item.record)
+    digest = hashlib.blake2b(blob, digest_size=16).hexdigest()
+    source = item.file + (f"!{item.entry}" if item.entry else "")
+    return PreparedStudy(study, blob, digest, source, {"criteria_split": _split_criteria(study.criteria)})
+
+
+def _gazetteer() -> Any:
+    try:
+        from trialfinder.sources.geocode import Gazetteer
+    except ImportError:
+        return None
+    return Gazetteer()
+
+
+class Progress:
+    """A one-line progress display on a terminal; silent otherwise (the caller prints a summary)."""
+
+    def __init__(self, stream: IO[str] | None) -> None:
+        self.stream = stream if stream is not None and stream.isatty() else None
+        self.start = time.monotonic()
+        self.last = 0.0
+
+    def update(self, counts: UpsertCounts, force: bool = False) -> None:
+        if self.stream is None:
+            return
+        now = time.monotonic()
+        if not force and now - self.last < 0.25:
+            return
+        self.last = now
+        rate = counts.total / max(now - self.start, 1e-9)
+        self.stream.write(
+            f"\r{counts.total:,} studies  {rate:,.0f}/s  added {counts.added:,}  updated {counts.updated:,}  "
+            f"unchanged {counts.unchanged + counts.older:,}  rejected {counts.rejected:,}\x1b[K")
+        self.stream.flush()
+
+    def done(self) -> None:
+        if self.stream is not None:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def ingest(
+    store: Store,
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    errors: IO[bytes] | None = None,
+    progress: IO[str] | None = None,
+    on_rejection: Callable[[Rejection], None] | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> IngestResult:
+    """Read every study under ``paths`` and upsert it into ``store``.
+
+    ``errors`` receives one JSON line per rejection; ``progress`` (a terminal) shows a live counter.
+    """
+    paths = [str(p) for p in paths]
+    result = IngestResult()
+    start = time.monotonic()
+    bar = Progress(progress)
+    ingest_id = store.begin_ingest(" ".join(paths))
+
+    def reject(r: Rejection) -> None:
+        result.counts.rejected += 1
+        result.rejections.append(r)
+        if errors is not None:
+            errors.write(orjson.dumps(r.to_dict()) + b"\n")
+        if on_rejection is not None:
+            on_rejection(r)
+
+    batch: list[PreparedStudy] = []
+    for item in _items(paths):
+        if isinstance(item, Rejection):
+            reject(item)
+            continue
+        try:
+            batch.append(prepare(item))
+        except RecordError as exc:
+            reject(Rejection(item.file, item.entry, exc.nct_id, exc.reason))
+            continue
+        if len(batch) >= batch_size:
+            result.counts += store.upsert_many(batch)
+            batch = []
+            bar.update(result.counts)
+    if batch:
+        result.counts += store.upsert_many(batch)
+    bar.update(result.counts, force=True)
+    bar.done()
+    result.seconds = time.monotonic() - start
+    store.finish_ingest(ingest_id, result.counts)
+    return result
+
+
+def _items(paths: list[str]) -> Iterator[SourceRecord | Rejection]:
+    geocoder = None
+    if any(_may_hold_xml(p) for p in paths):
+        geocoder = _gazetteer()
+    yield from iter_records(paths, geocoder=geocoder)
+
+
+def _may_hold_xml(path: str) -> bool:
+    low = path.lower()
+    return not low.endswith((".json", ".ndjson", ".jsonl"))
+
+
+
+def print_summary(result: IngestResult, stream: IO[str] = sys.stdout) -> None:
+    """The one summary line every ingest ends with."""
+    stream.write(f"{result.counts.summary()} in {result.seconds:.1f}s "
+                 f"({result.studies_per_second:,.0f} studies/s)\n")
