@@ -108,9 +108,9 @@ FALLBACK_WHY_STOPPED = (
     "Business decision, not related to safety.",
     "PI left the institution",
 )
-# Probability that a COMPLETED/TERMINATED study gets a results section (the registry has results for
-# roughly one in seven closed studies); tuned so the corpus averages ~17 KB per study like the registry.
-P_RESULTS_CLOSED = 0.14
+# Probability that a closed interventional study gets a results section (the registry has results for
+# roughly one in five of them, ~12% of all studies); tuned so the corpus averages ~17 KB per study.
+P_RESULTS_CLOSED = 0.2
 P_RESULTS_ACTIVE = 0.04  # ACTIVE_NOT_RECRUITING studies with primary-outcome results posted
 P_KEEP_PHASES = 0.6
 P_NO_SITES = 0.08  # share of studies drawn from donors without (geocoded) locations
@@ -317,7 +317,7 @@ class Generator:
                 completion = as_of + 30 + int(rng.random() * 900)
             if primary <= as_of and status != "ACTIVE_NOT_RECRUITING":
                 primary = min(completion, as_of + 30 + int(rng.random() * 600))
-        first_post = submit + 1 + int(rng.random() * 40)
+        first_post = min(as_of, submit + 1 + int(rng.random() * 40))
         qc = min(first_post - 1, submit + int(rng.random() * 20))
         closed = status not in ACTIVE_STATUSES
         if status == "UNKNOWN":
