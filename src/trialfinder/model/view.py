@@ -20,35 +20,11 @@ from typing import Any
 
 from trialfinder.model.labels import age_range_text, label, status_badge, volunteers_text
 
-__all__ = [
-    "Arm",
-    "Contact",
-    "CriteriaSection",
-    "CriterionItem",
-    "DesignSection",
-    "Fact",
-    "FactsSection",
-    "LinesSection",
-    "LocationsSection",
-    "Outcome",
-    "OutcomeGroup",
-    "OutcomesSection",
-    "ContactsSection",
-    "Section",
-    "Site",
-    "StudyView",
-    "TextSection",
-    "render_text",
-    "study_view",
-]
-
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
 DETAILS_GROUP = "Details and patient eligibility"
 
 
-# --------------------------------------------------------------------------------------------------
-# view dataclasses
-# --------------------------------------------------------------------------------------------------
+# --- view dataclasses ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -234,9 +210,7 @@ class StudyView:
         return dataclasses.asdict(self)
 
 
-# --------------------------------------------------------------------------------------------------
-# record access helpers
-# --------------------------------------------------------------------------------------------------
+# --- record access helpers -----------------------------------------------------------------------
 
 
 def _get(obj: Any, *path: str) -> Any:
@@ -276,9 +250,7 @@ def _paragraphs(text: str) -> tuple[str, ...]:
     return tuple(p.strip("\n") for p in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n")) if p.strip())
 
 
-# --------------------------------------------------------------------------------------------------
-# criteria splitting
-# --------------------------------------------------------------------------------------------------
+# --- criteria splitting --------------------------------------------------------------------------
 
 
 @dataclass
@@ -393,9 +365,7 @@ def _fallback_split(text: str) -> _Split:
     )
 
 
-# --------------------------------------------------------------------------------------------------
-# section builders (each returns None when the record lacks the data)
-# --------------------------------------------------------------------------------------------------
+# --- section builders (each returns None when the record lacks the data) -------------------------
 
 
 def _treatments(interventions: list[dict[str, Any]]) -> tuple[str, ...]:
@@ -425,33 +395,25 @@ def _enrollment(design: Any) -> str | None:
     return f"{count} {'estimated ' if estimated else ''}{'patient' if count == 1 else 'patients'}"
 
 
+_INCLUSION = {"key": "inclusion", "heading": "Inclusion criteria", "group": DETAILS_GROUP}
+_EXCLUSION = {"key": "exclusion", "heading": "Exclusion criteria", "group": DETAILS_GROUP}
+
+
 def _criteria_sections(elig: Any) -> list[Section]:
     text = _str(_get(elig, "eligibilityCriteria"))
     if not text:
         return []
     split = _split(text)
     out: list[Section] = []
-    for key, heading, pre, items in (
-        ("inclusion", "Inclusion criteria", split.inclusion_preamble, split.inclusion),
-        ("exclusion", "Exclusion criteria", split.exclusion_preamble, split.exclusion),
+    for names, pre, items in (
+        (_INCLUSION, split.inclusion_preamble, split.inclusion),
+        (_EXCLUSION, split.exclusion_preamble, split.exclusion),
     ):
         if pre or items:
-            sec = CriteriaSection(key=key, heading=heading, group=DETAILS_GROUP, preamble=pre, items=items)
-            out.append(sec)
-    if split.notes:
-        if out:
-            out[-1] = dataclasses.replace(out[-1], notes=split.notes)
-        else:
-            out.append(
-                CriteriaSection(
-                    key="inclusion",
-                    heading="Inclusion criteria",
-                    group=DETAILS_GROUP,
-                    preamble=(),
-                    items=(),
-                    notes=split.notes,
-                )
-            )
+            out.append(CriteriaSection(**names, preamble=pre, items=items))
+    if split.notes:  # unplaced text goes under the last criteria heading rather than being lost
+        last = out.pop() if out else CriteriaSection(**_INCLUSION, preamble=(), items=())
+        out.append(dataclasses.replace(last, notes=split.notes))
     return out
 
 
@@ -548,12 +510,8 @@ def _sponsors_section(sponsors: Any, contacts: Any) -> FactsSection | None:
     party = _get(sponsors, "responsibleParty")
     ptype = _str(_get(party, "type"))
     if ptype:
-        who = ", ".join(
-            _strings(
-                _get(party, k)
-                for k in ("investigatorFullName", "investigatorTitle", "investigatorAffiliation")
-            )
-        )
+        keys = ("investigatorFullName", "investigatorTitle", "investigatorAffiliation")
+        who = ", ".join(_strings(_get(party, k) for k in keys))
         value = label("ResponsiblePartyType", ptype) + (f": {who}" if who else "")
         facts.append(Fact(label="Responsible party", value=value))
     for off in _dicts(_get(contacts, "overallOfficials")):
@@ -594,9 +552,7 @@ def _outcomes_section(outcomes_mod: Any) -> OutcomesSection | None:
     return OutcomesSection(key="outcomes", heading="Outcomes", groups=tuple(groups))
 
 
-# --------------------------------------------------------------------------------------------------
-# public API
-# --------------------------------------------------------------------------------------------------
+# --- public API ----------------------------------------------------------------------------------
 
 
 def study_view(record: dict[str, Any]) -> StudyView:
@@ -664,12 +620,8 @@ def study_view(record: dict[str, Any]) -> StudyView:
     if min_age or max_age or std_ages:
         lines("ages", "Ages", [age_range_text(min_age or None, max_age or None)], DETAILS_GROUP)
     healthy = _get(elig, "healthyVolunteers")
-    lines(
-        "volunteers",
-        "Volunteers",
-        [volunteers_text(healthy if isinstance(healthy, bool) else None)],
-        DETAILS_GROUP,
-    )
+    healthy = healthy if isinstance(healthy, bool) else None
+    lines("volunteers", "Volunteers", [volunteers_text(healthy)], DETAILS_GROUP)
     text("study_population", "Study population", _get(elig, "studyPopulation"), DETAILS_GROUP)
     sections.extend(_criteria_sections(elig))
 
@@ -732,9 +684,7 @@ def study_view(record: dict[str, Any]) -> StudyView:
     )
 
 
-# --------------------------------------------------------------------------------------------------
-# terminal rendering
-# --------------------------------------------------------------------------------------------------
+# --- terminal rendering --------------------------------------------------------------------------
 
 _LIST_LINE_RE = re.compile(r"^(\s*(?:[*\-•+]|\d{1,3}[.)])\s+)")
 
