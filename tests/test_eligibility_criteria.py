@@ -70,8 +70,11 @@ def test_header_with_inline_content() -> None:
 def test_no_bullets_no_headers_is_inclusion() -> None:
     text = "Males and females, ages 18 and over.\n\nDiverse racial groups.\n\nNo history of epilepsy."
     split = split_criteria(text)
-    assert _texts(split.inclusion) == ["Males and females, ages 18 and over.", "Diverse racial groups.",
-                                       "No history of epilepsy."]
+    assert _texts(split.inclusion) == [
+        "Males and females, ages 18 and over.",
+        "Diverse racial groups.",
+        "No history of epilepsy.",
+    ]
     assert split.exclusion == []
 
 

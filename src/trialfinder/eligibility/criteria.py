@@ -223,7 +223,9 @@ def _split_inline_header(text: str) -> tuple[str | None, str, str]:
             rest = s[m.end() :].strip().lstrip("*_ ").strip()
             # "Inclusion of women ..." / "Exclusion of patients ..." are criteria, not headers
             head = s[: m.end()]
-            if not re.search(r"criteri|[:]|^\s*(?:key\s+)?(?:inclusion|exclusion)s?\s*[:.\-]?\s*$", head, re.I):
+            if not re.search(
+                r"criteri|[:]|^\s*(?:key\s+)?(?:inclusion|exclusion)s?\s*[:.\-]?\s*$", head, re.I
+            ):
                 if rest:
                     return None, "", text
             return kind, head, rest
@@ -252,13 +254,7 @@ def _classify(lines: list[str]) -> list[_Line]:
             if rest or m.group("num") or m.group("pnum"):
                 marker, style = _marker_style(m)
                 body = rest
-        if (
-            marker is None
-            and out
-            and not blank
-            and prev_raw
-            and _is_wrapped(prev_raw, raw, out[-1])
-        ):
+        if marker is None and out and not blank and prev_raw and _is_wrapped(prev_raw, raw, out[-1]):
             out[-1].text = (out[-1].text + " " + body).strip()
             prev_raw = raw
             continue
