@@ -21,6 +21,7 @@ from typing import IO, Any
 import orjson
 
 from trialfinder.model.study import RecordError, normalize
+from trialfinder.search.synonyms import extract_synonyms
 from trialfinder.sources import Rejection, SourceRecord, iter_records
 from trialfinder.store.base import PreparedStudy, Store, UpsertCounts
 
@@ -61,7 +62,8 @@ def prepare(item: SourceRecord) -> PreparedStudy:
     blob = orjson.dumps(item.record)
     digest = hashlib.blake2b(blob, digest_size=16).hexdigest()
     source = item.file + (f"!{item.entry}" if item.entry else "")
-    return PreparedStudy(study, blob, digest, source, {"criteria_split": _split_criteria(study.criteria)})
+    extra = {"criteria_split": _split_criteria(study.criteria), "synonyms": extract_synonyms(study)}
+    return PreparedStudy(study, blob, digest, source, extra)
 
 
 def _gazetteer() -> Any:

@@ -75,8 +75,13 @@ CREATE TABLE IF NOT EXISTS contacts (
   sid INTEGER NOT NULL, kind TEXT, name TEXT, role TEXT, phone TEXT, email TEXT, affiliation TEXT
 );
 CREATE INDEX IF NOT EXISTS contacts_sid ON contacts(sid);
+CREATE TABLE IF NOT EXISTS synonyms (sid INTEGER NOT NULL, kind TEXT NOT NULL, term TEXT NOT NULL,
+  expansion TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS synonyms_sid ON synonyms(sid);
+CREATE INDEX IF NOT EXISTS synonyms_term ON synonyms(term);
 CREATE VIRTUAL TABLE IF NOT EXISTS study_text USING fts5(
-  title, conditions, keywords, interventions, summary, description, eligibility, outcomes, sponsors,
+  title, conditions, keywords, cond_mesh, interventions, intr_mesh, summary, description, eligibility,
+  outcomes, sponsors, places,
   tokenize = 'porter unicode61 remove_diacritics 2'
 );
 CREATE TABLE IF NOT EXISTS ingests (
@@ -86,7 +91,11 @@ CREATE TABLE IF NOT EXISTS ingests (
 """
 
 CHILD_TABLES = ("identifiers", "conditions", "interventions", "intervention_meshes", "arms", "sponsors",
-                "contacts")
+                "contacts", "synonyms")
+
+#: The full-text columns, in index order; weights for ranking live in the search module.
+FTS_COLUMNS = ("title", "conditions", "keywords", "cond_mesh", "interventions", "intr_mesh", "summary",
+               "description", "eligibility", "outcomes", "sponsors", "places")
 
 
 def _now() -> str:
@@ -114,6 +123,9 @@ class SQLiteStore(Store):
             self.conn.executescript(SCHEMA)
             self.conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
                               (str(SCHEMA_VERSION),))
+        from trialfinder.store.sqlite_search import install_functions
+
+        install_functions(self.conn)
         self.conn.execute("PRAGMA cache_size = -65536")
         self.conn.execute("PRAGMA temp_store = MEMORY")
 
@@ -200,9 +212,10 @@ class SQLiteStore(Store):
             if loc[6] is not None:
                 cur.execute("INSERT INTO location_points VALUES (?, ?, ?, ?, ?)",
                             (cur.lastrowid, loc[6], loc[6], loc[7], loc[7]))
+        cur.executemany("INSERT INTO synonyms VALUES (?, ?, ?, ?)",
+                        [(sid, *row) for row in p.extra.get("synonyms") or ()])
         cur.execute(
-            "INSERT INTO study_text (rowid, title, conditions, keywords, interventions, summary, description, "
-            "eligibility, outcomes, sponsors) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO study_text (rowid, {', '.join(FTS_COLUMNS)}) VALUES (?{', ?' * len(FTS_COLUMNS)})",
             (sid, *fts_columns(s)),
         )
 
@@ -288,6 +301,60 @@ class SQLiteStore(Store):
             "database": self.url,
         }
 
+    # -- search and browsing ---------------------------------------------------------------------------
+
+    def run_search(self, plan: Any) -> Any:
+        from trialfinder.store.sqlite_search import run_search
+
+        return run_search(self.conn, plan)
+
+    def synonyms(self, term: str, kinds: tuple[str, ...]) -> list[tuple[str, str, int]]:
+        from trialfinder.store.sqlite_search import lookup_synonyms
+
+        return lookup_synonyms(self.conn, term, kinds)
+
+    def get_many(self, nct_ids: list[str]) -> dict[str, dict]:
+        """Records by NCT id, in one query (for result pages)."""
+        if not nct_ids:
+            return {}
+        marks = ", ".join("?" * len(nct_ids))
+        return {nct: orjson.loads(blob) for nct, blob in self.conn.execute(
+            f"SELECT nct_id, record FROM studies WHERE nct_id IN ({marks})", nct_ids)}
+
+    def location_counts(self, country: str | None = None, state: str | None = None) -> list[tuple[str, int]]:
+        """Studies per country, per state of a country, or per city of a state (trials by location)."""
+        if country is None:
+            sql, params = "SELECT country, count(DISTINCT sid) FROM locations WHERE country != '' GROUP BY 1", []
+        elif state is None:
+            sql = ("SELECT CASE WHEN state = '' THEN city ELSE state END, count(DISTINCT sid) FROM locations "
+                   "WHERE country = ? GROUP BY 1")
+            params = [country]
+        else:
+            sql = "SELECT city, count(DISTINCT sid) FROM locations WHERE country = ? AND state = ? GROUP BY 1"
+            params = [country, state]
+        rows = [(k, n) for k, n in self.conn.execute(sql, params) if k]
+        return sorted(rows, key=lambda r: (-r[1], r[0]))
+
+    def condition_counts(self, letter: str | None = None, limit: int = 2000) -> list[tuple[str, int]]:
+        """Conditions with their number of studies, optionally those starting with ``letter``."""
+        sql = "SELECT term, count(DISTINCT sid) FROM conditions WHERE kind = 'condition'"
+        params: list[Any] = []
+        if letter:
+            sql += " AND upper(substr(term, 1, 1)) = ?"
+            params.append(letter.upper()[:1])
+        sql += " GROUP BY term COLLATE NOCASE ORDER BY term COLLATE NOCASE LIMIT ?"
+        params.append(limit)
+        return [(t, n) for t, n in self.conn.execute(sql, params)]
+
+    def field_values(self, column: str, limit: int = 100) -> list[tuple[str, int]]:
+        """Distinct values of an indexed study column with counts (for ``/stats/field/values``)."""
+        allowed = {"overall_status", "study_type", "lead_class", "sex", "phases", "allocation",
+                   "intervention_model", "masking", "primary_purpose", "enrollment_type"}
+        if column not in allowed:
+            raise ValueError(f"unknown field column {column!r}")
+        return [(v, n) for v, n in self.conn.execute(
+            f"SELECT {column}, count(*) FROM studies GROUP BY 1 ORDER BY 2 DESC LIMIT ?", (limit,))]
+
     def close(self) -> None:
         self.conn.close()
 
@@ -297,8 +364,11 @@ def fts_columns(s: Any) -> tuple[str, ...]:
     title = " ".join(x for x in (s.brief_title, s.official_title, s.acronym) if x)
     conds = " ; ".join(t for k, t in s.conditions if k == "condition")
     keywords = " ; ".join(t for k, t in s.conditions if k == "keyword")
+    cond_mesh = " ; ".join(t for k, t in s.conditions if k in ("mesh", "mesh_ancestor"))
     ivs = " ; ".join(" ; ".join([n, *o]) for _t, n, o in s.interventions)
     arms = " ; ".join(a[0] for a in s.arms)
+    intr_mesh = " ; ".join(t for _k, t in s.intervention_meshes)
     sponsors = " ; ".join(sp[0] for sp in s.sponsors)
-    return (title, conds, keywords, (ivs + " ; " + arms) if arms else ivs, s.brief_summary,
-            s.detailed_description, s.criteria, " ; ".join(s.outcomes), sponsors)
+    places = " ; ".join(sorted({" ".join(x for x in (loc[0], loc[1], loc[2], loc[4]) if x) for loc in s.locations}))
+    return (title, conds, keywords, cond_mesh, (ivs + " ; " + arms) if arms else ivs, intr_mesh,
+            s.brief_summary, s.detailed_description, s.criteria, " ; ".join(s.outcomes), sponsors, places)

@@ -1,0 +1,282 @@
+"""The search engine: a :class:`SearchRequest` in, a :class:`SearchPage` out.
+
+This is the one search entry point used by the CLI, the web pages and the JSON API. It turns a request
+into a backend-neutral :class:`~trialfinder.search.plan.Plan` (synonym expansion from the data's own
+vocabulary, place names resolved offline), lets the store run it, and shapes the results: records
+(optionally cut to the requested ``fields``), nearest site and distance, and which terms matched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from trialfinder.search.fields import select_fields
+from trialfinder.search.plan import AREA_FIELDS, GeoClause, Plan, TextClause
+from trialfinder.search.synonyms import fold
+
+#: Request attribute -> plan area, for the free-text query areas.
+TEXT_AREAS = (("cond", "cond"), ("term", "term"), ("intr", "intr"), ("titles", "titles"),
+              ("outc", "outc"), ("spons", "spons"), ("locn", "locn"))
+#: Which synonym kinds expand which area.
+EXPANSION_KINDS = {"cond": ("acronym", "mesh"), "intr": ("other_name",), "term": ("acronym", "other_name", "mesh")}
+RECRUITING = "RECRUITING"
+
+
+@dataclass
+class NearestSite:
+    facility: str
+    city: str
+    state: str
+    country: str
+    status: str
+    lat: float | None
+    lon: float | None
+    distance_km: float | None
+    derived: bool = False
+
+    @property
+    def distance_mi(self) -> float | None:
+        return None if self.distance_km is None else round(self.distance_km / 1.609344, 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"facility": self.facility, "city": self.city, "state": self.state, "country": self.country,
+                "status": self.status, "lat": self.lat, "lon": self.lon, "distanceKm": self.distance_km,
+                "distanceMi": self.distance_mi, "derived": self.derived}
+
+
+@dataclass
+class SearchHit:
+    nct_id: str
+    record: dict
+    score: float | None = None
+    matched: list[str] = field(default_factory=list)
+    nearest: NearestSite | None = None
+
+
+@dataclass
+class SearchPage:
+    hits: list[SearchHit]
+    total_count: int | None = None
+    next_page_token: str | None = None
+    facets: dict[str, list[tuple[str, int]]] | None = None
+    #: the expansions used, per area: {"cond": ["lupus nephritis (acronym of LN)"]}
+    expansions: dict[str, list[str]] = field(default_factory=dict)
+    place: Any = None
+
+    def to_api_json(self, *, include_extras: bool = False) -> dict[str, Any]:
+        """The ClinicalTrials.gov API v2 response shape."""
+        out: dict[str, Any] = {"studies": [h.record for h in self.hits]}
+        if self.next_page_token:
+            out["nextPageToken"] = self.next_page_token
+        if self.total_count is not None:
+            out["totalCount"] = self.total_count
+        if include_extras:
+            out["trialfinder"] = {
+                "hits": [{"nctId": h.nct_id, "score": h.score, "matched": h.matched,
+                          "nearestSite": h.nearest.to_dict() if h.nearest else None} for h in self.hits],
+                "facets": {k: [[v, n] for v, n in vals] for k, vals in (self.facets or {}).items()},
+                "expansions": self.expansions,
+            }
+        return out
+
+
+def _req(request: Any, name: str, default: Any = None) -> Any:
+    value = getattr(request, name, default)
+    return default if value is None else value
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(fold(text).replace('"', " ").split())
+
+
+def _strip_quotes(text: str) -> tuple[str, bool]:
+    t = text.strip()
+    if len(t) >= 2 and t[0] == '"' and t[-1] == '"':
+        return t[1:-1], True
+    return t, False
+
+
+def _fingerprint(request: Any) -> str:
+    """A short hash of everything but the page token, so a token cannot be replayed on another query."""
+    from dataclasses import asdict, is_dataclass
+
+    state = asdict(request) if is_dataclass(request) else dict(vars(request))
+    state.pop("page_token", None)
+    state.pop("fields", None)
+    blob = orjson.dumps(state, option=orjson.OPT_SORT_KEYS, default=str)
+    return hashlib.blake2b(blob, digest_size=6).hexdigest()
+
+
+def build_plan(store: Any, request: Any) -> tuple[Plan, dict[str, list[str]], Any]:
+    """Translate a request into a plan: expand synonyms, resolve places, map filters."""
+    from trialfinder.search.request import SearchError
+
+    plan = Plan()
+    expansions: dict[str, list[str]] = {}
+    use_synonyms = bool(_req(request, "synonyms", True))
+    for attr, area in TEXT_AREAS:
+        text = _req(request, attr)
+        if not text or not str(text).strip():
+            continue
+        text, quoted = _strip_quotes(str(text))
+        words = _words(text)
+        if not words:
+            continue
+        alts: list[tuple[str, ...]] = [words]
+        flags: list[bool] = [quoted]
+        kinds = EXPANSION_KINDS.get(area, ())
+        if use_synonyms and kinds:
+            used = []
+            for kind, expansion, _n in store.synonyms(" ".join(words), kinds):
+                exp_words = _words(expansion)
+                if exp_words and exp_words not in alts:
+                    alts.append(exp_words)
+                    flags.append(True)
+                    used.append(f"{expansion} ({kind.replace('_', ' ')} of {text})")
+            if used:
+                expansions[area] = used
+        plan.text.append(TextClause(area, AREA_FIELDS[area], tuple(alts), tuple(flags), text))
+
+    plan.advanced = _req(request, "advanced")
+    f: dict[str, tuple[Any, ...]] = {}
+    for attr, dim in (("statuses", "status"), ("phases", "phase"), ("study_types", "study_type"),
+                      ("sexes", "sex"), ("age_groups", "age_group"), ("funder_types", "funder_type"),
+                      ("intervention_types", "intervention_type"), ("countries", "country"),
+                      ("states", "state"), ("cities", "city"), ("ids", "ids")):
+        values = tuple(_req(request, attr, ()) or ())
+        if values:
+            f[dim] = values
+    for attr, dim in (("healthy_volunteers", "healthy"), ("has_results", "has_results")):
+        value = _req(request, attr)
+        if value is not None:
+            f[dim] = (bool(value),)
+    _merge_agg(f, _req(request, "agg", {}) or {})
+    recruiting_sites = bool(_req(request, "recruiting_sites_only", False))
+    plan.filters = f
+    plan.age = _req(request, "age")
+    for attr, col in (("start", "start_date"), ("first_posted", "first_posted"),
+                      ("last_update", "last_update_posted")):
+        rng = _req(request, attr)
+        if rng:
+            plan.date_ranges[col] = tuple(rng)  # type: ignore[assignment]
+    id_terms = _req(request, "id_terms")
+    if id_terms:
+        plan.id_terms = tuple(id_terms.replace(",", " ").split()) if isinstance(id_terms, str) else tuple(id_terms)
+
+    place = None
+    geo = _req(request, "geo")
+    near = _req(request, "near")
+    if near:
+        from trialfinder.sources.geocode import Gazetteer
+
+        place = _gazetteer(Gazetteer).place(str(near))
+        if place is None:
+            raise SearchError("near", f"unknown place {near!r}: try a city, 'City, State', a country or a US ZIP code")
+        radius_km = _req(request, "radius_km") or 80.4672  # 50 miles, ClinicalTrials.gov's usual radius
+        plan.geo = GeoClause(place.lat, place.lon, float(radius_km), recruiting_sites)
+    elif geo is not None:
+        plan.geo = GeoClause(geo.lat, geo.lon, geo.radius_km, recruiting_sites)
+
+    plan.sort = [_sort_key(k, d) for k, d in (_req(request, "sort", []) or [])]
+    plan.limit = int(_req(request, "page_size", 10))
+    plan.count_total = bool(_req(request, "count_total", False))
+    plan.facets = bool(_req(request, "facets", False))
+    return plan, expansions, place
+
+
+_GAZ: dict[str, Any] = {}
+
+
+def _gazetteer(cls: Any) -> Any:
+    """One gazetteer per process: it is read-only, and loading it costs about a second."""
+    if "g" not in _GAZ:
+        _GAZ["g"] = cls()
+    return _GAZ["g"]
+
+
+_SORT_ALIASES = {
+    "relevance": "relevance", "@relevance": "relevance",
+    "studyfirstpostdate": "first_posted", "first_posted": "first_posted", "newest": "first_posted",
+    "lastupdatepostdate": "last_update", "last_update": "last_update",
+    "startdate": "start_date", "start_date": "start_date",
+    "enrollmentcount": "enrollment", "enrollment": "enrollment",
+    "distance": "distance", "nctid": "nct_id",
+}
+
+
+def _sort_key(key: str, direction: str) -> tuple[str, str]:
+    return _SORT_ALIASES.get(key.lower(), key), direction
+
+
+def _merge_agg(f: dict[str, tuple[Any, ...]], agg: dict[str, Any]) -> None:
+    """aggFilters are parsed to plan dimensions by the request module; merge them with other filters."""
+    for dim, values in agg.items():
+        values = tuple(values)
+        if not values:
+            continue
+        f[dim] = tuple(dict.fromkeys(f.get(dim, ()) + values))
+
+
+def search(store: Any, request: Any) -> SearchPage:
+    """Run a search request against a store and return one page of results."""
+    from trialfinder.search.request import SearchError, make_page_token, read_page_token
+
+    plan, expansions, place = build_plan(store, request)
+    fp = _fingerprint(request)
+    token = _req(request, "page_token")
+    if token:
+        state = read_page_token(token)
+        if state.get("q") != fp:
+            raise SearchError("pageToken", "pageToken does not belong to this query")
+        plan.offset = int(state.get("o", 0))
+    raw = store.run_search(plan)
+    records = store.get_many([h.nct_id for h in raw.hits])
+    fields = _req(request, "fields")
+    hits = []
+    for h in raw.hits:
+        rec = records.get(h.nct_id, {})
+        nearest = None
+        if h.nearest:
+            n = h.nearest
+            nearest = NearestSite(n["facility"] or "", n["city"] or "", n["state"] or "", n["country"] or "",
+                                  n["status"] or "", n["lat"], n["lon"], n["distance_km"], n["derived"])
+        hits.append(SearchHit(h.nct_id, select_fields(rec, fields) if fields else rec, h.score,
+                              explain_match(rec, plan.text), nearest))
+    next_token = None
+    if raw.has_more:
+        next_token = make_page_token({"q": fp, "o": plan.offset + plan.limit})
+    return SearchPage(hits, raw.total if plan.count_total or plan.facets else None, next_token, raw.facets,
+                      expansions, place)
+
+
+def explain_match(record: dict, clauses: list[TextClause]) -> list[str]:
+    """Which query or synonym terms a record matched, and where ("LN -> lupus nephritis in conditions")."""
+    ps = record.get("protocolSection", {})
+    ident = ps.get("identificationModule", {})
+    cond = ps.get("conditionsModule", {})
+    ivs = ps.get("armsInterventionsModule", {}).get("interventions", []) or []
+    derived = record.get("derivedSection", {})
+    where = {
+        "title": fold(" ".join(str(ident.get(k, "")) for k in ("briefTitle", "officialTitle", "acronym"))),
+        "conditions": fold(" ; ".join(cond.get("conditions", []) or [])),
+        "keywords": fold(" ; ".join(cond.get("keywords", []) or [])),
+        "MeSH terms": fold(" ; ".join(m.get("term", "") for key in ("meshes", "ancestors")
+                                      for m in derived.get("conditionBrowseModule", {}).get(key, []) or [])),
+        "interventions": fold(" ; ".join(" ; ".join([i.get("name", ""), *(i.get("otherNames") or [])])
+                                         for i in ivs if isinstance(i, dict))),
+    }
+    out: list[str] = []
+    for clause in clauses:
+        for i, alt in enumerate(clause.alternatives):
+            phrase = " ".join(alt)
+            places = [name for name, text in where.items()
+                      if (phrase in text if clause.phrase_flags[i] or len(alt) == 1 else all(w in text for w in alt))]
+            if places:
+                label = clause.raw if i == 0 else f"{clause.raw} \u2192 {phrase}"
+                out.append(f"{label} in {', '.join(places[:2])}")
+                break
+    return out

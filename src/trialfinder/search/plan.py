@@ -1,0 +1,98 @@
+"""A backend-neutral search plan: what to match, filter, facet, sort and page.
+
+The engine (:mod:`trialfinder.search.engine`) turns a :class:`~trialfinder.search.request.SearchRequest`
+into a :class:`Plan` (expanding synonyms, resolving places); a store backend compiles the plan to its own
+query language. Plans hold only values, never SQL, so no request string ever becomes SQL text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Logical full-text fields and their ranking weights: titles and conditions above keywords and
+#: interventions above summaries, descriptions and eligibility text.
+FIELD_WEIGHTS: dict[str, float] = {
+    "title": 10.0,
+    "conditions": 10.0,
+    "keywords": 5.0,
+    "cond_mesh": 3.0,
+    "interventions": 5.0,
+    "intr_mesh": 2.0,
+    "summary": 2.0,
+    "description": 1.0,
+    "eligibility": 0.5,
+    "outcomes": 1.0,
+    "sponsors": 1.0,
+    "places": 0.5,
+}
+
+#: Query areas (API v2 ``query.*`` parameters) -> the fields they search, as ClinicalTrials.gov does.
+AREA_FIELDS: dict[str, tuple[str, ...]] = {
+    "cond": ("conditions", "keywords", "title", "cond_mesh"),
+    "intr": ("interventions", "intr_mesh", "title"),
+    "titles": ("title",),
+    "outc": ("outcomes",),
+    "spons": ("sponsors",),
+    "locn": ("places",),
+    "term": tuple(FIELD_WEIGHTS),
+}
+
+
+@dataclass(frozen=True)
+class TextClause:
+    """One query area's text: it matches when any alternative matches in any of ``fields``.
+
+    ``alternatives[0]`` is what the user typed (words, all required); the others are synonym phrases.
+    """
+
+    area: str
+    fields: tuple[str, ...]
+    alternatives: tuple[tuple[str, ...], ...]  # each alternative is a tuple of words
+    phrase_flags: tuple[bool, ...]  # whether each alternative must match as a phrase
+    raw: str = ""
+
+
+@dataclass(frozen=True)
+class GeoClause:
+    lat: float
+    lon: float
+    radius_km: float
+    recruiting_sites_only: bool = False
+
+
+@dataclass
+class Plan:
+    text: list[TextClause] = field(default_factory=list)
+    advanced: Any = None  # an Essie AST node
+    #: dimension -> allowed values; dimensions: status, phase, study_type, sex, age_group, funder_type,
+    #: intervention_type, country, state, city, healthy, has_results, ids
+    filters: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    age: float | None = None
+    #: column -> (from, to) ISO dates; columns: start_date, first_posted, last_update_posted
+    date_ranges: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    id_terms: tuple[str, ...] = ()
+    geo: GeoClause | None = None
+    sort: list[tuple[str, str]] = field(default_factory=list)
+    offset: int = 0
+    limit: int = 10
+    count_total: bool = False
+    facets: bool = False
+    facet_top: int = 20
+
+
+@dataclass
+class RawHit:
+    sid: int
+    nct_id: str
+    score: float | None
+    distance_km: float | None
+    nearest: dict | None
+
+
+@dataclass
+class RawResults:
+    hits: list[RawHit]
+    total: int | None
+    facets: dict[str, list[tuple[str, int]]] | None
+    has_more: bool
