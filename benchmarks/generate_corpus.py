@@ -10,8 +10,9 @@ re-drawn from registry-like distributions. The result has real vocabulary, a rea
 (including a tail of large records with posted results) and realistic geography, so ingest speed,
 index size, ranking and geo queries behave as they would on the real registry.
 
-Output mirrors the official bulk download ``ctg-studies.json.zip``: a zip with one pretty-free
-JSON document per study named ``NCT<8 digits>.json`` (``--layout folders`` instead mirrors the legacy
+Output mirrors the official bulk download ``ctg-studies.json.zip``: a zip (DEFLATE level 1 by default,
+like the official file; ``--compression stored`` is faster) with one compact JSON document per study
+named ``NCT<8 digits>.json`` (``--layout folders`` instead mirrors the legacy
 ``NCT0123xxxx/NCT01234567.json`` folders). ``--format ndjson`` writes one study per line instead.
 
 Determinism: the same ``--seed``/``--count``/sources give byte-identical output regardless of
@@ -45,13 +46,14 @@ import time
 import zipfile
 import zlib
 from bisect import bisect_right
+from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import accumulate
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -71,6 +73,7 @@ CHUNK = 1000  # studies per RNG stream / work unit; fixed so output is independe
 ZIP_DATE_TIME = (2024, 1, 1, 0, 0, 0)
 
 Study = dict[str, Any]
+Member = tuple[bytes, int, int]  # (payload as written, CRC-32 of the JSON, JSON length)
 
 # Approximate shares of overallStatus in the full registry (2024-2025), so status filters and facets
 # see registry-like selectivity rather than the recruiting-heavy mix of a "recent studies" sample.
@@ -449,11 +452,24 @@ class Generator:
         study["hasResults"] = has_results
         return study
 
-    def chunk(self, chunk_index: int, start: int, stop: int) -> list[bytes]:
-        """Serialized studies ``start..stop-1`` (all belonging to ``chunk_index``)."""
+    def chunk(self, chunk_index: int, start: int, stop: int, encoding: str = "json") -> list[Member]:
+        """Studies ``start..stop-1`` of ``chunk_index``, serialized and encoded for the writer.
+
+        Encoding (CRC, DEFLATE) happens here, in the worker processes, so the single writer process
+        only does sequential I/O and DEFLATE scales with ``--workers``.
+        """
         rng = self.chunk_rng(chunk_index)
         dumps = orjson.dumps
-        return [dumps(self.study(rng, i)) for i in range(start, stop)]
+        docs = [dumps(self.study(rng, i)) for i in range(start, stop)]
+        if encoding == "json":
+            return [(d, 0, len(d)) for d in docs]
+        if encoding == "stored":
+            return [(d, zlib.crc32(d), len(d)) for d in docs]
+        out: list[Member] = []
+        for d in docs:
+            comp = zlib.compressobj(1, zlib.DEFLATED, -15)  # raw deflate, as stored in zip members
+            out.append((comp.compress(d) + comp.flush(), zlib.crc32(d), len(d)))
+        return out
 
 
 # Worker-process state: set before the pool forks (or by the initializer under spawn).
@@ -466,14 +482,15 @@ def _init_worker(source_paths: list[str], seed: int, as_of: str) -> None:
         _GEN = Generator(build_pools(load_sources(Path(p) for p in source_paths)), seed, date.fromisoformat(as_of))
 
 
-def _run_chunk(args: tuple[int, int, int]) -> list[bytes]:
+def _run_chunk(args: tuple[int, int, int, str]) -> list[Member]:
     assert _GEN is not None
     return _GEN.chunk(*args)
 
 
-def iter_chunks(gen: Generator, count: int, workers: int, init_args: tuple[Any, ...]) -> Iterator[list[bytes]]:
-    """Yield serialized chunks in order; with workers > 1 keep a bounded window of chunks in flight."""
-    tasks = [(c, c * CHUNK, min(count, (c + 1) * CHUNK)) for c in range((count + CHUNK - 1) // CHUNK)]
+def iter_chunks(gen: Generator, count: int, workers: int, encoding: str,
+                init_args: tuple[Any, ...]) -> Iterator[list[Member]]:
+    """Yield encoded chunks in order; with workers > 1 keep a bounded window of chunks in flight."""
+    tasks = [(c, c * CHUNK, min(count, (c + 1) * CHUNK), encoding) for c in range((count + CHUNK - 1) // CHUNK)]
     if workers <= 1 or len(tasks) <= 1:
         for t in tasks:
             yield gen.chunk(*t)
@@ -483,14 +500,14 @@ def iter_chunks(gen: Generator, count: int, workers: int, init_args: tuple[Any, 
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=init_args) as ex:
-        window: list[Future[list[bytes]]] = []
+        window: deque[Future[list[Member]]] = deque()
         pending = iter(tasks)
         for t in pending:
             window.append(ex.submit(_run_chunk, t))
-            if len(window) >= workers * 3:
+            if len(window) >= workers * 3:  # bounded: ~3 chunks (~50 MB) per worker in memory
                 break
         while window:
-            fut = window.pop(0)
+            fut = window.popleft()
             nxt = next(pending, None)
             if nxt is not None:
                 window.append(ex.submit(_run_chunk, nxt))
@@ -508,16 +525,18 @@ def entry_name(index: int, layout: str) -> str:
     return f"{nct[:7]}xxxx/{nct}.json" if layout == "folders" else f"{nct}.json"
 
 
-class _StoredZipWriter:
-    """Minimal deterministic ZIP64-capable writer for STORED entries.
+class ZipWriter:
+    """Minimal deterministic ZIP64-capable writer for pre-encoded (STORED or DEFLATE) members.
 
-    Why not ``zipfile.writestr``: per-entry overhead and locking dominate at 600k entries, and we
-    already hold each member's bytes, so CRC + one write is all that is needed. Output is a
-    standard zip (readable by ``zipfile``, ``unzip``, Python's ``zipimport``).
+    Why not ``zipfile``: it compresses in the calling process (so DEFLATE could not use the worker
+    processes) and its per-entry overhead adds up at 600k entries. Every member gets the same fixed
+    timestamp and attributes, so the archive depends only on its contents. The output is a standard
+    zip (``zipfile``, ``unzip -t`` and ``python -m zipfile -t`` accept it).
     """
 
-    def __init__(self, fh: io.BufferedWriter, date_time: tuple[int, ...]) -> None:
+    def __init__(self, fh: BinaryIO, method: int, date_time: tuple[int, int, int, int, int, int]) -> None:
         self.fh = fh
+        self.method = method  # 0 = STORED, 8 = DEFLATE
         self.offset = 0
         self.central = io.BytesIO()
         self.entries = 0
@@ -525,17 +544,17 @@ class _StoredZipWriter:
         self.dos_time = (h << 11) | (mi << 5) | (s // 2)
         self.dos_date = ((y - 1980) << 9) | (mo << 5) | d
 
-    def add(self, name: str, data: bytes) -> None:
+    def add(self, name: str, payload: bytes, crc: int, size: int) -> None:
+        """Append one member: ``payload`` is already encoded; ``crc``/``size`` describe the raw bytes."""
         fname = name.encode("ascii")
-        crc = zlib.crc32(data)
-        size = len(data)
-        if size >= 0xFFFFFFFF:
+        csize = len(payload)
+        if size >= 0xFFFFFFFF or csize >= 0xFFFFFFFF:
             raise ValueError("member too large for this writer")
-        header = struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, 0, self.dos_time, self.dos_date,
-                             crc, size, size, len(fname), 0)
+        header = struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, self.method, self.dos_time, self.dos_date,
+                             crc, csize, size, len(fname), 0)
         self.fh.write(header)
         self.fh.write(fname)
-        self.fh.write(data)
+        self.fh.write(payload)
         # Central directory record; offsets past 4 GiB go into a ZIP64 extra field.
         if self.offset >= 0xFFFFFFFF:
             extra = struct.pack("<HHQ", 0x0001, 8, self.offset)
@@ -545,21 +564,21 @@ class _StoredZipWriter:
             extra = b""
             off32 = self.offset
             version = 20
-        self.central.write(struct.pack("<4sBBHHHHHIIIHHHHHII", b"PK\x01\x02", version, 3, version, 0, 0,
-                                       self.dos_time, self.dos_date, crc, size, size, len(fname), len(extra),
-                                       0, 0, 0, 0o100644 << 16, off32))
+        self.central.write(struct.pack("<4sBBHHHHHIIIHHHHHII", b"PK\x01\x02", version, 3, version, 0,
+                                       self.method, self.dos_time, self.dos_date, crc, csize, size,
+                                       len(fname), len(extra), 0, 0, 0, 0o100644 << 16, off32))
         self.central.write(fname)
         self.central.write(extra)
-        self.offset += len(header) + len(fname) + size
+        self.offset += len(header) + len(fname) + csize
         self.entries += 1
 
     def close(self) -> None:
+        """Write the central directory (plus ZIP64 end records when the archive needs them)."""
         cd = self.central.getvalue()
         cd_offset = self.offset
         self.fh.write(cd)
         end = cd_offset + len(cd)
-        zip64 = self.entries >= 0xFFFF or cd_offset >= 0xFFFFFFFF or len(cd) >= 0xFFFFFFFF
-        if zip64:
+        if self.entries >= 0xFFFF or cd_offset >= 0xFFFFFFFF or len(cd) >= 0xFFFFFFFF:
             self.fh.write(struct.pack("<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0,
                                       self.entries, self.entries, len(cd), cd_offset))
             self.fh.write(struct.pack("<4sIQI", b"PK\x06\x07", 0, end, 1))
@@ -568,42 +587,30 @@ class _StoredZipWriter:
                                   min(len(cd), 0xFFFFFFFF), min(cd_offset, 0xFFFFFFFF), 0))
 
 
-def write_zip(chunks: Iterator[list[bytes]], out: Path, layout: str, deflate: bool) -> int:
-    """Write chunks into a zip at ``out``; returns total uncompressed JSON bytes."""
+def write_zip(chunks: Iterator[list[Member]], out: Path, layout: str, deflate: bool) -> int:
+    """Write encoded chunks into a zip at ``out``; returns total uncompressed JSON bytes."""
     total = 0
     index = 0
     with open(out, "wb", buffering=1 << 22) as fh:
-        if deflate:
-            with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1,
-                                 allowZip64=True) as zf:
-                for chunk in chunks:
-                    for data in chunk:
-                        info = zipfile.ZipInfo(entry_name(index, layout), date_time=ZIP_DATE_TIME)
-                        info.compress_type = zipfile.ZIP_DEFLATED
-                        info.create_system = 3
-                        info.external_attr = 0o100644 << 16
-                        zf.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
-                        total += len(data)
-                        index += 1
-        else:
-            zw = _StoredZipWriter(fh, ZIP_DATE_TIME)
-            for chunk in chunks:
-                for data in chunk:
-                    zw.add(entry_name(index, layout), data)
-                    total += len(data)
-                    index += 1
-            zw.close()
+        zw = ZipWriter(fh, 8 if deflate else 0, ZIP_DATE_TIME)
+        for chunk in chunks:
+            for payload, crc, size in chunk:
+                zw.add(entry_name(index, layout), payload, crc, size)
+                total += size
+                index += 1
+        zw.close()
     return total
 
 
-def write_ndjson(chunks: Iterator[list[bytes]], out: Path) -> int:
+def write_ndjson(chunks: Iterator[list[Member]], out: Path) -> int:
     """One compact JSON study per line; returns total JSON bytes (without newlines)."""
     total = 0
     with open(out, "wb", buffering=1 << 22) as fh:
         for chunk in chunks:
-            total += sum(map(len, chunk))
-            fh.write(b"\n".join(chunk))
-            fh.write(b"\n")
+            for doc, _crc, size in chunk:
+                fh.write(doc)
+                fh.write(b"\n")
+                total += size
     return total
 
 
@@ -622,8 +629,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--format", choices=("zip", "ndjson"), default="zip")
     p.add_argument("--layout", choices=("flat", "folders"), default="flat",
                    help="zip member names: flat NCTxxxxxxxx.json (current bulk file) or legacy NCTxxxxxxx/ folders")
-    p.add_argument("--compress", action="store_true",
-                   help="DEFLATE level 1 instead of STORED (~5x smaller, much slower)")
+    p.add_argument("--compression", choices=("deflate", "stored"), default="deflate",
+                   help="zip member encoding: deflate (level 1, like the official file; ~3x smaller, "
+                        "compressed in the workers) or stored (fastest to write and read)")
     p.add_argument("--source", nargs="+", type=Path, default=None, metavar="DIR_OR_FILE",
                    help="real v2 records: JSON file/array/NDJSON, directory, .tar.gz or .zip "
                         "(default: the shared nsclcbench-100 + studies-2024-1000 sets)")
@@ -652,10 +660,11 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     init_args = ([str(s) for s in sources], args.seed, args.as_of)
-    chunks = iter_chunks(gen, args.count, args.workers, init_args)
+    encoding = "json" if args.format == "ndjson" else args.compression
+    chunks = iter_chunks(gen, args.count, args.workers, encoding, init_args)
     try:
         if args.format == "zip":
-            json_bytes = write_zip(chunks, tmp, args.layout, args.compress)
+            json_bytes = write_zip(chunks, tmp, args.layout, args.compression == "deflate")
         else:
             json_bytes = write_ndjson(chunks, tmp)
         os.replace(tmp, out)

@@ -92,9 +92,9 @@ def test_ndjson_matches_zip(tmp_path: Path) -> None:
     assert [orjson.loads(line) for line in lines] == [s for _, s in _zip_studies(z)]
 
 
-def test_folders_layout(tmp_path: Path) -> None:
+def test_folders_layout_stored(tmp_path: Path) -> None:
     out = tmp_path / "f.zip"
-    _generate(out, "--layout", "folders", count=3)
+    _generate(out, "--layout", "folders", "--compression", "stored", count=3)
     names = [name for name, _ in _zip_studies(out)]
     assert names == [f"NCT9000xxxx/NCT9000000{i}.json" for i in range(3)]
 
