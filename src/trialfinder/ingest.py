@@ -22,10 +22,14 @@ import orjson
 
 from trialfinder.model.study import RecordError, normalize
 from trialfinder.search.synonyms import extract_synonyms
-from trialfinder.sources import Rejection, SourceRecord, iter_records
+from trialfinder.sources import RawDocument, Rejection, SourceRecord, iter_documents, parse_raw
 from trialfinder.store.base import PreparedStudy, Store, UpsertCounts
 
 BATCH_SIZE = 500
+#: Raw documents handed to a worker at a time: large enough to amortise inter-process overhead.
+CHUNK_DOCS = 64
+#: Below this many input bytes, worker processes cost more to start than they save.
+PARALLEL_MIN_BYTES = 32 * 1024 * 1024
 
 
 def sample_path() -> Path:
@@ -66,14 +70,6 @@ def prepare(item: SourceRecord) -> PreparedStudy:
     return PreparedStudy(study, blob, digest, source, extra)
 
 
-def _gazetteer() -> Any:
-    try:
-        from trialfinder.sources.geocode import Gazetteer
-    except ImportError:
-        return None
-    return Gazetteer()
-
-
 class Progress:
     """A one-line progress display on a terminal; silent otherwise (the caller prints a summary)."""
 
@@ -109,10 +105,14 @@ def ingest(
     progress: IO[str] | None = None,
     on_rejection: Callable[[Rejection], None] | None = None,
     batch_size: int = BATCH_SIZE,
+    workers: int | None = None,
 ) -> IngestResult:
     """Read every study under ``paths`` and upsert it into ``store``.
 
     ``errors`` receives one JSON line per rejection; ``progress`` (a terminal) shows a live counter.
+    ``workers``: processes that parse and normalise while this one writes (default: the number of CPUs
+    for large inputs, none for small ones). Results are consumed in input order either way, so a re-run
+    after an interruption sees the same sequence.
     """
     paths = [str(p) for p in paths]
     result = IngestResult()
@@ -129,15 +129,11 @@ def ingest(
             on_rejection(r)
 
     batch: list[PreparedStudy] = []
-    for item in _items(paths):
+    for item in _prepared(paths, workers):
         if isinstance(item, Rejection):
             reject(item)
             continue
-        try:
-            batch.append(prepare(item))
-        except RecordError as exc:
-            reject(Rejection(item.file, item.entry, exc.nct_id, exc.reason))
-            continue
+        batch.append(item)
         if len(batch) >= batch_size:
             result.counts += store.upsert_many(batch)
             batch = []
@@ -151,17 +147,93 @@ def ingest(
     return result
 
 
-def _items(paths: list[str]) -> Iterator[SourceRecord | Rejection]:
-    geocoder = None
-    if any(_may_hold_xml(p) for p in paths):
-        geocoder = _gazetteer()
-    yield from iter_records(paths, geocoder=geocoder)
+class _LazyGazetteer:
+    """Loads the gazetteer on first use, so JSON-only runs never pay for it."""
+
+    def __init__(self) -> None:
+        self._g: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._g is None:
+            from trialfinder.sources.geocode import Gazetteer
+
+            self._g = Gazetteer()
+        return getattr(self._g, name)
 
 
-def _may_hold_xml(path: str) -> bool:
-    low = path.lower()
-    return not low.endswith((".json", ".ndjson", ".jsonl"))
+_WORKER_GEO: dict[str, _LazyGazetteer] = {}
 
+
+def _prepare_docs(docs: list[RawDocument]) -> list[PreparedStudy | Rejection]:
+    """Parse, validate and normalise a chunk of raw documents (runs in a worker process or inline)."""
+    geocoder = _WORKER_GEO.setdefault("g", _LazyGazetteer())
+    out: list[PreparedStudy | Rejection] = []
+    for doc in docs:
+        for item in parse_raw(doc, geocoder):
+            if isinstance(item, Rejection):
+                out.append(item)
+                continue
+            try:
+                out.append(prepare(item))
+            except RecordError as exc:
+                out.append(Rejection(item.file, item.entry, exc.nct_id, exc.reason))
+    return out
+
+
+def _chunks(paths: list[str]) -> Iterator[list[RawDocument] | Rejection]:
+    chunk: list[RawDocument] = []
+    for doc in iter_documents(paths):
+        if isinstance(doc, Rejection):
+            if chunk:
+                yield chunk
+                chunk = []
+            yield doc
+            continue
+        chunk.append(doc)
+        if len(chunk) >= CHUNK_DOCS:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _input_bytes(paths: list[str]) -> int:
+    total = 0
+    for p in paths:
+        path = Path(p)
+        if path.is_file():
+            total += path.stat().st_size
+        elif path.is_dir():
+            total += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return total
+
+
+def _prepared(paths: list[str], workers: int | None) -> Iterator[PreparedStudy | Rejection]:
+    if workers is None:
+        workers = (os.cpu_count() or 1) if _input_bytes(paths) >= PARALLEL_MIN_BYTES else 1
+    if workers <= 1:
+        for chunk in _chunks(paths):
+            yield from [chunk] if isinstance(chunk, Rejection) else _prepare_docs(chunk)
+        return
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    with ctx.Pool(workers) as pool:
+        # rejections of whole archives pass straight through; chunks are prepared in order
+        def work() -> Iterator[list[RawDocument]]:
+            for chunk in _chunks(paths):
+                if isinstance(chunk, Rejection):
+                    pending.append(chunk)
+                    yield []
+                else:
+                    yield chunk
+
+        pending: list[Rejection] = []
+        for prepared in pool.imap(_prepare_docs, work(), chunksize=1):
+            while pending:
+                yield pending.pop(0)
+            yield from prepared
+        yield from pending
 
 
 def print_summary(result: IngestResult, stream: IO[str] = sys.stdout) -> None:

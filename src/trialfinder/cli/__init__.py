@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="API v2 JSON/NDJSON, legacy XML, directories, .zip or .tar.gz archives")
     p.add_argument("--sample", action="store_true", help="ingest the bundled sample of real studies")
     p.add_argument("--errors", metavar="FILE", help="write rejected records as JSON lines to FILE")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="parser processes (default: number of CPUs for inputs over 32 MB, else 1)")
     _add_db(p)
     p.set_defaults(func=cmd_ingest)
 
@@ -83,7 +85,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     errors = open(args.errors, "wb") if args.errors else None  # noqa: SIM115 - closed below
     try:
         with open_store(args.db) as store:
-            result = ingest(store, paths, errors=errors, progress=sys.stderr)
+            result = ingest(store, paths, errors=errors, progress=sys.stderr, workers=args.workers)
     finally:
         if errors is not None:
             errors.close()

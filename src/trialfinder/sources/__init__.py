@@ -144,7 +144,22 @@ def parse_bytes(data: bytes, name: str, file: str, entry: str | None, geocoder: 
         yield parse_xml_document(data, file, entry, geocoder)
 
 
-def _iter_zip(path: str, geocoder: Any) -> Iterator[Item]:
+@dataclass(slots=True)
+class RawDocument:
+    """The bytes of one file or archive entry, not parsed yet (so parsing can run in worker processes)."""
+
+    data: bytes
+    name: str
+    file: str
+    entry: str | None = None
+
+
+def parse_raw(doc: RawDocument, geocoder: Any = None) -> list[Item]:
+    """Parse one raw document into its studies or rejections."""
+    return list(parse_bytes(doc.data, doc.name, doc.file, doc.entry, geocoder))
+
+
+def _iter_zip(path: str) -> Iterator[RawDocument | Rejection]:
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -159,10 +174,10 @@ def _iter_zip(path: str, geocoder: Any) -> Iterator[Item]:
             except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
                 yield Rejection(path, info.filename, _nct_from_name(info.filename), f"corrupt archive entry: {exc}")
                 continue
-            yield from parse_bytes(data, info.filename, path, info.filename, geocoder)
+            yield RawDocument(data, info.filename, path, info.filename)
 
 
-def _iter_tar(path: str, geocoder: Any) -> Iterator[Item]:
+def _iter_tar(path: str) -> Iterator[RawDocument | Rejection]:
     try:
         tf = tarfile.open(path, mode="r:*")
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
@@ -187,7 +202,7 @@ def _iter_tar(path: str, geocoder: Any) -> Iterator[Item]:
             except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
                 yield Rejection(path, member.name, _nct_from_name(member.name), f"corrupt archive entry: {exc}")
                 return
-            yield from parse_bytes(data, member.name, path, member.name, geocoder)
+            yield RawDocument(data, member.name, path, member.name)
 
 
 def _nct_from_name(name: str) -> str | None:
@@ -195,20 +210,20 @@ def _nct_from_name(name: str) -> str | None:
     return stem if stem.startswith("NCT") and len(stem) == 11 else None
 
 
-def _iter_path(path: Path, geocoder: Any) -> Iterator[Item]:
+def _iter_path(path: Path) -> Iterator[RawDocument | Rejection]:
     name = str(path)
     low = name.lower()
     if low.endswith(".zip"):
-        yield from _iter_zip(name, geocoder)
+        yield from _iter_zip(name)
     elif low.endswith((".tar.gz", ".tgz", ".tar")):
-        yield from _iter_tar(name, geocoder)
+        yield from _iter_tar(name)
     else:
         try:
             data = path.read_bytes()
         except OSError as exc:
             yield Rejection(name, None, None, f"cannot read file: {exc.strerror or exc}")
             return
-        yield from parse_bytes(data, name, name, None, geocoder)
+        yield RawDocument(data, name, name, None)
 
 
 def iter_records(paths: Iterable[str | os.PathLike[str]], geocoder: Any = None) -> Iterator[Item]:
@@ -217,6 +232,15 @@ def iter_records(paths: Iterable[str | os.PathLike[str]], geocoder: Any = None) 
     Directories are walked recursively in sorted order, so that a re-run after an interruption visits
     records in the same order and its upserts are no-ops up to the point where the first run stopped.
     """
+    for doc in iter_documents(paths):
+        if isinstance(doc, Rejection):
+            yield doc
+        else:
+            yield from parse_bytes(doc.data, doc.name, doc.file, doc.entry, geocoder)
+
+
+def iter_documents(paths: Iterable[str | os.PathLike[str]]) -> Iterator[RawDocument | Rejection]:
+    """Yield the raw documents (files and archive entries) under ``paths`` in a stable order."""
     for p in paths:
         path = Path(p)
         if path.is_dir():
@@ -224,11 +248,11 @@ def iter_records(paths: Iterable[str | os.PathLike[str]], geocoder: Any = None) 
                 dirs.sort()
                 for f in sorted(files):
                     if _kind(f) is not None:
-                        yield from _iter_path(Path(root) / f, geocoder)
+                        yield from _iter_path(Path(root) / f)
         elif path.exists():
             if _kind(path.name) is None:
                 yield Rejection(str(path), None, None, "unsupported file type (expected .json, .ndjson, .jsonl, .xml, .zip, .tar.gz)")
             else:
-                yield from _iter_path(path, geocoder)
+                yield from _iter_path(path)
         else:
             yield Rejection(str(path), None, None, "no such file or directory")
