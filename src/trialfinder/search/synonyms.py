@@ -23,6 +23,8 @@ _STOP_ACRONYMS = {"II", "III", "IV", "VI", "VII", "VIII", "IX", "XI", "XII", "US
 
 def fold(text: str) -> str:
     """Case- and accent-folded, whitespace-collapsed text: the key synonyms are looked up by."""
+    if text.isascii():
+        return " ".join(text.lower().split())
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c))
     return " ".join(text.lower().replace("\u2019", "'").split())
@@ -54,13 +56,16 @@ def extract_synonyms(study: object) -> list[tuple[str, str, str]]:
         for m in _ACRONYM.finditer(text or ""):
             seen.add(m.group(1))
     acronym = getattr(study, "acronym", "")
+    by_initials: dict[str, list[str]] = {}
+    for cond in conditions:
+        by_initials.setdefault(initials(cond), []).append(cond)
     for acr in seen:
         if acr in _STOP_ACRONYMS:
             continue
-        for cond in conditions:
-            if _acronym_matches(acr, cond):
-                rows.add(("acronym", fold(acr.rstrip("s") if acr.endswith("s") and acr[:-1].isupper() else acr),
-                          fold(cond)))
+        key = acr[:-1] if acr.endswith("s") and acr[:-1].isupper() else acr
+        for cond in by_initials.get(key.upper(), ()):
+            if len(key) >= 2:
+                rows.add(("acronym", fold(key), fold(cond)))
     # acronyms defined in running text: "... lupus nephritis (LN)"
     for text in texts:
         for m in _DEFINED.finditer(text or ""):
