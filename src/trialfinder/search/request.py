@@ -146,6 +146,9 @@ def normalize_enum(enum_type: str, value: str, param: str) -> str:
         key = re.sub(r"[\s\-]+", "_", value.strip()).upper()
         if key in allowed:
             return key
+        squashed = {v.replace("_", ""): v for v in allowed}  # "phase 2" -> PHASE2
+        if key.replace("_", "") in squashed:
+            return squashed[key.replace("_", "")]
     raise _fail(param, f"unknown value {value!r}; expected one of {', '.join(allowed)}")
 
 
