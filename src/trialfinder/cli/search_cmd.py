@@ -72,8 +72,6 @@ def build_request(args: argparse.Namespace) -> Any:
             params[api] = str(value)
     if args.count_total:
         params["countTotal"] = "true"
-    if args.exact:
-        params["filter.synonyms"] = "false"
     request = from_api_params(params)
     changes: dict[str, Any] = {"facets": bool(args.facets)}
     if args.facets:

@@ -16,13 +16,22 @@ import orjson
 
 from trialfinder.search.fields import select_fields
 from trialfinder.search.plan import AREA_FIELDS, GeoClause, Plan, TextClause
-from trialfinder.search.synonyms import fold
+from trialfinder.search.synonyms import MIN_SUPPORT, fold
 
 #: Request attribute -> plan area, for the free-text query areas.
 TEXT_AREAS = (("cond", "cond"), ("term", "term"), ("intr", "intr"), ("titles", "titles"),
               ("outc", "outc"), ("spons", "spons"), ("locn", "locn"))
+#: Request attribute -> the Essie area its expression is matched in (for boolean query expressions).
+QUERY_AREA_FIELDS = {"cond": "ConditionSearch", "term": "BasicSearch", "intr": "InterventionSearch",
+                     "locn": "LocationSearch", "titles": "TitleSearch", "outc": "OutcomeSearch",
+                     "spons": "SponsorSearch", "lead": "LeadSponsorName", "patient": "PatientSearch"}
+#: aggFilters field names -> plan filter dimensions
+AGG_DIMENSIONS = {"OverallStatus": "status", "Phase": "phase", "Sex": "sex", "StdAge": "age_group",
+                  "HealthyVolunteers": "healthy", "LeadSponsorClass": "funder_type", "StudyType": "study_type",
+                  "HasResults": "has_results"}
 #: Which synonym kinds expand which area.
-EXPANSION_KINDS = {"cond": ("acronym", "mesh"), "intr": ("other_name",), "term": ("acronym", "other_name", "mesh")}
+EXPANSION_KINDS = {"cond": ("acronym", "mesh", "mesh_single"), "intr": ("other_name",),
+                   "term": ("acronym", "other_name", "mesh", "mesh_single")}
 RECRUITING = "RECRUITING"
 
 
@@ -113,16 +122,31 @@ def _fingerprint(request: Any) -> str:
 
 def build_plan(store: Any, request: Any) -> tuple[Plan, dict[str, list[str]], Any]:
     """Translate a request into a plan: expand synonyms, resolve places, map filters."""
+    from trialfinder.search import essie as E
     from trialfinder.search.request import SearchError
 
     plan = Plan()
     expansions: dict[str, list[str]] = {}
+    advanced: list[Any] = []
     use_synonyms = bool(_req(request, "synonyms", True))
+    queries: dict[str, Any] = getattr(request, "_queries", {}) or {}
     for attr, area in TEXT_AREAS:
         text = _req(request, attr)
         if not text or not str(text).strip():
             continue
-        text, quoted = _strip_quotes(str(text))
+        node = queries.get(attr)
+        if node is not None and not isinstance(node, E.Term):
+            # a boolean Essie expression: exact semantics as a filter, its positive terms for ranking
+            advanced.append(E.Area(QUERY_AREA_FIELDS[attr], node))
+            terms = _positive_terms(node)
+            if terms:
+                plan.text.append(TextClause(area, AREA_FIELDS[area], tuple(_words(t.text) for t in terms),
+                                            tuple(t.phrase for t in terms), str(text), any_of=True))
+            continue
+        if node is not None:
+            text, quoted = node.text, node.phrase
+        else:
+            text, quoted = _strip_quotes(str(text))
         words = _words(text)
         if not words:
             continue
@@ -131,17 +155,28 @@ def build_plan(store: Any, request: Any) -> tuple[Plan, dict[str, list[str]], An
         kinds = EXPANSION_KINDS.get(area, ())
         if use_synonyms and kinds:
             used = []
-            for kind, expansion, _n in store.synonyms(" ".join(words), kinds):
+            for kind, expansion, support in store.synonyms(" ".join(words), kinds):
+                if support < MIN_SUPPORT.get(kind, 1):
+                    continue
                 exp_words = _words(expansion)
                 if exp_words and exp_words not in alts:
                     alts.append(exp_words)
                     flags.append(True)
-                    used.append(f"{expansion} ({kind.replace('_', ' ')} of {text})")
+                    how = {"acronym": "acronym", "other_name": "other name", "mesh": "MeSH term",
+                           "mesh_single": "MeSH term"}[kind]
+                    used.append(f"{expansion} ({how} of {text})")
             if used:
                 expansions[area] = used
         plan.text.append(TextClause(area, AREA_FIELDS[area], tuple(alts), tuple(flags), text))
+    for attr in ("lead", "patient"):
+        node = queries.get(attr)
+        if node is not None:
+            advanced.append(E.Area(QUERY_AREA_FIELDS[attr], node))
 
-    plan.advanced = _req(request, "advanced")
+    if _req(request, "advanced") is not None:
+        advanced.append(request.advanced)
+    if advanced:
+        plan.advanced = advanced[0] if len(advanced) == 1 else E.And(tuple(advanced))
     f: dict[str, tuple[Any, ...]] = {}
     for attr, dim in (("statuses", "status"), ("phases", "phase"), ("study_types", "study_type"),
                       ("sexes", "sex"), ("age_groups", "age_group"), ("funder_types", "funder_type"),
@@ -176,7 +211,7 @@ def build_plan(store: Any, request: Any) -> tuple[Plan, dict[str, list[str]], An
         place = _gazetteer(Gazetteer).place(str(near))
         if place is None:
             raise SearchError("near", f"unknown place {near!r}: try a city, 'City, State', a country or a US ZIP code")
-        radius_km = _req(request, "radius_km") or 80.4672  # 50 miles, ClinicalTrials.gov's usual radius
+        radius_km = _req(request, "radius_km") or 80.4672  # 50 miles, the website's default distance
         plan.geo = GeoClause(place.lat, place.lon, float(radius_km), recruiting_sites)
     elif geo is not None:
         plan.geo = GeoClause(geo.lat, geo.lon, geo.radius_km, recruiting_sites)
@@ -208,17 +243,47 @@ _SORT_ALIASES = {
 }
 
 
+def _positive_terms(node: Any) -> list[Any]:
+    """Terms of an Essie expression that are not negated (they drive ranking of boolean queries)."""
+    from trialfinder.search import essie as E
+
+    if isinstance(node, E.Term):
+        return [node]
+    if isinstance(node, E.And | E.Or):
+        return [t for item in node.items for t in _positive_terms(item)]
+    if isinstance(node, E.Area | E.Expansion | E.Coverage | E.Tilt | E.Search):
+        return _positive_terms(node.node)
+    return []
+
+
 def _sort_key(key: str, direction: str) -> tuple[str, str]:
     return _SORT_ALIASES.get(key.lower(), key), direction
 
 
 def _merge_agg(f: dict[str, tuple[Any, ...]], agg: dict[str, Any]) -> None:
-    """aggFilters are parsed to plan dimensions by the request module; merge them with other filters."""
-    for dim, values in agg.items():
-        values = tuple(values)
-        if not values:
+    """Translate parsed aggFilters (website codes) into plan filter dimensions, merged with the others."""
+    from trialfinder.search.request import SearchError, agg_options
+
+    if not agg:
+        return
+    for filter_id, options in agg_options(agg).items():
+        values: list[Any] = []
+        dim = None
+        for opt in options:
+            dims = [AGG_DIMENSIONS[fld] for fld in opt.fields if fld in AGG_DIMENSIONS]
+            if not dims:
+                raise SearchError("aggFilters", f"filter {filter_id}:{opt.code} is not supported by trialfinder yet")
+            dim = dims[0]
+            values.extend(opt.values)
+        if dim is None:
             continue
-        f[dim] = tuple(dict.fromkeys(f.get(dim, ()) + values))
+        if dim in ("healthy", "has_results"):
+            f[dim] = (bool(values[0]),) if len(set(values)) == 1 else ()
+            if not f[dim]:
+                del f[dim]
+            continue
+        merged = tuple(dict.fromkeys(f.get(dim, ()) + tuple(values)))
+        f[dim] = merged
 
 
 def search(store: Any, request: Any) -> SearchPage:

@@ -51,6 +51,8 @@ class TextClause:
     alternatives: tuple[tuple[str, ...], ...]  # each alternative is a tuple of words
     phrase_flags: tuple[bool, ...]  # whether each alternative must match as a phrase
     raw: str = ""
+    #: True when the alternatives come from a boolean expression (any of them ranks the study)
+    any_of: bool = False
 
 
 @dataclass(frozen=True)

@@ -86,16 +86,28 @@ def extract_synonyms(study: object) -> list[tuple[str, str, str]]:
             if other and fold(other) != fold(name):
                 rows.add(("other_name", fold(other), fold(name)))
                 rows.add(("other_name", fold(name), fold(other)))
-    # conditions as written -> their MeSH headings (only when the study has a single condition mesh or the
-    # heading shares a word with the condition, so unrelated headings are not linked)
+    # conditions as written -> their MeSH heading, only when the link is unambiguous: the heading holds
+    # every word of the condition ("systemic lupus erythematosus" -> "lupus erythematosus, systemic"), or
+    # the study names one condition and has one heading ("breast cancer" -> "breast neoplasms")
     meshes = [t for k, t in study.conditions if k == "mesh"]  # type: ignore[attr-defined]
+    named = [t for k, t in study.conditions if k == "condition"]  # type: ignore[attr-defined]
     for cond in conditions:
         fc = fold(cond)
+        cw = set(_WORD.findall(fc))
         for mesh in meshes:
             fm = fold(mesh)
-            if fm != fc and (len(meshes) == 1 or set(fc.split()) & set(fm.replace(",", " ").split())):
+            if fm == fc:
+                continue
+            if cw and cw <= set(_WORD.findall(fm)):
                 rows.add(("mesh", fc, fm))
+            elif len(meshes) == 1 and len(named) == 1 and cond in named:
+                # weaker evidence: used only when several studies agree (see MIN_SUPPORT)
+                rows.add(("mesh_single", fc, fm))
     return sorted(rows)
+
+
+#: How many studies must assert a weak synonym before it is used for expansion.
+MIN_SUPPORT = {"mesh_single": 3}
 
 
 def expansions_text(terms: Iterable[str]) -> str:

@@ -1,0 +1,7 @@
+"""``python -m trialfinder.cli``."""
+
+import sys
+
+from trialfinder.cli import main
+
+sys.exit(main())
