@@ -80,6 +80,10 @@ def test_escapes_make_operators_literal() -> None:
     assert parse_essie("trailing\\") == T("trailing\\")
 
 
+def test_typographic_quotes_are_quotes() -> None:
+    assert parse_essie("\u201clung cancer\u201d egfr") == And((T("lung cancer", True), T("egfr")))
+
+
 def test_area_binds_to_the_next_term_or_group() -> None:
     assert parse_essie("AREA[Condition]heart attack") == Area("Condition", T("heart attack"))
     assert parse_essie("AREA[Condition]heart attack AND pain") == And(

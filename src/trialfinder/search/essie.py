@@ -759,6 +759,8 @@ def parse_essie(text: str, *, param: str = "query") -> Node:
     if len(text) > MAX_ESSIE_CHARS:
         raise EssieSyntaxError(MAX_ESSIE_CHARS, f"expression too long ({len(text)} characters; "
                                                 f"the limit is {MAX_ESSIE_CHARS})", param)
+    # typographic quotes pasted from documents act as quotes (same length, so positions are unchanged)
+    text = text.replace("\u201c", '"').replace("\u201d", '"')
     return _Parser(text, param).parse()
 
 
