@@ -1,0 +1,297 @@
+"""Text relevance of studies to a patient: a condition-centred query built from the note, BM25F scoring.
+
+A clinical note is a poor search query as it stands: most of its words (history, presented, weeks,
+blood pressure values, medications taken years ago, denied symptoms) say nothing about which trials
+fit, and plain BM25 over the whole note lets them drown out the one diagnosis that matters.  So the
+query keeps the note's words that the registry itself uses to *name conditions*: a word's weight is its
+rarity (IDF) times its "condition affinity" (the share of the studies containing the word that carry it
+in their conditions, keywords or condition MeSH terms), learned from the database rather than from a
+hand-written list, so it stays valid as the registry changes.  Negated and family-history clauses
+("denies diabetes", "mother had breast cancer") are dropped first, repeated words and words early in the
+note (the chief complaint) count more, and conditions the eligibility engine extracted are added.
+
+Studies are then scored with BM25F over their fields (conditions and keywords above titles above the
+summary and criteria), plus a bonus when two adjacent query words appear together in a condition
+("aortic stenosis", "anaplastic astrocytoma").
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Fields used to score relevance and their BM25F weights.
+SCORE_FIELDS: dict[str, float] = {
+    "conditions": 3.0,
+    "keywords": 2.0,
+    "cond_mesh": 1.5,
+    "title": 2.0,
+    "summary": 0.6,
+    "eligibility": 0.4,
+}
+#: Fields whose presence of a word makes it "condition-like".
+CONDITION_FIELDS = ("conditions", "keywords", "cond_mesh")
+#: Fields searched when retrieving candidates from the whole database.
+RETRIEVAL_FIELDS = ("title", "conditions", "keywords", "cond_mesh")
+K1 = 1.2
+B = 0.75
+#: How strongly condition affinity shapes a word's weight (0 = plain IDF).
+AFFINITY_POWER = 1.0
+MAX_TERMS = 40
+#: Weights are raised to this power so the few strongest words (the main diagnosis) dominate the many
+#: weak ones (comorbidities, symptoms).
+WEIGHT_POWER = 0.7
+#: Every affirmed note word keeps this much weight (times its IDF) whatever its condition affinity, so a
+#: diagnosis described only by its findings ("schistocytes", "shiga toxin") still counts.
+PLAIN_SHARE = 0.05
+#: Smoothing of condition affinity towards a prior, so a word seen in two studies cannot look certain.
+AFFINITY_PRIOR = 0.05
+AFFINITY_PRIOR_WEIGHT = 30.0
+
+_CLAUSE_SPLIT = re.compile(r"[.;:!?\n]+|,\s+(?=(?:but|however|although|and)\b)", re.IGNORECASE)
+
+
+@dataclass
+class QueryTerm:
+    """One weighted query word: ``term`` is the index's stem, ``word`` a surface form from the note."""
+
+    term: str
+    word: str
+    weight: float
+    tf: int = 1
+    idf: float = 0.0
+    affinity: float = 0.0
+    source: str = "note"  # "note" or "condition" (named by the eligibility engine or the facts)
+
+
+@dataclass
+class PatientQuery:
+    """The weighted words describing a patient's conditions, strongest first."""
+
+    terms: list[QueryTerm] = field(default_factory=list)
+    bigrams: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {t.term: t.weight for t in self.terms}
+
+    def top_words(self, k: int = 10) -> list[str]:
+        """Surface words of the ``k`` strongest terms, for the retrieval query and for display."""
+        return [t.word for t in self.terms[:k]]
+
+    def is_empty(self) -> bool:
+        return not self.terms
+
+
+class IndexStats:
+    """Tokenisation and term statistics of a store's full-text index, with a per-database cache.
+
+    Only SQLite stores are supported today: their SQL lives in :mod:`trialfinder.store.sqlite_matching`.
+    """
+
+    _cache: dict[tuple[str, str], dict[str, int]] = {}
+    _cache_stamp: dict[str, str] = {}
+    _n_docs: dict[str, int] = {}
+    _guard = threading.Lock()
+
+    def __init__(self, store: Any) -> None:
+        conn = getattr(store, "conn", None)
+        if conn is None:
+            raise ValueError("patient matching needs a SQLite store")
+        from trialfinder.store import sqlite_matching
+
+        self.store = store
+        self.conn = conn
+        self.sql = sqlite_matching
+        self.key = str(getattr(store, "url", id(store)))
+        stamp = ""
+        meta = getattr(store, "meta", None)
+        if callable(meta):
+            stamp = meta("data_timestamp") or ""
+        with self._guard:
+            if self._cache_stamp.get(self.key) != stamp:
+                for k in [k for k in self._cache if k[0] == self.key]:
+                    del self._cache[k]
+                self._n_docs.pop(self.key, None)
+                self._cache_stamp[self.key] = stamp
+
+    @property
+    def n_docs(self) -> int:
+        n = self._n_docs.get(self.key)
+        if n is None:
+            n = self._n_docs[self.key] = max(1, self.sql.study_count(self.conn))
+        return n
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[tuple[str, int]]]:
+        return self.sql.tokenize(self.conn, texts)
+
+    def field_counts(self, terms: Iterable[str]) -> dict[str, dict[str, int]]:
+        terms = set(terms)
+        out: dict[str, dict[str, int]] = {}
+        missing = []
+        for t in terms:
+            hit = self._cache.get((self.key, t))
+            if hit is None:
+                missing.append(t)
+            else:
+                out[t] = hit
+        if missing:
+            fetched = self.sql.term_field_counts(self.conn, missing)
+            with self._guard:
+                if len(self._cache) > 200_000:
+                    self._cache.clear()
+                for t in missing:
+                    counts = fetched.get(t, {})
+                    self._cache[(self.key, t)] = counts
+                    out[t] = counts
+        return out
+
+    def study_texts(self, nct_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        return self.sql.study_texts(self.conn, nct_ids)
+
+
+# --------------------------------------------------------------------------------------------------
+# query building
+
+
+def affirmed_text(note: str) -> str:
+    """The note without negated or family-history clauses, so "denies diabetes" adds no diabetes.
+
+    A clause is cut at the first negation or family cue of the eligibility vocabulary up to the next
+    clause boundary (punctuation, or a terminator such as "but" or "presented").
+    """
+    from trialfinder.eligibility.vocab import load_vocab
+
+    rx_neg, rx_term = _cue_patterns(id(load_vocab()))
+    kept: list[str] = []
+    for clause in _CLAUSE_SPLIT.split(note):
+        low = clause.lower()
+        m = rx_neg.search(low)
+        if m is None:
+            kept.append(clause)
+            continue
+        end = len(clause)
+        t = rx_term.search(low, m.end())
+        if t is not None:
+            end = t.start()
+        kept.append(clause[: m.start()] + " " + clause[end:])
+    return " . ".join(kept)
+
+
+_PATTERNS: dict[int, tuple[re.Pattern[str], re.Pattern[str]]] = {}
+
+
+def _cue_patterns(vocab_id: int) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    pats = _PATTERNS.get(vocab_id)
+    if pats is None:
+        from trialfinder.eligibility.vocab import load_vocab
+
+        vocab = load_vocab()
+        neg = [c for c in vocab.cues.get("negation_pre", []) if c not in ("resolved", "absent", "none")]
+        neg += [c for c in vocab.cues.get("family", []) if c not in ("relative", "relatives", "partner")]
+        terms = vocab.cues.get("terminators", [])
+
+        def alt(words: list[str]) -> str:
+            return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
+
+        pats = (re.compile(rf"(?<![\w-])(?:{alt(neg)})(?![\w-])"), re.compile(rf"(?<![\w-])(?:{alt(terms)})(?![\w-])"))
+        _PATTERNS[vocab_id] = pats
+    return pats
+
+
+def _idf(n: int, df: int) -> float:
+    return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+
+def build_query(stats: IndexStats, note: str | None, conditions: Sequence[str] = (),
+                max_terms: int = MAX_TERMS) -> PatientQuery:
+    """Weighted condition words of a patient: from the note (affirmed clauses only) and named conditions."""
+    texts = [affirmed_text(note) if note else "", " ; ".join(conditions)]
+    words = list(dict.fromkeys(re.findall(r"[^\W_]+", ((note or "") + " ; " + texts[1]).lower())))
+    toks_note, toks_cond, *toks_words = stats.tokenize([*texts, *words])
+    surface: dict[str, str] = {}
+    for w, tw in zip(words, toks_words, strict=True):
+        if len(tw) == 1:
+            surface.setdefault(tw[0][0], w)
+    tf = Counter(t for t, _ in toks_note)
+    length = max(1, len(toks_note))
+    first: dict[str, int] = {}
+    for t, pos in toks_note:
+        first.setdefault(t, pos)
+    cond_terms = {t for t, _ in toks_cond}
+    vocab = set(tf) | cond_terms
+    counts = stats.field_counts(vocab)
+    n = stats.n_docs
+    terms: list[QueryTerm] = []
+    for t in vocab:
+        c = counts.get(t) or {}
+        df = c.get("*", 0)
+        if df == 0 or not t.isalpha() or len(t) < 2:
+            continue
+        cond_df = max(c.get(f, 0) for f in CONDITION_FIELDS)
+        affinity = (cond_df + AFFINITY_PRIOR_WEIGHT * AFFINITY_PRIOR) / (df + AFFINITY_PRIOR_WEIGHT)
+        idf = _idf(n, df)
+        w = idf * (affinity ** AFFINITY_POWER + PLAIN_SHARE)
+        if t in tf:
+            position = 1.0 + 0.5 * (1.0 - first[t] / length)
+            w *= (1.0 + math.log(tf[t])) * position
+        if t in cond_terms:
+            w *= 1.5
+        w = w ** WEIGHT_POWER
+        terms.append(QueryTerm(t, surface.get(t, t), w, tf.get(t, 0), idf, affinity,
+                               "condition" if t in cond_terms and t not in tf else "note"))
+    terms.sort(key=lambda q: (-q.weight, q.term))
+    terms = terms[:max_terms]
+    keep = {q.term for q in terms}
+    bigrams: dict[tuple[str, str], float] = {}
+    weights = {q.term: q.weight for q in terms}
+    for seq in (toks_note, toks_cond):
+        for (a, pa), (b, pb) in zip(seq, seq[1:], strict=False):
+            if pb == pa + 1 and a in keep and b in keep and a != b:
+                bigrams[(a, b)] = max(bigrams.get((a, b), 0.0), min(weights[a], weights[b]))
+    return PatientQuery(terms, bigrams)
+
+
+# --------------------------------------------------------------------------------------------------
+# scoring
+
+
+def score_studies(stats: IndexStats, query: PatientQuery, nct_ids: Sequence[str],
+                  texts: dict[str, dict[str, str]] | None = None) -> dict[str, float]:
+    """BM25F relevance of each study to the query (0 for a study that shares no query word)."""
+    scores = {n: 0.0 for n in nct_ids}
+    if query.is_empty() or not nct_ids:
+        return scores
+    texts = texts if texts is not None else stats.study_texts(nct_ids)
+    ids = [n for n in nct_ids if n in texts]
+    fields = list(SCORE_FIELDS)
+    flat = [texts[n][f] for n in ids for f in fields]
+    toks = stats.tokenize(flat)
+    lengths = [len(t) for t in toks]
+    avg = {f: max(1.0, sum(lengths[i * len(fields) + j] for i in range(len(ids))) / max(1, len(ids)))
+           for j, f in enumerate(fields)}
+    weights = query.weights
+    for i, nct in enumerate(ids):
+        acc: Counter[str] = Counter()
+        pair_hit: set[tuple[str, str]] = set()
+        for j, f in enumerate(fields):
+            seq = toks[i * len(fields) + j]
+            if not seq:
+                continue
+            norm = SCORE_FIELDS[f] / (1.0 - B + B * len(seq) / avg[f])
+            for t, _ in seq:
+                if t in weights:
+                    acc[t] += norm
+            if f in ("conditions", "keywords", "cond_mesh", "title") and query.bigrams:
+                for (a, pa), (b, pb) in zip(seq, seq[1:], strict=False):
+                    if pb == pa + 1 and (a, b) in query.bigrams:
+                        pair_hit.add((a, b))
+        s = sum(weights[t] * v / (K1 + v) for t, v in acc.items())
+        s += 0.5 * sum(query.bigrams[p] for p in pair_hit)
+        scores[nct] = s
+    return scores

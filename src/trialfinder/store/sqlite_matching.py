@@ -1,0 +1,151 @@
+"""SQLite queries of the patient matcher: tokenising like the index, term statistics, study texts, BM25.
+
+The matcher (:mod:`trialfinder.matching`) builds its query from a patient's note, so it needs the note's
+words exactly as the full-text index sees them (same tokenizer, same Porter stems) and how often each
+word occurs per indexed field across the whole registry.  Both come from FTS5 itself: a temporary FTS5
+table tokenises the texts (read back through ``fts5vocab``), and a temporary ``fts5vocab`` view over
+``study_text`` gives per-field document frequencies.  Temporary tables live in memory on the caller's
+connection and are emptied after each use, so no patient text is ever written to the database file.
+
+All functions take the ``sqlite3`` connection of a :class:`~trialfinder.store.sqlite.SQLiteStore`.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+
+from trialfinder.store.sqlite import FTS_COLUMNS
+
+#: The tokenizer of ``study_text``; kept in step with the schema in :mod:`trialfinder.store.sqlite`.
+TOKENIZE = "porter unicode61 remove_diacritics 2"
+_TERM_OK = re.compile(r"^\w+$", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+# One lock per connection: the temporary tables are shared by every user of that connection.
+_LOCKS: dict[int, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock(conn: sqlite3.Connection) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(id(conn), threading.Lock())
+
+
+def _ensure_temp(conn: sqlite3.Connection) -> None:
+    conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.tf_match_text USING fts5(body, tokenize = '{TOKENIZE}')")
+    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.tf_match_text_v USING fts5vocab(temp, tf_match_text, "
+                 "'instance')")
+    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.tf_match_col_v USING fts5vocab(main, study_text, 'col')")
+    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.tf_match_row_v USING fts5vocab(main, study_text, 'row')")
+
+
+def tokenize(conn: sqlite3.Connection, texts: Sequence[str]) -> list[list[tuple[str, int]]]:
+    """Each text's tokens as ``(stemmed term, position)`` in order, exactly as ``study_text`` indexes them.
+
+    The texts pass through a temporary in-memory table that is emptied before returning.
+    """
+    out: list[list[tuple[str, int]]] = [[] for _ in texts]
+    if not texts:
+        return out
+    with _lock(conn):
+        _ensure_temp(conn)
+        try:
+            conn.executemany("INSERT INTO temp.tf_match_text (rowid, body) VALUES (?, ?)",
+                             [(i + 1, t or "") for i, t in enumerate(texts)])
+            for term, doc, offset in conn.execute(
+                    "SELECT term, doc, offset FROM temp.tf_match_text_v ORDER BY doc, offset"):
+                out[doc - 1].append((term, offset))
+        finally:
+            conn.execute("DELETE FROM temp.tf_match_text")
+    return out
+
+
+def term_field_counts(conn: sqlite3.Connection, terms: Iterable[str]) -> dict[str, dict[str, int]]:
+    """For each (stemmed) term, the number of studies whose field contains it, per indexed field, plus
+    ``"*"``: the number of studies that contain it anywhere."""
+    wanted = sorted({t for t in terms if t and _TERM_OK.match(t)})
+    out: dict[str, dict[str, int]] = {t: {} for t in wanted}
+    if not wanted:
+        return out
+    with _lock(conn):
+        _ensure_temp(conn)
+        for i in range(0, len(wanted), 200):
+            chunk = wanted[i:i + 200]
+            marks = ", ".join("?" * len(chunk))
+            for term, col, doc in conn.execute(
+                    f"SELECT term, col, doc FROM temp.tf_match_col_v WHERE term IN ({marks})", chunk):
+                out[term][col] = doc
+            for term, doc in conn.execute(
+                    f"SELECT term, doc FROM temp.tf_match_row_v WHERE term IN ({marks})", chunk):
+                out[term]["*"] = doc
+    return out
+
+
+def study_count(conn: sqlite3.Connection) -> int:
+    """Number of studies in the full-text index (the N of inverse document frequencies)."""
+    return int(conn.execute("SELECT max(sid) FROM studies").fetchone()[0] or 0)
+
+
+def field_lengths(conn: sqlite3.Connection, sample: int = 2000) -> dict[str, float]:
+    """Average length in characters of each indexed field, estimated on an evenly spread sample."""
+    n = study_count(conn)
+    step = max(1, n // max(1, sample))
+    cols = ", ".join(f"length({c})" for c in FTS_COLUMNS)
+    sums = [0.0] * len(FTS_COLUMNS)
+    rows = 0
+    for row in conn.execute(f"SELECT {cols} FROM study_text WHERE rowid % ? = 0 LIMIT ?", (step, sample)):
+        rows += 1
+        for i, v in enumerate(row):
+            sums[i] += v or 0
+    return {c: (sums[i] / rows if rows else 0.0) for i, c in enumerate(FTS_COLUMNS)}
+
+
+def study_texts(conn: sqlite3.Connection, nct_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+    """The indexed texts of the given studies, field by field (the same texts the search ranks)."""
+    out: dict[str, dict[str, str]] = {}
+    cols = ", ".join(f"t.{c}" for c in FTS_COLUMNS)
+    for i in range(0, len(nct_ids), 500):
+        chunk = list(nct_ids[i:i + 500])
+        marks = ", ".join("?" * len(chunk))
+        for row in conn.execute(
+                f"SELECT s.nct_id, {cols} FROM studies s JOIN study_text t ON t.rowid = s.sid "
+                f"WHERE s.nct_id IN ({marks})", chunk):
+            out[row[0]] = {c: row[j + 1] or "" for j, c in enumerate(FTS_COLUMNS)}
+    return out
+
+
+def existing_ids(conn: sqlite3.Connection, nct_ids: Iterable[str]) -> set[str]:
+    """Which of the given NCT ids are stored."""
+    ids = list(dict.fromkeys(nct_ids))
+    found: set[str] = set()
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        marks = ", ".join("?" * len(chunk))
+        found.update(r[0] for r in conn.execute(f"SELECT nct_id FROM studies WHERE nct_id IN ({marks})", chunk))
+    return found
+
+
+def pool_bm25(texts: dict[str, str], query: str) -> dict[str, float]:
+    """Plain Okapi BM25 (k1 = 1.2, b = 0.75) of ``query`` over a pool of texts, in a private in-memory index.
+
+    This is the baseline of the ranking evaluation: one unweighted field, the index's own tokenizer,
+    every distinct query word ORed, statistics from the pool alone.  Higher is better; texts that match
+    no query word score 0.
+    """
+    scores = {k: 0.0 for k in texts}
+    words = sorted({w.lower() for w in _WORD.findall(query)})
+    if not words or not texts:
+        return scores
+    mem = sqlite3.connect(":memory:")
+    try:
+        mem.execute(f"CREATE VIRTUAL TABLE pool USING fts5(doc_id UNINDEXED, body, tokenize = '{TOKENIZE}')")
+        mem.executemany("INSERT INTO pool (doc_id, body) VALUES (?, ?)", list(texts.items()))
+        fts = " OR ".join(f'"{w}"' for w in words)
+        for doc_id, score in mem.execute("SELECT doc_id, bm25(pool) FROM pool WHERE pool MATCH ?", (fts,)):
+            scores[doc_id] = -float(score)
+        return scores
+    finally:
+        mem.close()
