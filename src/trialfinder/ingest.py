@@ -236,7 +236,8 @@ def _prepared(paths: list[str], workers: int | None) -> Iterator[PreparedStudy |
         yield from pending
 
 
-def print_summary(result: IngestResult, stream: IO[str] = sys.stdout) -> None:
+def print_summary(result: IngestResult, stream: IO[str] | None = None) -> None:
     """The one summary line every ingest ends with."""
+    stream = stream if stream is not None else sys.stdout
     stream.write(f"{result.counts.summary()} in {result.seconds:.1f}s "
                  f"({result.studies_per_second:,.0f} studies/s)\n")

@@ -278,12 +278,12 @@ def _merge_agg(f: dict[str, tuple[Any, ...]], agg: dict[str, Any]) -> None:
         if dim is None:
             continue
         if dim in ("healthy", "has_results"):
-            f[dim] = (bool(values[0]),) if len(set(values)) == 1 else ()
-            if not f[dim]:
-                del f[dim]
+            if len(set(values)) == 1:
+                f[f"agg.{dim}"] = (bool(values[0]),)
             continue
-        merged = tuple(dict.fromkeys(f.get(dim, ()) + tuple(values)))
-        f[dim] = merged
+        # aggFilters AND with the API filters of the same dimension, as in API v2: keep them apart
+        key = f"agg.{dim}"
+        f[key] = tuple(dict.fromkeys(f.get(key, ()) + tuple(values)))
 
 
 def search(store: Any, request: Any) -> SearchPage:
@@ -291,7 +291,7 @@ def search(store: Any, request: Any) -> SearchPage:
     from trialfinder.search.request import SearchError, make_page_token, read_page_token
 
     plan, expansions, place = build_plan(store, request)
-    fp = _fingerprint(request)
+    fp = request.fingerprint() if hasattr(request, "fingerprint") else _fingerprint(request)
     token = _req(request, "page_token")
     if token:
         state = read_page_token(token)

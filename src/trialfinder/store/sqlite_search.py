@@ -73,47 +73,43 @@ class Compiler:
 
     # -- filters ------------------------------------------------------------------------------------
 
+    @staticmethod
+    def dimension(dim: str, values: tuple[Any, ...]) -> list[tuple[str, list[Any]]]:
+        """SQL conditions (over ``s``) for one filter dimension's allowed values."""
+
+        def inlist(col: str, vals: tuple[Any, ...]) -> tuple[str, list[Any]]:
+            return f"{col} IN ({', '.join('?' * len(vals))})", list(vals)
+
+        columns = {"status": "s.overall_status", "study_type": "s.study_type", "funder_type": "s.lead_class",
+                   "ids": "s.nct_id"}
+        if dim in columns:
+            return [inlist(columns[dim], values)]
+        if dim == "sex":
+            # a trial admits a sex when it takes that sex or all sexes
+            return [inlist("s.sex", tuple(dict.fromkeys((*values, "ALL"))))]
+        if dim in ("phase", "age_group"):
+            col = "s.phases" if dim == "phase" else "s.std_ages"
+            ors = " OR ".join(f"(' ' || {col} || ' ') LIKE ?" for _ in values)
+            return [(f"({ors})", [f"% {v} %" for v in values])]
+        if dim in ("healthy", "has_results"):
+            col = "s.healthy_volunteers" if dim == "healthy" else "s.has_results"
+            return [(f"{col} = ?", [1 if values[0] else 0])]
+        if dim == "intervention_type":
+            return [(f"EXISTS (SELECT 1 FROM interventions i WHERE i.sid = s.sid AND i.type IN "
+                     f"({', '.join('?' * len(values))}))", list(values))]
+        if dim in ("country", "state", "city"):
+            ors = " OR ".join(f"l.{dim} = ? COLLATE NOCASE" for _ in values)
+            return [(f"EXISTS (SELECT 1 FROM locations l WHERE l.sid = s.sid AND ({ors}))", list(values))]
+        raise ValueError(f"unknown filter dimension {dim!r}")
+
     def filter_fragments(self) -> list[tuple[str, str, list[Any]]]:
         """(dimension, SQL over ``s``, params) for every filter of the plan."""
         p = self.plan
         out: list[tuple[str, str, list[Any]]] = []
-        f = p.filters
-
-        def inlist(col: str, values: tuple[Any, ...]) -> tuple[str, list[Any]]:
-            return f"{col} IN ({', '.join('?' * len(values))})", list(values)
-
-        if f.get("status"):
-            out.append(("status", *inlist("s.overall_status", f["status"])))
-        if f.get("study_type"):
-            out.append(("study_type", *inlist("s.study_type", f["study_type"])))
-        if f.get("funder_type"):
-            out.append(("funder_type", *inlist("s.lead_class", f["funder_type"])))
-        if f.get("sex"):
-            # a trial admits a sex when it takes that sex or all sexes
-            values = tuple(set(f["sex"]) | {"ALL"})
-            out.append(("sex", *inlist("s.sex", values)))
-        if f.get("phase"):
-            ors = " OR ".join("(' ' || s.phases || ' ') LIKE ?" for _ in f["phase"])
-            out.append(("phase", f"({ors})", [f"% {v} %" for v in f["phase"]]))
-        if f.get("age_group"):
-            ors = " OR ".join("(' ' || s.std_ages || ' ') LIKE ?" for _ in f["age_group"])
-            out.append(("age_group", f"({ors})", [f"% {v} %" for v in f["age_group"]]))
-        if f.get("healthy"):
-            out.append(("healthy", "s.healthy_volunteers = ?", [1 if f["healthy"][0] else 0]))
-        if f.get("has_results"):
-            out.append(("has_results", "s.has_results = ?", [1 if f["has_results"][0] else 0]))
-        if f.get("intervention_type"):
-            vals = f["intervention_type"]
-            out.append(("intervention_type",
-                        f"EXISTS (SELECT 1 FROM interventions i WHERE i.sid = s.sid AND i.type IN "
-                        f"({', '.join('?' * len(vals))}))", list(vals)))
-        for dim, col in (("country", "country"), ("state", "state"), ("city", "city")):
-            if f.get(dim):
-                vals = f[dim]
-                ors = " OR ".join(f"l.{col} = ? COLLATE NOCASE" for _ in vals)
-                out.append((dim, f"EXISTS (SELECT 1 FROM locations l WHERE l.sid = s.sid AND ({ors}))", list(vals)))
-        if f.get("ids"):
-            out.append(("ids", *inlist("s.nct_id", f["ids"])))
+        for key, values in p.filters.items():
+            if values:
+                dim = key.split(".")[-1]  # "agg.status" (aggFilters) and "status" AND together
+                out.extend((dim, sql, params) for sql, params in self.dimension(dim, tuple(values)))
         if p.age is not None:
             out.append(("age", "(s.min_age IS NULL OR s.min_age <= ?) AND (s.max_age IS NULL OR s.max_age >= ?)",
                         [p.age, p.age]))
