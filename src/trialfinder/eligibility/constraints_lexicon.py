@@ -1,0 +1,375 @@
+"""Numeric and temporal parsing for criterion text: ages, lab/score comparisons, time windows.
+
+Kept apart from :mod:`constraints` because these parsers are the part most worth unit-testing on their
+own: an off-by-one in "≥" versus ">" or a missed unit conversion changes who is told they qualify.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from trialfinder.eligibility.nlp import find_terms, parse_number
+from trialfinder.eligibility.patient import convert_unit
+from trialfinder.eligibility.vocab import Vocab
+
+__all__ = [
+    "AGE_CONTEXT", "AgeSpan", "LabSpan", "NUM", "parse_age", "parse_labs", "parse_window", "comparator_op",
+    "CONSENT_RE", "COMPLIANCE_RE", "NEG_BEFORE_RE",
+]
+
+_NUM_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|eighteen|twenty|thirty"
+NUM = rf"(?:\d{{1,3}}(?:,\d{{3}})+(?![\d])|\d+(?:[.,]\d+)?|{_NUM_WORDS})"
+_AGE_UNIT = r"(?:years?|yrs?|y(?![a-z])|months?|mos?|weeks?|wks?|days?)"
+AGE_CONTEXT = re.compile(r"\b(?:age[ds]?|old|of age|adults?|years? of age)\b")
+
+CONSENT_RE = re.compile(r"\b(?:informed\s+consent|written\s+consent|consent\s+form|consent|assent|icf)\b")
+COMPLIANCE_RE = re.compile(
+    r"\b(?:comply|complian\w*|adhere\w*|adherence|follow-?\s?up|attend\w*|study\s+visits?|study\s+procedures|"
+    r"study\s+requirements|protocol\s+requirements|complete\s+(?:the\s+)?study|willing(?:ness)?\s+to\s+participate|"
+    r"available\s+for|geographical|catchment\s+area|leave\s+the\s+vicinity|move\s+out|monitoring|"
+    r"neuropsychological\s+tests|answer\s+questions)\b"
+)
+NEG_BEFORE_RE = re.compile(
+    r"\b(?:no|not|without|absence of|absent|free of|negative for|never|unable|inability|unwilling|unwillingness|"
+    r"refus\w*|cannot|can not|lack of|lacks|failure to|fails to|incapable|declin\w*|non)\b"
+)
+
+
+@dataclass
+class AgeSpan:
+    """An age interval in years found in a criterion."""
+
+    start: int
+    end: int
+    low: float | None
+    high: float | None
+    low_inclusive: bool = True
+    high_inclusive: bool = True
+
+
+def _num(text: str) -> float | None:
+    return parse_number(text)
+
+
+def _age_factor(unit: str | None) -> float:
+    if not unit:
+        return 1.0
+    u = unit[0]
+    return {"y": 1.0, "m": 1 / 12, "w": 1 / 52, "d": 1 / 365}.get(u, 1.0)
+
+
+_NOT_PATIENT_AGE = re.compile(
+    r"(?:gestational|bone|mental|developmental|after\s+(?:the\s+)?|before\s+(?:the\s+)?|at\s+|onset\s+|"
+    r"diagnosis\s+|menarche\s+)\s*$"
+)
+_AGE_RANGE = [
+    re.compile(rf"\bages?d?\s*(?:of|:|between|from|range|range of)?\s*(?P<a>{NUM})\s*(?:{_AGE_UNIT}\s*)?(?:-|to|and|through)\s*(?P<b>{NUM})\s*(?P<u>{_AGE_UNIT})?"),
+    re.compile(rf"\bbetween\s+(?:the\s+)?(?:ages?\s+(?:of\s+)?)?(?P<a>{NUM})\s+and\s+(?P<b>{NUM})\s*(?P<u>{_AGE_UNIT})(?:\s+(?:of\s+age|old))?"),
+    re.compile(rf"(?<![\d.,])(?P<a>{NUM})\s*(?:-|to)\s*(?P<b>{NUM})\s*(?P<u>years?|yrs?|y(?![a-z]))\s*(?:of\s+age|old|of\s+age)?"),
+    re.compile(rf"(?<![\d.,])(?P<a>{NUM})\s*(?:-|to)\s*(?P<b>{NUM})\s+age\b"),
+]
+_LOW_CMP = r"(?P<c>≥|>=|=>|>|over|above|older\s+than|at\s+least|greater\s+than(?:\s+or\s+equal\s+to)?|more\s+than|minimum(?:\s+of)?)"
+_HIGH_CMP = r"(?P<c>≤|<=|=<|<|under|below|younger\s+than|less\s+than(?:\s+or\s+equal\s+to)?|at\s+most|up\s+to|maximum(?:\s+of)?)"
+_AGE_LOW = [
+    re.compile(rf"\bage[ds]?\s*(?:of\s*|:\s*|is\s*|must\s+be\s*)?{_LOW_CMP}\s*(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})?"),
+    re.compile(rf"{_LOW_CMP}\s*(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s*(?:of\s+age|old|of\s+age\s+or\s+older)"),
+    re.compile(rf"(?<![\d.,])(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})?\s*(?:of\s+age\s*|old\s*)?(?:or|and)\s+(?:older)"),
+    re.compile(rf"(?<![\d.,])(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s*(?:of\s+age\s*|old\s*)?(?:or|and)\s+(?:over|above)"),
+    re.compile(rf"(?<![\d.,])(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s+(?:of\s+age\s*|old\s*)?(?:or|and)\s+(?:more|greater)"),
+    re.compile(rf"\bage[ds]?\s*:?\s*(?P<n>{NUM})\s*\+"),
+    re.compile(rf"(?<![\d.,])(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s+onwards?"),
+    re.compile(rf"\b(?:aged|age)\s+(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})?\s+(?:and|or)\s+(?:over|above|older)"),
+]
+_AGE_HIGH = [
+    re.compile(rf"\bage[ds]?\s*(?:of\s*|:\s*|is\s*|must\s+be\s*)?{_HIGH_CMP}\s*(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})?"),
+    re.compile(rf"{_HIGH_CMP}\s*(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s*(?:of\s+age|old)"),
+    re.compile(rf"(?<![\d.,])(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s*(?:of\s+age\s*|old\s*)?(?:or|and)\s+(?:younger|under|less|below)"),
+]
+
+
+def parse_age(norm: str) -> list[AgeSpan]:
+    """Age bounds in a criterion, merged into one interval (union over alternatives, so never stricter)."""
+    lows: list[tuple[float, bool, int, int]] = []
+    highs: list[tuple[float, bool, int, int]] = []
+    taken: list[tuple[int, int]] = []
+
+    def ok(m: re.Match[str]) -> bool:
+        if any(a < m.end() and m.start() < b for a, b in taken):
+            return False
+        if _NOT_PATIENT_AGE.search(norm[max(0, m.start() - 25) : m.start()]):
+            return False
+        return True
+
+    for rx in _AGE_RANGE:
+        for m in rx.finditer(norm):
+            if not ok(m):
+                continue
+            a, b2 = _num(m.group("a")), _num(m.group("b"))
+            if a is None or b2 is None:
+                continue
+            f = _age_factor(m.groupdict().get("u"))
+            if a > b2:
+                a, b2 = b2, a
+            if b2 * f > 130:
+                continue
+            lows.append((a * f, True, m.start(), m.end()))
+            highs.append((b2 * f, True, m.start(), m.end()))
+            taken.append((m.start(), m.end()))
+    for rx in _AGE_LOW:
+        for m in rx.finditer(norm):
+            if not ok(m):
+                continue
+            n = _num(m.group("n"))
+            if n is None:
+                continue
+            c = (m.groupdict().get("c") or "").strip()
+            inclusive = c not in (">", "over", "above", "older than", "greater than", "more than")
+            v = n * _age_factor(m.groupdict().get("u"))
+            if v > 130:
+                continue
+            lows.append((v, inclusive, m.start(), m.end()))
+            taken.append((m.start(), m.end()))
+    for rx in _AGE_HIGH:
+        for m in rx.finditer(norm):
+            if not ok(m):
+                continue
+            n = _num(m.group("n"))
+            if n is None:
+                continue
+            c = (m.groupdict().get("c") or "").strip()
+            inclusive = c in ("≤", "<=", "=<", "at most", "up to", "maximum", "maximum of", "") or "equal" in c
+            v = n * _age_factor(m.groupdict().get("u"))
+            if v > 130:
+                continue
+            highs.append((v, inclusive, m.start(), m.end()))
+            taken.append((m.start(), m.end()))
+    if not lows and not highs:
+        m = re.search(r"\bminors?\b", norm)
+        if m:
+            return [AgeSpan(m.start(), m.end(), None, 18.0, True, False)]
+        m = re.search(r"^(?:\W*)(?:adults?|adult\s+(?:patients|subjects|participants|volunteers|men|women))\b", norm)
+        if m:
+            return [AgeSpan(m.start(), m.end(), 18.0, None)]
+        return []
+    spans = [(s, e) for _v, _i, s, e in lows + highs]
+    start, end = min(s for s, _ in spans), max(e for _, e in spans)
+    low = min(lows, key=lambda t: t[0]) if lows else None
+    high = max(highs, key=lambda t: t[0]) if highs else None
+    return [AgeSpan(start, end, low[0] if low else None, high[0] if high else None,
+                    low[1] if low else True, high[1] if high else True)]
+
+
+# --------------------------------------------------------------------------------------------------
+# labs and scores
+
+
+@dataclass
+class LabSpan:
+    """A lab/score comparison in canonical units."""
+
+    analyte: str
+    start: int
+    end: int
+    low: float | None
+    high: float | None
+    low_inclusive: bool = True
+    high_inclusive: bool = True
+    unit: str | None = None
+    confidence: float = 0.85
+    or_group: int | None = None
+
+
+_ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6}
+_FILLER = (
+    r"(?:\s*\([^)]{0,40}\))?(?:\s*(?:score|scores|class|classification|count|counts|level|levels|value|values|"
+    r"concentration|ps|status|performance\s+status|of|is|:|=|must\s+be|should\s+be|be|result|ratio|grade|index|"
+    r"stage|greater|physical\s+status)\b|\s*[:=])*\s*"
+)
+
+
+def comparator_op(phrase: str, vocab: Vocab) -> str | None:
+    """Map a comparator phrase ("at least", "≤", "or more") to an operator."""
+    p = " ".join(phrase.lower().split())
+    for op, words in vocab.comparators.items():
+        if p in words:
+            return op
+    return None
+
+
+def _cmp_regex(vocab: Vocab, trailing: bool) -> str:
+    words = sorted({w for op, ws in vocab.comparators.items() for w in ws if op != "="}, key=len, reverse=True)
+    lead = [w for w in words if not w.startswith("or ") and not w.startswith("and ") and w != "+"]
+    trail = [w for w in words if w.startswith(("or ", "and ")) or w == "+"]
+    chosen = trail if trailing else lead
+    return "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in chosen)
+
+
+def _unit_regex(vocab: Vocab) -> str:
+    aliases = sorted((a for a in vocab.unit_aliases if a), key=len, reverse=True)
+    return "|".join(re.escape(a).replace(r"\ ", r"\s*") for a in aliases)
+
+
+def _value(token: str, roman: bool) -> float | None:
+    t = token.strip().lower()
+    if roman and t in _ROMAN:
+        return float(_ROMAN[t])
+    return parse_number(t)
+
+
+def _interval(op: str, v: float) -> tuple[float | None, float | None, bool, bool]:
+    if op == ">=":
+        return v, None, True, True
+    if op == ">":
+        return v, None, False, True
+    if op == "<=":
+        return None, v, True, True
+    if op == "<":
+        return None, v, True, False
+    return v, v, True, True
+
+
+def _convert(v: float, unit: str | None, analyte: str, vocab: Vocab) -> tuple[float | None, str | None]:
+    if unit and (vocab.unit_aliases.get(unit) == "uln" or "uln" in unit or "upper limit" in unit or "normal" in unit):
+        return v, "uln"
+    an = vocab.analytes[analyte]
+    conv = convert_unit(v, unit, analyte, vocab)
+    if conv is None:
+        return None, None
+    return conv, an.unit or None
+
+
+def parse_labs(norm: str, vocab: Vocab) -> list[LabSpan]:
+    """Lab and score comparisons ("eGFR < 30 mL/min/1.73m2", "ECOG 0-1", "platelets ≥ 100,000/µL")."""
+    units = _unit_regex(vocab)
+    lead = _cmp_regex(vocab, trailing=False)
+    trail = _cmp_regex(vocab, trailing=True)
+    num = rf"(?:{NUM}|\b(?:iv|v|vi|i{{1,3}})\b)"
+    unit_part = rf"(?:\s*(?:x|×)?\s*(?P<u>{units})(?![a-z]))?"
+    forms = [
+        ("between", re.compile(rf"^{_FILLER}between\s+(?P<a>{num})\s*(?:{units})?\s*(?:and|-)\s*(?P<b>{num}){unit_part}")),
+        ("lead", re.compile(rf"^{_FILLER}(?:be\s+)?(?P<c>{lead})\s*(?P<a>{num}){unit_part}")),
+        ("trail", re.compile(rf"^{_FILLER}(?P<a>{num})\s*(?:\(\s*\d+\s*\))?{unit_part}\s*(?P<c>{trail})")),
+        ("range", re.compile(rf"^{_FILLER}(?P<a>{num})\s*(?:{units})?\s*(?:-|–|to|or)\s*(?P<b>{num}){unit_part}")),
+        ("point", re.compile(rf"^{_FILLER}(?P<a>{num}){unit_part}(?![\d/])")),
+    ]
+    names = tuple(vocab.analyte_names)
+    found: list[LabSpan] = []
+    hits = find_terms(norm, names)
+    for i, (start, end, term) in enumerate(hits):
+        analyte = vocab.analyte_names[term]
+        an = vocab.analytes[analyte]
+        if len(term) <= 2 and term not in ("hb", "ef"):
+            continue
+        stop = hits[i + 1][0] if i + 1 < len(hits) else len(norm)
+        tail = norm[end : min(stop, end + 70)]
+        tail = re.split(r"[;]", tail)[0]
+        for form, rx in forms:
+            m = rx.match(tail)
+            if not m:
+                continue
+            if form == "point" and not (an.score and (an.roman or re.match(r"^\s*(?:class|grade|stage)", tail))):
+                continue
+            a = _value(m.group("a"), an.roman)
+            if a is None:
+                continue
+            unit = m.groupdict().get("u")
+            if form in ("between", "range"):
+                b = _value(m.group("b"), an.roman)
+                if b is None:
+                    continue
+                lo, hi = sorted((a, b))
+                clo, u1 = _convert(lo, unit, analyte, vocab)
+                chi, _u2 = _convert(hi, unit, analyte, vocab)
+                if clo is None or chi is None:
+                    continue
+                found.append(LabSpan(analyte, start, end + m.end(), clo, chi, True, True, u1))
+            else:
+                op = "=" if form == "point" else comparator_op(m.group("c"), vocab)
+                if op is None:
+                    continue
+                if op == "=" and not an.score:
+                    continue
+                cv, u1 = _convert(a, unit, analyte, vocab)
+                if cv is None:
+                    continue
+                lo, hi, li, hi_inc = _interval(op, cv)
+                found.append(LabSpan(analyte, start, end + m.end(), lo, hi, li, hi_inc, u1))
+            break
+    # blood pressure written as systolic/diastolic ("> 170/100 mm Hg"): either value qualifies
+    bp_re = rf"\b(?:blood\s+pressure|bp|hypertension)\b[^0-9;]{{0,25}}?(?P<c>{lead})\s*(?P<s>\d{{2,3}})\s*/\s*(?P<d>\d{{2,3}})"
+    for m in re.finditer(bp_re + r"(?:\s*mm\s*(?:of\s*)?hg)?", norm):
+        op = comparator_op(m.group("c"), vocab)
+        if op is None:
+            continue
+        group = 900 + len(found)
+        for analyte, key in (("sbp", "s"), ("dbp", "d")):
+            lo, hi, li, hi_inc = _interval(op, float(m.group(key)))
+            found.append(LabSpan(analyte, m.start(), m.end(), lo, hi, li, hi_inc, "mmhg", 0.8, group))
+    found.sort(key=lambda x: x.start)
+    # labs joined by "or" are alternatives
+    prev: LabSpan | None = None
+    next_group = 0
+    for lab in found:
+        if lab.or_group is not None and lab.or_group >= 900:
+            prev = lab
+            continue
+        if prev is not None and re.search(r"\bor\b", norm[prev.end : lab.start]) and ";" not in norm[prev.end : lab.start]:
+            if prev.or_group is None:
+                prev.or_group = next_group
+                next_group += 1
+            lab.or_group = prev.or_group
+        prev = lab
+    return found
+
+
+# --------------------------------------------------------------------------------------------------
+# time windows
+
+_T_UNIT = r"(?P<u>hours?|hrs?|h|days?|d|weeks?|wks?|wk|months?|mos?|mo|years?|yrs?|yr)\b"
+_ANCHOR = (
+    r"(?:the\s+)?(?:screening|enrol\w*|randomi[sz]\w*|random\s+\w+|study\s+entry|entry|first\s+dose|baseline|inclusion|"
+    r"registration|study|treatment|admission|challenge|infusion|day\s+1|consent|visit|the\s+study|"
+    r"start|initiation|surgery|signing)"
+)
+_WINDOWS = [
+    re.compile(rf"\bwithin\s+(?:the\s+)?(?:last\s+|past\s+|previous\s+|preceding\s+|prior\s+|first\s+)?(?P<n>{NUM})?\s*{_T_UNIT}"),
+    re.compile(rf"\b(?:in|during|over|for)\s+the\s+(?:last|past|previous|preceding|prior)\s+(?:(?P<n>{NUM})\s*)?{_T_UNIT}"),
+    re.compile(rf"\bin\s*(?:<|less\s+than)\s*(?P<n>{NUM})\s*{_T_UNIT}"),
+    re.compile(rf"(?P<n>{NUM})\s*{_T_UNIT}\s+(?:before|prior\s+to|preceding|of)\s+{_ANCHOR}"),
+    re.compile(rf"\blast\s+(?P<n>{NUM})\s*{_T_UNIT}"),
+]
+_MIN_WINDOWS = [
+    re.compile(rf"\bat\s+least\s+(?P<n>{NUM})\s*{_T_UNIT}\s+(?:since|after|from|prior|before)"),
+    re.compile(rf"\bfor\s+at\s+least\s+(?P<n>{NUM})\s*{_T_UNIT}"),
+    re.compile(rf"\b(?:more|greater)\s+than\s+(?P<n>{NUM})\s*{_T_UNIT}\s+(?:since|after|from|prior|before|ago)"),
+]
+_UNIT_DAYS = {"h": 1 / 24, "d": 1.0, "w": 7.0, "m": 30.44, "y": 365.25}
+
+
+def _days(n: str | None, unit: str) -> float | None:
+    value = 1.0 if not n else parse_number(n)
+    if value is None:
+        return None
+    u = unit.lower()
+    key = "m" if u.startswith("mo") else u[0]
+    return value * _UNIT_DAYS.get(key, 1.0)
+
+
+def parse_window(norm: str) -> tuple[float | None, float | None] | None:
+    """(within-days, at-least-days-ago) of a criterion, e.g. "within 12 weeks before screening" -> (84, None)."""
+    window = None
+    for rx in _WINDOWS:
+        m = rx.search(norm)
+        if m:
+            window = _days(m.groupdict().get("n"), m.group("u"))
+            break
+    minimum = None
+    for rx in _MIN_WINDOWS:
+        m = rx.search(norm)
+        if m:
+            minimum = _days(m.group("n"), m.group("u"))
+            break
+    if window is None and minimum is None:
+        return None
+    return window, minimum
