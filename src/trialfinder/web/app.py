@@ -1,0 +1,227 @@
+"""The FastAPI application factory: ``create_app(settings)``.
+
+Why a factory: nothing is built at import time, so tests build isolated apps against their own
+databases, and uvicorn workers build theirs from the environment (:func:`app_from_env`). The app keeps no
+state between requests beyond a pool of read-only database connections, so several workers or machines
+can serve one database.
+
+Cross-cutting behaviour lives here as one small ASGI middleware (cheaper than Starlette's
+``BaseHTTPMiddleware`` on every request): security headers, a cap on the query-string size, and the
+"every page also answers as JSON" rule (``/study/NCT05631717.json`` is ``/study/NCT05631717`` with
+``Accept: application/json``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+from collections.abc import AsyncIterator
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from trialfinder.search import SearchError
+from trialfinder.web.db import BudgetExceeded, StorePool, prepare_database
+from trialfinder.web.render import make_templates
+from trialfinder.web.settings import Settings
+
+log = logging.getLogger("trialfinder.web")
+
+#: Longest accepted query string (bytes); single parameters are capped lower by the request parser.
+MAX_QUERY_STRING = 16_384
+#: Page suffixes that select a representation of an HTML page.
+FORMAT_SUFFIXES = (".json", ".csv", ".ris", ".rss")
+#: Pages that answer with a suffix (``/index.json`` is the home page).
+PAGE_PATHS = frozenset({"/index", "/search", "/advanced", "/locations", "/conditions", "/api"})
+
+
+def _csp(settings: Settings) -> str:
+    tiles = urlsplit(settings.tile_url.replace("{s}", "a"))
+    tile_origin = f"{tiles.scheme}://{tiles.netloc}" if tiles.scheme and tiles.netloc else ""
+    if "{s}" in settings.tile_url and tiles.netloc:
+        tile_origin += " " + f"{tiles.scheme}://*." + tiles.netloc.split(".", 1)[-1]
+    return ("default-src 'self'; script-src 'self'; style-src 'self'; "
+            f"img-src 'self' data: {tile_origin}; connect-src 'self'; font-src 'self'; object-src 'none'; "
+            "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+
+
+class EdgeMiddleware:
+    """Security headers on every response, query-size cap, and format suffixes on page paths."""
+
+    def __init__(self, app: Any, settings: Settings) -> None:
+        self.app = app
+        csp = _csp(settings).encode()
+        self.headers = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"strict-origin-when-cross-origin"),
+            (b"permissions-policy", b"geolocation=(), camera=(), microphone=(), payment=()"),
+            (b"cross-origin-opener-policy", b"same-origin"),
+            (b"content-security-policy", csp),
+        ]
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if len(scope.get("query_string", b"")) > MAX_QUERY_STRING:
+            response = PlainTextResponse(f"query string too long (limit {MAX_QUERY_STRING} bytes)", 414)
+            await self._send_with_headers(response, scope, receive, send)
+            return
+        is_api = path.startswith("/api/")
+        if not is_api and "." in path:
+            for suffix in FORMAT_SUFFIXES:
+                page = path[: -len(suffix)]
+                if path.endswith(suffix) and (page in PAGE_PATHS or page.startswith("/study/")):
+                    scope = dict(scope)
+                    scope["path"] = "/" if page == "/index" else page
+                    scope["raw_path"] = scope["path"].encode()
+                    scope.setdefault("state", {})
+                    scope["state"] = {**scope["state"], "format": suffix[1:]}
+                    break
+        cache = b"public, max-age=86400" if path.startswith("/static/") else b"no-cache"
+        cors = is_api
+
+        async def send_wrapper(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                headers.extend(h for h in self.headers if h[0] not in names)
+                if b"cache-control" not in names:
+                    headers.append((b"cache-control", cache))
+                if cors:
+                    headers.append((b"access-control-allow-origin", b"*"))
+                if b"vary" not in names and not path.startswith("/static/"):
+                    headers.append((b"vary", b"Accept"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+    async def _send_with_headers(self, response: Response, scope: dict, receive: Any, send: Any) -> None:
+        response.headers.update({k.decode(): v.decode() for k, v in self.headers})
+        await response(scope, receive, send)
+
+
+def wants_api_error_text(request: Request) -> bool:
+    """Errors on API paths are plain text, as ClinicalTrials.gov sends them."""
+    return request.url.path.startswith("/api/")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the web application (pages, the API v2 compatible JSON API, static files) from ``settings``."""
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from starlette.concurrency import run_in_threadpool
+
+        target = await run_in_threadpool(prepare_database, settings.db, load_sample=settings.auto_load_sample)
+        app.state.pool = StorePool(target, settings.pool_size, settings.request_budget_s)
+        if settings.warm_up:
+            await run_in_threadpool(_warm_up, app.state.pool)
+        try:
+            yield
+        finally:
+            app.state.pool.close()
+
+    app = FastAPI(
+        title="trialfinder",
+        version=_version(),
+        description=("A self-hosted clinical-trial finder. `/api/v2` is compatible with the ClinicalTrials.gov "
+                     "API v2: existing clients work by changing their base URL."),
+        lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load from a CDN; the API page at /api is served locally
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.templates = make_templates()
+    #: callables (request, store, view) -> HTML (markupsafe.Markup) shown on study pages below the
+    #: eligibility criteria, e.g. the future "check my eligibility" form
+    app.state.study_page_hooks = []
+
+    from trialfinder.web import api, pages
+
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    static_dir = str(resources.files("trialfinder.web") / "static")
+    app.mount("/static", StaticFiles(directory=static_dir), name="static")
+    _install_error_handlers(app)
+    app.add_middleware(EdgeMiddleware, settings=settings)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    from trialfinder.web.pages import error_page
+
+    @app.exception_handler(SearchError)
+    async def search_error(request: Request, exc: SearchError) -> Response:
+        if wants_api_error_text(request):
+            return PlainTextResponse(str(exc), 400)
+        return error_page(request, 400, "Bad request", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        messages = []
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body")]
+            messages.append(f"{'.'.join(loc) or 'request'}: {err.get('msg', 'invalid value')}")
+        text = "; ".join(messages) or "invalid request"
+        if wants_api_error_text(request):
+            return PlainTextResponse(text, 400)
+        return error_page(request, 400, "Bad request", text)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        detail = exc.detail if isinstance(exc.detail, str) else "error"
+        headers = getattr(exc, "headers", None)
+        if wants_api_error_text(request) or exc.status_code == 405:
+            return PlainTextResponse(detail, exc.status_code, headers=headers)
+        title = {404: "Not found"}.get(exc.status_code, "Error")
+        return error_page(request, exc.status_code, title, detail)
+
+    @app.exception_handler(BudgetExceeded)
+    async def budget(request: Request, exc: BudgetExceeded) -> Response:
+        text = "the request needed more work than one request may do; narrow the search and try again"
+        if wants_api_error_text(request):
+            return PlainTextResponse(text, 503, headers={"Retry-After": "5"})
+        return error_page(request, 503, "Too much work", text)
+
+    @app.exception_handler(queue.Empty)
+    async def busy(request: Request, exc: queue.Empty) -> Response:
+        return PlainTextResponse("server busy; try again", 503, headers={"Retry-After": "2"})
+
+
+def _warm_up(pool: StorePool) -> None:
+    """Load what the first requests would otherwise wait for (the gazetteer, page caches)."""
+    from trialfinder.search import SearchRequest
+    from trialfinder.search.engine import search
+
+    try:
+        with pool.store() as store:
+            search(store, SearchRequest(near="London", page_size=1))
+    except Exception as exc:  # noqa: BLE001 - a warm-up failure must not stop the server
+        log.warning("warm-up search failed: %s", exc)
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("trialfinder")
+    except Exception:  # noqa: BLE001 - not installed: running from a checkout
+        return "0"
+
+
+def app_from_env() -> FastAPI:
+    """The app for uvicorn worker processes: ``uvicorn --factory trialfinder.web.app:app_from_env``."""
+    return create_app(Settings.from_env())

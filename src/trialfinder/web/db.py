@@ -1,0 +1,168 @@
+"""Database access for the web app: start-up preparation and a small pool of read-only stores.
+
+Why a pool of read-only connections: requests never write, so a read-only connection makes the "no
+request can change the database" rule a property of the connection, not of code review; and reusing a
+handful of open connections per process avoids paying SQLite's open and cache warm-up on every request.
+Nothing about a request survives it: the pool holds connections, never request state, so any number of
+workers and machines can serve one database file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from trialfinder.store import open_store, resolve_db
+
+log = logging.getLogger("trialfinder.web")
+
+
+class BudgetExceeded(Exception):
+    """A request's database work ran past its time budget and was interrupted."""
+
+
+def prepare_database(db: str | None, *, load_sample: bool = True) -> str:
+    """Create the database if needed and, when it is empty and ``load_sample`` is set, fill it from the
+    bundled sample. Returns the resolved database location.
+
+    A file lock next to the database makes concurrent starts (several workers) load the sample once;
+    ingest is idempotent anyway, so the lock only saves time.
+    """
+    target = resolve_db(db)
+    with open_store(target) as store:
+        if store.count() > 0 or not load_sample:
+            return target
+    lock_path = Path(target + ".sample-lock") if "://" not in target else None
+    with _file_lock(lock_path):
+        with open_store(target) as store:
+            if store.count() == 0:
+                from trialfinder.ingest import ingest, sample_path
+
+                log.warning("database %s is empty: loading the bundled sample", target)
+                started = time.monotonic()
+                result = ingest(store, [sample_path()])
+                log.warning("loaded the bundled sample (%s) in %.1f s", result.counts.summary(),
+                            time.monotonic() - started)
+            # make the file self-contained so read-only connections see everything
+            conn = getattr(store, "conn", None)
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    if lock_path is not None:
+        with contextlib.suppress(OSError):
+            lock_path.unlink()
+    return target
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path | None) -> Iterator[None]:
+    if path is None:
+        yield
+        return
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class StorePool:
+    """Up to ``size`` open read-only stores, handed out one per request and returned afterwards."""
+
+    def __init__(self, db: str, size: int = 8, budget_s: float = 10.0) -> None:
+        self.db = db
+        self.size = max(1, size)
+        self.budget_s = budget_s
+        self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._lock = threading.Lock()
+        self._open = 0
+        self._closed = False
+
+    def _new_store(self) -> Any:
+        try:
+            return open_store(self.db, readonly=True)
+        except (sqlite3.Error, FileNotFoundError):
+            # e.g. a WAL database whose -shm file cannot be created read-only: fall back to a normal
+            # connection; requests still never write through it
+            return open_store(self.db)
+
+    def _take(self) -> Any:
+        with contextlib.suppress(queue.Empty):
+            return self._idle.get_nowait()
+        with self._lock:
+            if self._open < self.size:
+                self._open += 1
+                create = True
+            else:
+                create = False
+        if create:
+            try:
+                return self._new_store()
+            except BaseException:
+                with self._lock:
+                    self._open -= 1
+                raise
+        return self._idle.get(timeout=max(self.budget_s, 1.0) * 3)
+
+    @contextlib.contextmanager
+    def store(self) -> Iterator[Any]:
+        """A store for the duration of one request, with its work capped at the time budget."""
+        if self._closed:
+            raise RuntimeError("the store pool is closed")
+        store = self._take()
+        conn = getattr(store, "conn", None)
+        deadline = time.monotonic() + self.budget_s
+        interrupted = False
+
+        def check() -> int:
+            nonlocal interrupted
+            if time.monotonic() > deadline:
+                interrupted = True
+                return 1
+            return 0
+
+        if isinstance(conn, sqlite3.Connection):
+            conn.set_progress_handler(check, 20_000)
+        broken = False
+        try:
+            yield store
+        except sqlite3.OperationalError as exc:
+            if interrupted:
+                raise BudgetExceeded(str(exc)) from exc
+            broken = True
+            raise
+        except sqlite3.DatabaseError:
+            broken = True
+            raise
+        finally:
+            if isinstance(conn, sqlite3.Connection):
+                conn.set_progress_handler(None, 0)
+            if broken or self._closed:
+                with contextlib.suppress(Exception):
+                    store.close()
+                with self._lock:
+                    self._open -= 1
+            else:
+                self._idle.put(store)
+
+    def close(self) -> None:
+        """Close every idle connection (at application shutdown)."""
+        self._closed = True
+        while True:
+            try:
+                store = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            with contextlib.suppress(Exception):
+                store.close()
+            with self._lock:
+                self._open -= 1

@@ -1,0 +1,88 @@
+"""Settings of the web application: everything :func:`trialfinder.web.app.create_app` needs, explicitly.
+
+Why a dataclass instead of module globals: the app is built by a factory from these values, so tests
+create as many independent apps as they like, and several uvicorn workers (or machines) build identical
+apps from the same environment (:meth:`Settings.from_env`) with nothing shared in memory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+
+#: Environment variables that :meth:`Settings.from_env` reads (the ``serve`` command sets them for
+#: uvicorn's worker processes).
+ENV_PREFIX = "TRIALFINDER_WEB_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How one trialfinder web app runs."""
+
+    #: database path or URL; None means ``$TRIALFINDER_DB`` or the per-user default
+    db: str | None = None
+    #: fill an empty database from the bundled sample at start-up, so a newcomer sees a working finder
+    auto_load_sample: bool = True
+    #: longest accepted text of any one request parameter (also enforced by the search request parser)
+    max_query_chars: int = 1000
+    #: largest API page (ClinicalTrials.gov coerces larger values down to 1,000; so do we)
+    max_page_size: int = 1000
+    #: results per HTML result page unless the user picks another size
+    html_page_size: int = 20
+    #: most studies one export (CSV, JSON, RIS) or feed may contain
+    export_limit: int = 1000
+    #: RSS items per feed
+    feed_items: int = 50
+    #: study sites listed on a study page before "show all sites" (all of them are still on the map)
+    max_sites_listed: int = 100
+    #: wall-clock budget of the database work of one request, in seconds; beyond it the query is
+    #: interrupted and the client gets 503 instead of a worker being held hostage
+    request_budget_s: float = 10.0
+    #: database connections kept open per process (one request uses one)
+    pool_size: int = 8
+    #: map tiles, fetched by the browser (never by the server); the map degrades to a plain list when
+    #: they cannot load
+    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    tile_attribution: str = "&copy; OpenStreetMap contributors"
+    site_name: str = "trialfinder"
+    #: run one place search at start-up so the offline gazetteer (about a second to load) is ready
+    #: before the first "near" request
+    warm_up: bool = True
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Settings from ``TRIALFINDER_WEB_<FIELD>`` variables (plus ``TRIALFINDER_DB`` for the database),
+        for uvicorn workers, which can only be handed an import string, not objects."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None:
+                continue
+            default = getattr(cls, f.name)
+            if isinstance(default, bool):
+                values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+            elif isinstance(default, int):
+                values[f.name] = int(raw)
+            elif isinstance(default, float):
+                values[f.name] = float(raw)
+            else:
+                values[f.name] = raw
+        if "db" not in values and env.get("TRIALFINDER_DB"):
+            values["db"] = env["TRIALFINDER_DB"]
+        return cls(**values)  # type: ignore[arg-type]
+
+    def to_env(self) -> dict[str, str]:
+        """The inverse of :meth:`from_env` (only values that differ from the defaults)."""
+        out: dict[str, str] = {}
+        default = Settings()
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None or value == getattr(default, f.name):
+                continue
+            out[ENV_PREFIX + f.name.upper()] = ("1" if value else "0") if isinstance(value, bool) else str(value)
+        return out
+
+    def with_(self, **changes: object) -> Settings:
+        """A copy with some values changed (tests use it)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
