@@ -262,8 +262,13 @@ def build_query(stats: IndexStats, note: str | None, conditions: Sequence[str] =
 
 
 def score_studies(stats: IndexStats, query: PatientQuery, nct_ids: Sequence[str],
-                  texts: dict[str, dict[str, str]] | None = None) -> dict[str, float]:
-    """BM25F relevance of each study to the query (0 for a study that shares no query word)."""
+                  texts: dict[str, dict[str, str]] | None = None,
+                  matched: dict[str, list[str]] | None = None) -> dict[str, float]:
+    """BM25F relevance of each study to the query (0 for a study that shares no query word).
+
+    When ``matched`` is given it receives, per study, the query words found in its conditions,
+    keywords or title, strongest first (to show why a study came up).
+    """
     scores = {n: 0.0 for n in nct_ids}
     if query.is_empty() or not nct_ids:
         return scores
@@ -276,9 +281,11 @@ def score_studies(stats: IndexStats, query: PatientQuery, nct_ids: Sequence[str]
     avg = {f: max(1.0, sum(lengths[i * len(fields) + j] for i in range(len(ids))) / max(1, len(ids)))
            for j, f in enumerate(fields)}
     weights = query.weights
+    words = {t.term: t.word for t in query.terms}
     for i, nct in enumerate(ids):
         acc: Counter[str] = Counter()
         pair_hit: set[tuple[str, str]] = set()
+        topical: set[str] = set()
         for j, f in enumerate(fields):
             seq = toks[i * len(fields) + j]
             if not seq:
@@ -287,11 +294,15 @@ def score_studies(stats: IndexStats, query: PatientQuery, nct_ids: Sequence[str]
             for t, _ in seq:
                 if t in weights:
                     acc[t] += norm
-            if f in ("conditions", "keywords", "cond_mesh", "title") and query.bigrams:
+                    if matched is not None and f in RETRIEVAL_FIELDS:
+                        topical.add(t)
+            if f in RETRIEVAL_FIELDS and query.bigrams:
                 for (a, pa), (b, pb) in zip(seq, seq[1:], strict=False):
                     if pb == pa + 1 and (a, b) in query.bigrams:
                         pair_hit.add((a, b))
         s = sum(weights[t] * v / (K1 + v) for t, v in acc.items())
         s += 0.5 * sum(query.bigrams[p] for p in pair_hit)
         scores[nct] = s
+        if matched is not None:
+            matched[nct] = [words[t] for t in sorted(topical, key=lambda t: -weights[t])]
     return scores

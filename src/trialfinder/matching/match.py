@@ -1,0 +1,267 @@
+"""Patient-to-trial matching: which studies fit this patient, and why.
+
+Pipeline, kept bounded so one patient is answered in well under two seconds over the whole registry:
+
+1. the patient (a note and/or facts) goes to the eligibility engine for age, sex and conditions;
+2. a condition-centred query is built from the note and conditions (:mod:`.relevance`);
+3. the store retrieves at most ``candidates`` studies matching its strongest words in titles,
+   conditions, keywords and condition MeSH terms, filtered by the patient's age and sex, the place and
+   radius, and recruitment status (one full-text query, no scan);
+4. the candidates are re-scored for relevance (BM25F with the weighted query);
+5. the ``evaluate`` most relevant ones get an eligibility verdict (engine + structured age/sex);
+6. they are ranked by relevance adjusted for the verdict: eligible up, ineligible down.
+
+Nothing about the patient is written anywhere or logged: the note passes through memory only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from trialfinder.matching import eligibility_adapter as elig
+from trialfinder.matching.relevance import (
+    RETRIEVAL_FIELDS,
+    IndexStats,
+    PatientQuery,
+    build_query,
+    score_studies,
+)
+from trialfinder.search.plan import GeoClause, Plan, TextClause
+
+#: Ranking adjustments by verdict, added to the relevance normalised to [0, 1] within the candidates.
+#: Ineligible studies sink below every other candidate; eligible ones rise a little: relevance still
+#: matters most among studies the engine could not decide.
+VERDICT_BONUS = {elig.ELIGIBLE: 0.25, elig.POSSIBLY: 0.0, elig.INELIGIBLE: -1.5}
+#: Statuses of studies that take patients now or soon.
+OPEN_STATUSES = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION")
+DEFAULT_RADIUS_KM = 80.4672  # 50 miles
+RETRIEVAL_WORDS = 12
+DEFAULT_CANDIDATES = 150
+DEFAULT_EVALUATE = 60
+
+
+class MatchError(ValueError):
+    """Input the matcher cannot use (no patient text, an unknown place); the message is for the user."""
+
+
+@dataclass
+class MatchHit:
+    """One study for the patient with its verdict and the criteria that decided it."""
+
+    nct_id: str
+    title: str = ""
+    status: str = ""
+    conditions: list[str] = field(default_factory=list)
+    relevance: float = 0.0
+    score: float = 0.0
+    verdict: elig.Verdict | None = None
+    matched: list[str] = field(default_factory=list)
+    nearest: dict[str, Any] | None = None
+
+    @property
+    def verdict_label(self) -> str:
+        return self.verdict.verdict if self.verdict else "not evaluated"
+
+    def to_dict(self, *, all_criteria: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "nctId": self.nct_id, "title": self.title, "overallStatus": self.status,
+            "conditions": self.conditions, "score": round(self.score, 4), "relevance": round(self.relevance, 4),
+            "verdict": self.verdict_label, "matched": self.matched,
+        }
+        if self.verdict is not None:
+            v = self.verdict.to_dict(all_criteria=all_criteria)
+            out["decidingCriteria"] = v["deciding"]
+            if all_criteria:
+                out["criteria"] = v["criteria"]
+        if self.nearest is not None:
+            out["nearestSite"] = self.nearest
+        return out
+
+
+@dataclass
+class MatchResult:
+    """The ranked studies plus what the matcher understood of the patient (returned, never stored)."""
+
+    hits: list[MatchHit]
+    query_words: list[str] = field(default_factory=list)
+    patient: dict[str, Any] = field(default_factory=dict)
+    candidates: int = 0
+    evaluated: int = 0
+    place: str | None = None
+    elapsed_ms: float = 0.0
+    engine: str = "engine"
+
+    def to_dict(self, *, all_criteria: bool = False) -> dict[str, Any]:
+        return {
+            "patient": self.patient, "queryWords": self.query_words, "place": self.place,
+            "candidates": self.candidates, "evaluated": self.evaluated, "elapsedMs": round(self.elapsed_ms, 1),
+            "eligibilityEngine": self.engine,
+            "studies": [h.to_dict(all_criteria=all_criteria) for h in self.hits],
+        }
+
+
+def split_input(patient_input: str | dict[str, Any] | None) -> tuple[str | None, dict[str, Any] | None]:
+    """A patient given as a note, a facts dict (optionally with ``"note"``), or both -> (note, facts)."""
+    if patient_input is None:
+        return None, None
+    if isinstance(patient_input, str):
+        return (patient_input if patient_input.strip() else None), None
+    if isinstance(patient_input, dict):
+        facts = {k: v for k, v in patient_input.items() if k != "note"}
+        note = patient_input.get("note")
+        return (str(note) if note and str(note).strip() else None), (facts or None)
+    raise MatchError("a patient is a note (text) or a JSON object of facts")
+
+
+@dataclass
+class PreparedPatient:
+    """The engine's patient plus the query built from it."""
+
+    patient: Any
+    query: PatientQuery
+    facts: dict[str, Any] | None
+
+    def summary(self) -> dict[str, Any]:
+        p = self.patient
+        return {"age": getattr(p, "age", None), "sex": elig.patient_sex(p),
+                "conditions": elig.patient_conditions(p),
+                "pregnant": getattr(p, "pregnant", None)}
+
+
+def prepare(store: Any, patient_input: str | dict[str, Any] | None, stats: IndexStats | None = None) -> PreparedPatient:
+    """Extract the patient and build the condition query (shared by :func:`match` and :func:`rank_studies`)."""
+    note, facts = split_input(patient_input)
+    if note is None and not facts:
+        raise MatchError("no patient: give a note, or facts such as age, sex and conditions")
+    patient = elig.extract(note, facts)
+    stats = stats or IndexStats(store)
+    conditions = elig.patient_conditions(patient)
+    for c in (facts or {}).get("conditions") or []:
+        name = c.get("name") if isinstance(c, dict) else c
+        if name and str(name) not in conditions:
+            conditions.append(str(name))
+    query = build_query(stats, note, conditions)
+    return PreparedPatient(patient, query, facts)
+
+
+def match(store: Any, patient_input: str | dict[str, Any], *, near: str | None = None,
+          radius_km: float | None = None, recruiting: bool = False, limit: int = 10,
+          candidates: int = DEFAULT_CANDIDATES, evaluate: int = DEFAULT_EVALUATE) -> MatchResult:
+    """The studies that best fit a patient, each with its eligibility verdict and deciding criteria.
+
+    ``near`` (a place name, "City, ST", a US ZIP, a state or a country; defaults to the facts'
+    ``location``) with ``radius_km`` keeps studies with a site nearby; ``recruiting`` keeps studies
+    open for enrolment (and, with a place, sites that are recruiting).
+    """
+    started = time.perf_counter()
+    if limit < 1:
+        raise MatchError("limit must be at least 1")
+    stats = IndexStats(store)
+    prepared = prepare(store, patient_input, stats)
+    query = prepared.query
+    if query.is_empty():
+        return MatchResult([], [], prepared.summary(), engine=_engine_name(),
+                           elapsed_ms=(time.perf_counter() - started) * 1000)
+    near = near or (prepared.facts or {}).get("location") or None
+    plan, place_name = _plan(prepared, near=near, radius_km=radius_km, recruiting=recruiting,
+                             candidates=max(candidates, limit))
+    raw = store.run_search(plan)
+    ids = [h.nct_id for h in raw.hits]
+    nearest = {h.nct_id: _nearest(h.nearest) for h in raw.hits if h.nearest}
+    hits = _rank(store, stats, prepared, ids, evaluate=max(evaluate, limit))[:limit]
+    for h in hits:
+        h.nearest = nearest.get(h.nct_id)
+    return MatchResult(hits, query.top_words(RETRIEVAL_WORDS), prepared.summary(), len(ids),
+                       sum(h.verdict is not None for h in hits), place_name,
+                       (time.perf_counter() - started) * 1000, _engine_name())
+
+
+def rank_studies(store: Any, patient_input: str | dict[str, Any], nct_ids: Sequence[str], *,
+                 evaluate: int | None = None) -> list[MatchHit]:
+    """Rank a given set of studies for a patient (all of them evaluated unless ``evaluate`` is set).
+
+    The ranking evaluation uses this on the judged studies of each topic.
+    """
+    stats = IndexStats(store)
+    prepared = prepare(store, patient_input, stats)
+    ids = list(dict.fromkeys(nct_ids))
+    return _rank(store, stats, prepared, ids, evaluate=len(ids) if evaluate is None else evaluate)
+
+
+def _engine_name() -> str:
+    return "engine" if elig.engine_available() else "structured fields only"
+
+
+def _plan(prepared: PreparedPatient, *, near: str | None, radius_km: float | None, recruiting: bool,
+          candidates: int) -> tuple[Plan, str | None]:
+    words = prepared.query.top_words(RETRIEVAL_WORDS)
+    clause = TextClause("cond", RETRIEVAL_FIELDS, tuple((w,) for w in words), tuple(False for _ in words),
+                        " ".join(words))
+    plan = Plan(text=[clause], limit=candidates)
+    p = prepared.patient
+    age = getattr(p, "age", None)
+    if isinstance(age, (int, float)):
+        plan.age = float(age)
+    sex = elig.patient_sex(p)
+    if sex in ("female", "male"):
+        plan.filters["sex"] = (sex.upper(),)
+    if recruiting:
+        plan.filters["status"] = OPEN_STATUSES
+    place_name = None
+    if near:
+        from trialfinder.search.engine import _gazetteer
+        from trialfinder.sources.geocode import Gazetteer
+
+        place = _gazetteer(Gazetteer).place(str(near))
+        if place is None:
+            raise MatchError(f"unknown place {near!r}: try a city, 'City, State', a country or a US ZIP code")
+        place_name = place.name
+        if place.kind == "country" and radius_km is None:
+            plan.filters["country"] = (place.country or place.name,)
+        else:
+            radius = float(radius_km) if radius_km else DEFAULT_RADIUS_KM
+            if radius <= 0:
+                raise MatchError("radius must be positive")
+            plan.geo = GeoClause(place.lat, place.lon, radius, recruiting)
+    return plan, place_name
+
+
+def _nearest(n: dict[str, Any]) -> dict[str, Any]:
+    km = n.get("distance_km")
+    return {"facility": n.get("facility") or "", "city": n.get("city") or "", "state": n.get("state") or "",
+            "country": n.get("country") or "", "status": n.get("status") or "",
+            "distanceKm": km, "distanceMi": None if km is None else round(km / 1.609344, 1)}
+
+
+def _rank(store: Any, stats: IndexStats, prepared: PreparedPatient, ids: list[str], *,
+          evaluate: int) -> list[MatchHit]:
+    if not ids:
+        return []
+    matched: dict[str, list[str]] = {}
+    rel = score_studies(stats, prepared.query, ids, matched=matched)
+    order = sorted(ids, key=lambda n: (-rel.get(n, 0.0), n))
+    top = max(rel.values(), default=0.0) or 1.0
+    to_eval = order[:evaluate]
+    records = store.get_many(to_eval)
+    hits: list[MatchHit] = []
+    for nct in order:
+        rec = records.get(nct)
+        verdict = elig.evaluate(prepared.patient, rec) if rec is not None else None
+        r = rel.get(nct, 0.0)
+        score = r / top + (VERDICT_BONUS.get(verdict.verdict, 0.0) if verdict else 0.0)
+        hit = MatchHit(nct, relevance=r, score=score, verdict=verdict, matched=matched.get(nct, []))
+        if rec is not None:
+            _describe(hit, rec)
+        hits.append(hit)
+    hits.sort(key=lambda h: (-h.score, h.nct_id))
+    return hits
+
+
+def _describe(hit: MatchHit, rec: dict) -> None:
+    ps = rec.get("protocolSection") or {}
+    hit.title = (ps.get("identificationModule") or {}).get("briefTitle") or ""
+    hit.status = (ps.get("statusModule") or {}).get("overallStatus") or ""
+    hit.conditions = list((ps.get("conditionsModule") or {}).get("conditions") or [])
