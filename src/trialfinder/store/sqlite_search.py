@@ -12,22 +12,11 @@ import re
 import sqlite3
 from typing import Any
 
-from trialfinder.search.plan import FIELD_WEIGHTS, Plan, RawHit, RawResults, TextClause
+from trialfinder.search.plan import FIELD_WEIGHTS, Plan, RawResults, TextClause
 from trialfinder.store.sqlite import FTS_COLUMNS
 
 EARTH_KM = 6371.0088
 _TOKEN = re.compile(r"\w+", re.UNICODE)
-
-#: Sort keys -> SQL over ``s`` (studies) and ``c`` (candidates); NULLs always last.
-SORT_SQL = {
-    "relevance": "c.rank",
-    "first_posted": "s.first_posted",
-    "last_update": "s.last_update_posted",
-    "start_date": "s.start_date",
-    "enrollment": "s.enrollment",
-    "distance": "c.dist",
-    "nct_id": "s.nct_id",
-}
 
 FACET_DIMENSIONS = ("status", "phase", "study_type", "sex", "age_group", "funder_type", "intervention_type",
                     "country", "condition")
@@ -140,142 +129,10 @@ def _weights_sql() -> str:
 
 
 def run_search(conn: sqlite3.Connection, plan: Plan) -> RawResults:
-    """Execute a plan: candidates (text, geography), filters, sort, page, total and facets."""
-    comp = Compiler(plan)
-    fts = " AND ".join(x for x in (clause_fts(c) for c in plan.text) if x)
-    if plan.text and not fts:
-        return RawResults([], 0 if plan.count_total else None, {} if plan.facets else None, False)
-    use_cand = bool(fts) or plan.geo is not None
-    cur = conn.cursor()
-    if use_cand:
-        cur.execute("CREATE TEMP TABLE IF NOT EXISTS _cand (sid INTEGER PRIMARY KEY, rank REAL, dist REAL, lid INTEGER)")
-        cur.execute("DELETE FROM _cand")
-        _fill_candidates(cur, plan, fts)
-    frags = comp.filter_fragments()
-    base_from = "studies s JOIN _cand c ON c.sid = s.sid" if use_cand else "studies s"
+    """Execute a plan (see :mod:`trialfinder.store.sqlite_exec`)."""
+    from trialfinder.store.sqlite_exec import run_search_indexed
 
-    def where(exclude: str | None = None) -> tuple[str, list[Any]]:
-        parts = [(sql, params) for dim, sql, params in frags if dim != exclude]
-        if not parts:
-            return "", []
-        return " WHERE " + " AND ".join(f"({sql})" for sql, _ in parts), [x for _, ps in parts for x in ps]
-
-    order = _order_sql(plan, use_cand, bool(fts))
-    w_sql, w_params = where()
-    cols = "s.sid, s.nct_id, " + ("c.rank, c.dist, c.lid" if use_cand else "NULL, NULL, NULL")
-    rows = cur.execute(
-        f"SELECT {cols} FROM {base_from}{w_sql} ORDER BY {order} LIMIT ? OFFSET ?",
-        [*w_params, plan.limit + 1, plan.offset],
-    ).fetchall()
-    has_more = len(rows) > plan.limit
-    rows = rows[: plan.limit]
-    hits = []
-    for sid, nct, rank, dist, lid in rows:
-        nearest = None
-        if lid is not None:
-            r = cur.execute("SELECT facility, city, state, zip, country, status, lat, lon, geo_derived "
-                            "FROM locations WHERE lid = ?", (lid,)).fetchone()
-            if r:
-                keys = ("facility", "city", "state", "zip", "country", "status", "lat", "lon", "derived")
-                nearest = dict(zip(keys, r, strict=True))
-                nearest["derived"] = bool(nearest["derived"])
-                nearest["distance_km"] = round(dist, 2) if dist is not None else None
-        hits.append(RawHit(sid, nct, -rank if rank is not None else None, dist, nearest))
-    total = None
-    if plan.count_total or plan.facets:
-        total = cur.execute(f"SELECT count(*) FROM {base_from}{w_sql}", w_params).fetchone()[0]
-    facets = _facets(cur, plan, base_from, where) if plan.facets else None
-    return RawResults(hits, total, facets, has_more)
-
-
-def _fill_candidates(cur: sqlite3.Cursor, plan: Plan, fts: str) -> None:
-    geo = plan.geo
-    geo_sql = ""
-    geo_params: list[Any] = []
-    if geo is not None:
-        dlat = geo.radius_km / 111.0
-        coslat = max(math.cos(math.radians(geo.lat)), 0.01)
-        dlon = min(180.0, geo.radius_km / (111.0 * coslat))
-        status_sql = " AND l.status = ?" if geo.recruiting_sites_only else ""
-        geo_sql = (
-            "SELECT sid, lid, dist FROM (SELECT l.sid AS sid, l.lid AS lid, "
-            "tf_dist_km(?, ?, l.lat, l.lon) AS dist FROM location_points p JOIN locations l ON l.lid = p.lid "
-            "WHERE p.min_lat BETWEEN ? AND ? AND p.min_lon BETWEEN ? AND ?" + status_sql + ") WHERE dist <= ?"
-        )
-        geo_params = [geo.lat, geo.lon, geo.lat - dlat, geo.lat + dlat, geo.lon - dlon, geo.lon + dlon]
-        if geo.recruiting_sites_only:
-            geo_params.append(RECRUITING_SITE)
-        geo_params.append(geo.radius_km)
-    weights = _weights_sql()
-    if fts and geo is None:
-        cur.execute(
-            f"INSERT INTO _cand (sid, rank) SELECT rowid, bm25(study_text, {weights}) FROM study_text "
-            "WHERE study_text MATCH ?", (fts,))
-    elif geo is not None and not fts:
-        cur.execute(
-            f"INSERT INTO _cand (sid, dist, lid) SELECT sid, min(dist), lid FROM ({geo_sql}) GROUP BY sid",
-            geo_params)
-    else:
-        cur.execute(
-            f"INSERT INTO _cand (sid, rank, dist, lid) SELECT g.sid, t.rank, g.dist, g.lid FROM "
-            f"(SELECT sid, min(dist) AS dist, lid FROM ({geo_sql}) GROUP BY sid) g JOIN "
-            f"(SELECT rowid AS sid, bm25(study_text, {weights}) AS rank FROM study_text WHERE study_text MATCH ?) t "
-            "ON t.sid = g.sid", [*geo_params, fts])
-
-
-def _order_sql(plan: Plan, use_cand: bool, has_text: bool) -> str:
-    sort = list(plan.sort)
-    if not sort:
-        if has_text:
-            sort = [("relevance", "asc")]
-        elif plan.geo is not None:
-            sort = [("distance", "asc")]
-        else:
-            sort = [("last_update", "desc")]
-    parts = []
-    for key, direction in sort:
-        col = SORT_SQL.get(key)
-        if col is None or (col.startswith("c.") and not use_cand):
-            continue
-        if key == "relevance":
-            # bm25 is negative (lower is better); recruiting studies get a boost because patients can join them
-            col = ("(c.rank * CASE WHEN s.overall_status IN ('RECRUITING', 'NOT_YET_RECRUITING', "
-                   "'ENROLLING_BY_INVITATION', 'AVAILABLE') THEN 1.15 ELSE 1.0 END)")
-            direction = "asc"
-        d = "DESC" if direction == "desc" else "ASC"
-        parts.append(f"{col} IS NULL, {col} {d}")
-    parts.append("s.nct_id ASC")
-    return ", ".join(parts)
-
-
-def _facets(cur: sqlite3.Cursor, plan: Plan, base_from: str, where: Any) -> dict[str, list[tuple[str, int]]]:
-    out: dict[str, list[tuple[str, int]]] = {}
-    simple = {"status": "s.overall_status", "study_type": "s.study_type", "sex": "s.sex",
-              "funder_type": "s.lead_class"}
-    for dim, col in simple.items():
-        w_sql, params = where(dim)
-        rows = cur.execute(f"SELECT {col}, count(*) FROM {base_from}{w_sql} GROUP BY 1", params).fetchall()
-        out[dim] = sorted(((v, n) for v, n in rows if v), key=lambda x: (-x[1], x[0]))
-    for dim, col in (("phase", "s.phases"), ("age_group", "s.std_ages")):
-        w_sql, params = where(dim)
-        counts: dict[str, int] = {}
-        for v, n in cur.execute(f"SELECT {col}, count(*) FROM {base_from}{w_sql} GROUP BY 1", params):
-            for part in (v or "").split():
-                counts[part] = counts.get(part, 0) + n
-        out[dim] = sorted(counts.items(), key=lambda x: (-x[1], x[0]))
-    w_sql, params = where("intervention_type")
-    out["intervention_type"] = [tuple(r) for r in cur.execute(
-        f"SELECT i.type, count(DISTINCT s.sid) FROM {base_from} JOIN interventions i ON i.sid = s.sid{w_sql} "
-        "GROUP BY 1 ORDER BY 2 DESC, 1", params) if r[0]]
-    w_sql, params = where("country")
-    out["country"] = [tuple(r) for r in cur.execute(
-        f"SELECT l.country, count(DISTINCT s.sid) FROM {base_from} JOIN locations l ON l.sid = s.sid{w_sql} "
-        "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?", [*params, plan.facet_top * 3]) if r[0]]
-    w_sql, params = where("condition")
-    out["condition"] = [tuple(r) for r in cur.execute(
-        f"SELECT cd.term, count(*) FROM {base_from} JOIN conditions cd ON cd.sid = s.sid AND cd.kind = 'condition'"
-        f"{w_sql} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?", [*params, plan.facet_top])]
-    return out
+    return run_search_indexed(conn, plan)
 
 
 def lookup_synonyms(conn: sqlite3.Connection, term: str, kinds: tuple[str, ...]) -> list[tuple[str, str, int]]:

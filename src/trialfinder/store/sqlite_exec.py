@@ -1,0 +1,240 @@
+"""Running a search plan on SQLite with the in-memory study index.
+
+SQLite does what it is fast at: the FTS5 match with weighted BM25, the R*Tree radius query, and the rare
+filters that need joins (state, city, identifiers, Essie expressions). Filters on study facts, facets,
+sorting and paging run on the columnar :class:`~trialfinder.search.index.StudyIndex`, so facet counts
+"under the rest of the query" cost a few array operations instead of nine SQL scans.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from typing import Any
+
+import numpy as np
+
+from trialfinder.search.index import (
+    StudyIndex,
+    age_mask,
+    date_mask,
+    dimension_mask,
+    facet_counts,
+    get_index,
+)
+from trialfinder.search.plan import Plan, RawHit, RawResults
+from trialfinder.store.sqlite_search import (
+    FACET_DIMENSIONS,
+    RECRUITING_SITE,
+    Compiler,
+    _weights_sql,
+    clause_fts,
+)
+
+#: Statuses a patient can still join: ranked a little higher at equal text relevance.
+OPEN_STATUSES = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION", "AVAILABLE")
+OPEN_BOOST = 1.15
+
+
+class _StoreView:
+    """What :func:`get_index` needs from a store, for a bare connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.url = conn.execute("PRAGMA database_list").fetchone()[2] or f"memory:{id(conn)}"
+
+    def data_version(self) -> str:
+        return data_version(self.conn)
+
+    def study_arrays(self) -> dict[str, Any]:
+        return study_arrays(self.conn)
+
+
+def data_version(conn: sqlite3.Connection) -> str:
+    """Changes whenever studies are added, updated or an ingest starts or ends (cheap: index lookups)."""
+    row = conn.execute(
+        "SELECT (SELECT max(sid) FROM studies), (SELECT max(id) FROM ingests), "
+        "(SELECT value FROM meta WHERE key = 'data_timestamp'), (SELECT max(ingested_at) FROM studies)"
+    ).fetchone()
+    return ":".join(str(x) for x in row)
+
+
+def study_arrays(conn: sqlite3.Connection) -> dict[str, Any]:
+    """The filterable columns of every study, as lists (see :func:`trialfinder.search.index.build_index`)."""
+    cols: dict[str, Any] = {k: [] for k in (
+        "sid", "nct_id", "overall_status", "study_type", "sex", "lead_class", "phases", "std_ages",
+        "has_results", "healthy_volunteers", "min_age", "max_age", "start_date", "first_posted",
+        "last_update_posted", "enrollment", "itypes")}
+    itypes = dict(conn.execute(
+        "SELECT sid, group_concat(DISTINCT type) FROM interventions WHERE type != '' GROUP BY sid").fetchall())
+    names = list(cols)[:-1]
+    for row in conn.execute(f"SELECT {', '.join(names)} FROM studies ORDER BY sid"):
+        for k, v in zip(names, row, strict=True):
+            cols[k].append(v)
+        cols["itypes"].append((itypes.get(row[0]) or "").replace(",", " "))
+    pairs = conn.execute("SELECT DISTINCT sid, country FROM locations WHERE country != ''").fetchall()
+    cols["country_sid"] = [p[0] for p in pairs]
+    cols["country"] = [p[1] for p in pairs]
+    pairs = conn.execute("SELECT DISTINCT sid, term FROM conditions WHERE kind = 'condition'").fetchall()
+    cols["cond_sid"] = [p[0] for p in pairs]
+    cols["cond"] = [p[1] for p in pairs]
+    return cols
+
+
+def _sql_mask(conn: sqlite3.Connection, idx: StudyIndex, sql: str, params: list[Any]) -> np.ndarray:
+    sids = [r[0] for r in conn.execute(f"SELECT s.sid FROM studies s WHERE {sql}", params)]
+    mask = np.zeros(idx.size, dtype=bool)
+    mask[idx.positions(sids)] = True
+    return mask
+
+
+def _geo_sql(plan: Plan) -> tuple[str, list[Any]]:
+    geo = plan.geo
+    dlat = geo.radius_km / 111.0
+    coslat = max(math.cos(math.radians(geo.lat)), 0.01)
+    dlon = min(180.0, geo.radius_km / (111.0 * coslat))
+    status_sql = " AND l.status = ?" if geo.recruiting_sites_only else ""
+    sql = ("SELECT sid, min(dist), lid FROM (SELECT l.sid AS sid, l.lid AS lid, tf_dist_km(?, ?, l.lat, l.lon) "
+           "AS dist FROM location_points p JOIN locations l ON l.lid = p.lid "
+           "WHERE p.min_lat BETWEEN ? AND ? AND p.min_lon BETWEEN ? AND ?" + status_sql + ") "
+           "WHERE dist <= ? GROUP BY sid")
+    params: list[Any] = [geo.lat, geo.lon, geo.lat - dlat, geo.lat + dlat, geo.lon - dlon, geo.lon + dlon]
+    if geo.recruiting_sites_only:
+        params.append(RECRUITING_SITE)
+    params.append(geo.radius_km)
+    return sql, params
+
+
+def run_search_indexed(conn: sqlite3.Connection, plan: Plan) -> RawResults:
+    """Execute a plan: SQLite for text and geography, the study index for the rest."""
+    idx = get_index(_StoreView(conn))
+    n = idx.size
+    fts = " AND ".join(x for x in (clause_fts(c) for c in plan.text) if x)
+    if (plan.text and not fts) or n == 0:
+        return RawResults([], 0 if plan.count_total or plan.facets else None, {} if plan.facets else None, False)
+    cand = np.ones(n, dtype=bool)
+    rank = np.zeros(n, dtype=np.float64)
+    dist = np.full(n, np.inf)
+    lid = np.full(n, -1, dtype=np.int64)
+    if fts:
+        rows = conn.execute(f"SELECT rowid, bm25(study_text, {_weights_sql()}) FROM study_text "
+                            "WHERE study_text MATCH ?", (fts,)).fetchall()
+        cand[:] = False
+        if rows:
+            arr = np.asarray(rows, dtype=np.float64)
+            pos = idx.positions(arr[:, 0].astype(np.int64))
+            keep = idx.pos_of_sid[arr[:, 0].astype(np.int64)] >= 0
+            cand[pos] = True
+            rank[pos] = arr[keep, 1]
+    if plan.geo is not None:
+        sql, params = _geo_sql(plan)
+        rows = conn.execute(sql, params).fetchall()
+        geo_mask = np.zeros(n, dtype=bool)
+        if rows:
+            arr = np.asarray(rows, dtype=np.float64)
+            sids = arr[:, 0].astype(np.int64)
+            keep = idx.pos_of_sid[sids] >= 0
+            pos = idx.pos_of_sid[sids[keep]]
+            geo_mask[pos] = True
+            dist[pos] = arr[keep, 1]
+            lid[pos] = arr[keep, 2].astype(np.int64)
+        cand &= geo_mask
+
+    masks: dict[str, np.ndarray] = {}
+
+    def add(dim: str, mask: np.ndarray) -> None:
+        masks[dim] = masks[dim] & mask if dim in masks else mask
+
+    for key, values in plan.filters.items():
+        if not values:
+            continue
+        dim = key.split(".")[-1]
+        m = dimension_mask(idx, dim, tuple(values))
+        if m is None:  # state, city, ids: SQL on the normalised tables
+            for sql, params in Compiler.dimension(dim, tuple(values)):
+                m = _sql_mask(conn, idx, sql, params) if m is None else m & _sql_mask(conn, idx, sql, params)
+        add(dim, m)
+    if plan.age is not None:
+        add("age", age_mask(idx, plan.age))
+    for col, (lo, hi) in plan.date_ranges.items():
+        if col in idx.dates:
+            add(col, date_mask(idx, col, lo, hi))
+    if plan.id_terms or plan.advanced is not None:
+        sub = Plan(id_terms=plan.id_terms, advanced=plan.advanced)
+        for dim, sql, params in Compiler(sub).filter_fragments():
+            add(dim, _sql_mask(conn, idx, sql, params))
+
+    total_mask = cand.copy()
+    for m in masks.values():
+        total_mask &= m
+    sel = np.flatnonzero(total_mask)
+    order = _order(idx, plan, sel, rank, dist, bool(fts))
+    start, stop = plan.offset, plan.offset + plan.limit
+    page = order[start:stop]
+    has_more = len(order) > stop
+    hits = []
+    for p in page:
+        p = int(p)
+        nearest = _nearest(conn, int(lid[p]), float(dist[p])) if lid[p] >= 0 else None
+        hits.append(RawHit(int(idx.sids[p]), idx.nct_ids[p], float(-rank[p]) if fts else None,
+                           float(dist[p]) if np.isfinite(dist[p]) else None, nearest))
+    total = int(len(sel)) if plan.count_total or plan.facets else None
+    facets = None
+    if plan.facets:
+        facets = {}
+        for dim in FACET_DIMENSIONS:
+            rows_mask = cand.copy()
+            for d, m in masks.items():
+                if d != dim:
+                    rows_mask &= m
+            facets[dim] = facet_counts(idx, dim, rows_mask, plan.facet_top)
+    return RawResults(hits, total, facets, has_more)
+
+
+def _order(idx: StudyIndex, plan: Plan, sel: np.ndarray, rank: np.ndarray, dist: np.ndarray,
+           has_text: bool) -> np.ndarray:
+    """Row positions of ``sel`` in result order (ties broken by store row id, which is stable)."""
+    sort = list(plan.sort)
+    if not sort:
+        sort = [("relevance", "asc")] if has_text else [("distance", "asc")] if plan.geo else [
+            ("last_update", "desc")]
+    keys: list[np.ndarray] = [sel]  # lexsort: last key is primary
+    for key, direction in reversed(sort):
+        desc = direction == "desc"
+        if key == "relevance":
+            if not has_text:
+                continue
+            open_codes = [i for i, v in enumerate(idx.vocab["status"]) if v in OPEN_STATUSES]
+            boost = np.where(np.isin(idx.codes["status"][sel], open_codes), OPEN_BOOST, 1.0)
+            keys.append(rank[sel] * boost)  # bm25 is negative: lower is better
+            continue
+        if key == "distance":
+            if plan.geo is None:
+                continue
+            keys.append(dist[sel])
+            continue
+        col = {"first_posted": "first_posted", "last_update": "last_update_posted", "start_date": "start_date"}.get(key)
+        if col is not None:
+            values = idx.dates[col][sel].astype(np.int64)
+        elif key == "enrollment":
+            values = idx.enrollment[sel]
+        else:
+            continue
+        missing = values <= 0 if col else values < 0
+        keys.append(-values if desc else values)
+        keys.append(missing.astype(np.int8))  # missing values last, whatever the direction
+    if len(keys) == 1:
+        return sel
+    return sel[np.lexsort(keys)]
+
+
+def _nearest(conn: sqlite3.Connection, lid: int, dist: float) -> dict | None:
+    r = conn.execute("SELECT facility, city, state, zip, country, status, lat, lon, geo_derived "
+                     "FROM locations WHERE lid = ?", (lid,)).fetchone()
+    if not r:
+        return None
+    keys = ("facility", "city", "state", "zip", "country", "status", "lat", "lon", "derived")
+    out = dict(zip(keys, r, strict=True))
+    out["derived"] = bool(out["derived"])
+    out["distance_km"] = round(dist, 2)
+    return out
