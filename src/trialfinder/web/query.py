@@ -44,7 +44,7 @@ SORTS: dict[str, tuple[str, str]] = {
 PAGE_SIZES = (10, 20, 50, 100)
 #: Every parameter the form understands (anything else in a page URL is ignored).
 SINGLE = ("near", "dist", "age", "healthy", "results", "advanced", "agg", "sort", "size", "page", "n",
-          "recruiting", "exact", *TEXT_PARAMS, *(f"{p}_from" for p in DATE_PARAMS),
+          "recruiting", "exact", "export", *TEXT_PARAMS, *(f"{p}_from" for p in DATE_PARAMS),
           *(f"{p}_to" for p in DATE_PARAMS))
 MULTI = (*ENUM_PARAMS, *PLACE_PARAMS, "fcond")
 MAX_CHARS = 1000
@@ -99,7 +99,7 @@ class WebQuery:
 
     @property
     def is_empty(self) -> bool:
-        keys = set(self.single) - {"sort", "size", "page", "n"}
+        keys = set(self.single) - {"sort", "size", "page", "n", "export"}
         return not keys and not any(self.multi.values())
 
     @property
@@ -189,7 +189,7 @@ class WebQuery:
 
     # -- back to URLs -------------------------------------------------------------------------------
 
-    def params(self, *, drop: Iterable[str] = ("page", "n")) -> list[tuple[str, str]]:
+    def params(self, *, drop: Iterable[str] = ("page", "n", "export")) -> list[tuple[str, str]]:
         """The query as (name, value) pairs, without paging by default."""
         skip = set(drop)
         out = [(k, v) for k, v in self.single.items() if k not in skip]
