@@ -29,7 +29,7 @@ _GENERIC = frozenset(
 _STRONG_QUALIFIERS = frozenset(
     "severe uncontrolled unstable significant malignant secondary refractory decompensated advanced metastatic "
     "life-threatening end-stage poorly moderate marked extensive complicated persistent recurrent progressive "
-    "active serious major untreated invasive".split()
+    "active serious major untreated invasive congenital neonatal fetal inherited hereditary".split()
 )
 _QUALIFIER_SYNONYMS = {
     "severe": ("severe", "excruciating", "marked", "serious", "critical", "profound", "intense", "massive", "extended"),
@@ -201,7 +201,9 @@ def _life(c: Constraint, p: Patient) -> AtomResult:
 def _lab_value(c: Constraint, p: Patient, vocab: Vocab) -> tuple[LabValue | None, float, str]:
     if c.analyte is None:
         return None, 0.0, "missing"
-    v = p.lab(c.analyte)
+    values = p.labs.get(c.analyte) or []
+    first = c.value == "initial"
+    v = (values[0] if first else values[-1]) if values else None
     if v is not None:
         return v, 0.85 if not v.qualitative else 0.75, "explicit"
     an = vocab.analytes.get(c.analyte)
@@ -217,7 +219,8 @@ def _lab(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
     an = vocab.analytes.get(c.analyte or "")
     v, conf, how = _lab_value(c, p, vocab)
     if v is None:
-        reason = "not_mentioned" if an is not None and an.score else "unknown"
+        # scores and vital signs that are not reported are taken as unremarkable; lab values are not
+        reason = "not_mentioned" if an is not None and (an.score or "vitals" in an.panels) else "unknown"
         return _res(c, "U", 0.5, reason, f"{c.analyte} not reported")
     low, high = v.low, v.high
     if c.unit == "uln":
@@ -260,6 +263,25 @@ def _quals_ok(c: Constraint, text: str) -> bool:
     return False
 
 
+def _tight_window(toklist: list[tuple[str, int, int]], core: list[str]) -> tuple[int, int] | None:
+    """Smallest token window holding every core word; None unless it is nearly contiguous."""
+    need = set(core)
+    best: tuple[int, int, int] | None = None
+    for i, (t, _a, _b) in enumerate(toklist):
+        if t not in need:
+            continue
+        seen: set[str] = set()
+        for j in range(i, min(len(toklist), i + len(need) + 3)):
+            if toklist[j][0] in need:
+                seen.add(toklist[j][0])
+            if seen == need:
+                width = j - i
+                if best is None or width < best[0]:
+                    best = (width, toklist[i][1], toklist[j][2])
+                break
+    return None if best is None else (best[1], best[2])
+
+
 @dataclass
 class _Hit:
     status: str
@@ -282,16 +304,21 @@ def _condition_hits(c: Constraint, p: Patient, vocab: Vocab) -> list[_Hit]:
     for f in p.conditions:
         if wanted and f.concepts & wanted:
             ctx = sent_text.get(f.evidence[0], f.name.lower()) if f.evidence and isinstance(f.evidence[0], int) else f.name.lower()
+            words = [t for t in c.required if not t.startswith("#")]
+            if words:
+                ctx_toks = {t for t, _a, _b in tokens(ctx)}
+                if not all(t in ctx_toks for t in words):
+                    continue  # "traumatic cause of dyspnea" needs more than a mention of dyspnea
             hits.append(_Hit(f.status, f.days_ago, f.historical, list(f.evidence), f.name, ctx))
     core = [t for t in (c.value or "").split() if t]
     if core and not (len(core) == 1 and (core[0] in _GENERIC or len(core[0]) < 4)) and not all(t in _GENERIC for t in core):
         for sid, toks, toklist in _sentence_tokens(p):
             if all(t in toks for t in core):
-                positions = [(a, b) for t, a, b in toklist if t in core]
-                start, end = min(a for a, _ in positions), max(b for _, b in positions)
-                sent = next(s for s in p.sentences if s.sid == sid)
-                if end - start > 80:
+                span = _tight_window(toklist, core)
+                if span is None:
                     continue
+                start, end = span
+                sent = next(s for s in p.sentences if s.sid == sid)
                 a = assertion(sent.norm, start, end, vocab, age=p.age)
                 status = "family" if a.family else "absent" if a.negated else "hypothetical" if a.hypothetical else (
                     "possible" if a.uncertain else "present")
@@ -309,7 +336,13 @@ def _condition_hits(c: Constraint, p: Patient, vocab: Vocab) -> list[_Hit]:
 
 def _condition(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
     hits = _condition_hits(c, p, vocab)
-    label = c.text.strip()
+    label = (c.terms[0] if c.terms else c.text).strip()
+    if c.family:
+        # the criterion is about relatives ("a biological parent with bipolar disorder")
+        fam = [h for h in hits if h.status == "family"]
+        if fam:
+            return _res(c, "T", 0.75, "explicit", f"family history of '{fam[0].text}'", fam[0].evidence)
+        return _res(c, "U", 0.5, "not_mentioned", f"no family history of '{label}'")
     if not hits:
         return _res(c, "U", 0.5, "not_mentioned", f"no mention of '{label}'")
     hits.sort(key=lambda h: _STATUS_RANK.get(h.status, 9))
@@ -321,6 +354,9 @@ def _condition(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
     if h.status in ("family", "hypothetical"):
         why = "refers to a family member" if h.status == "family" else "is hypothetical"
         return _res(c, "U", 0.5, "not_mentioned", f"'{h.text}' {why}", h.evidence)
+    if "#quantity" in c.required and h.status == "present":
+        return _res(c, "U", 0.5, "qualifier_missing", f"'{h.text}' present; the amount/frequency in '{label}' is not stated",
+                    h.evidence)
     if not _quals_ok(c, h.context):
         return _res(c, "U", 0.5, "qualifier_missing",
                     f"'{h.text}' present but not described as {'/'.join(c.qualifiers)}", h.evidence)
@@ -334,7 +370,8 @@ def _condition(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
             return _res(c, "U", 0.5, "time_unknown", f"'{h.text}' in history, date unknown", h.evidence)
     if c.current and h.historical and h.days_ago is not None and h.days_ago > 365:
         return _res(c, "F", 0.6, "explicit", f"'{h.text}' was {round(h.days_ago / 365.25)} years ago", h.evidence)
-    conf = 0.85 if c.concepts else 0.75
+    # vocabulary-backed matches can decide; word-overlap matches alone stay below the decisive threshold
+    conf = min(0.85, c.confidence + 0.05)
     return _res(c, "T", conf, "explicit", f"note mentions '{h.text}'", h.evidence)
 
 

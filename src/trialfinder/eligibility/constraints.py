@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 from trialfinder.eligibility.constraints_lexicon import (
     AGE_CONTEXT,
+    COMPLIANCE_RE,
     CONSENT_RE,
     NEG_BEFORE_RE,
-    COMPLIANCE_RE,
     NUM,
     parse_age,
     parse_labs,
@@ -65,6 +65,8 @@ class Constraint:
     stable_days: float | None = None
     historical: bool = False
     current: bool = False
+    required: list[str] = field(default_factory=list)
+    family: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form for APIs and prediction files."""
@@ -135,8 +137,9 @@ _LIFE = re.compile(
 )
 _SURVIVE = re.compile(rf"\b(?:not|unlikely to)\s+survive\s+(?P<n>{NUM})\s*(?P<u>hours?|days?|weeks?|months?|years?)")
 _PARTICIPATION = re.compile(
-    r"\b(?:participat\w*|enrol+(?:ed|ment)?|involvement|taking part)\b[^.;]{0,60}?\b(?:study|studies|trials?|"
-    r"investigational|protocol)\b|\b(?:investigational\s+(?:drug|agent|product|device|study)s?)\b"
+    r"\b(?:participat\w*|enrol+(?:ed|ment)?|involvement|taking part)\b[^.;]{0,40}?\b(?:another|other|concurrent|"
+    r"ongoing|previous|prior|any|an?)\s+(?:\w+\s+){0,3}(?:study|studies|trials?|protocol)\b|"
+    r"\b(?:investigational\s+(?:drug|agent|product|device|study)s?)\b|\bprior\s+participation\b"
 )
 _SURGERY = re.compile(r"\b(?:surgery|surgical|operation|operative|resection|laparotomy|laparoscop\w*|\w+ectomy|\w+otomy|\w+plasty|transplant\w*|amputation|bypass|grafting)\b")
 _VACCINE = re.compile(r"\b(?:vaccin\w*|immuni[sz]ation|laiv|flumist)\b")
@@ -171,6 +174,7 @@ class _Builder:
         self.out: list[Constraint] = []
         self.consumed: list[tuple[int, int]] = []
         self.next_group = 0
+        self.has_labs = False
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         a = self.mapping[min(start, len(self.mapping) - 1)]
@@ -290,6 +294,8 @@ def _extract_consent(b: _Builder) -> None:
         if not m or not b.free(m.start(), m.end()):
             continue
         neg = _negated_before(n, m.start()) or bool(re.search(r"\b(?:refus\w*|unable|unwilling|inability)\b", n[: m.start()]))
+        if b.kind == "exclusion":
+            neg = True  # an exclusion about consent/compliance is always about being unable or unwilling
         start = 0 if kind == "consent" else m.start()
         b.add(kind, m.start(), m.end(), 0.85, negated=neg)
         b.consumed.append((start, len(n)) if kind == "consent" and len(n) < 200 else (m.start(), m.end()))
@@ -319,7 +325,13 @@ def _extract_participation(b: _Builder) -> None:
         b.add("participation", m.start(), m.end(), 0.6)
 
 
-def _shared_head(alts: list[str]) -> list[str]:
+_MODIFIER_NOUNS = frozenset(
+    "heart lung kidney liver skin bone blood brain eye bowel bleeding thyroid breast prostate colon lymph "
+    "muscle joint nerve spine spinal".split()
+)
+
+
+def _shared_head(alts: list[str], vocab: Vocab) -> list[str]:
     """ "heart, lung, or kidney disease" -> each modifier gets the shared head noun."""
     if len(alts) < 2:
         return alts
@@ -330,20 +342,33 @@ def _shared_head(alts: list[str]) -> list[str]:
     out = []
     for a in alts[:-1]:
         words = a.split()
-        out.append(f"{a} {head}" if len(words) == 1 and words[0] not in ("other", "any") else a)
+        w = words[0] if len(words) == 1 else ""
+        modifier = bool(w) and w not in vocab.synonym_index and (
+            w in _MODIFIER_NOUNS or bool(re.search(r"(?:al|ic|ary|ous|ive|ar)$", w))
+        )
+        out.append(f"{a} {head}" if modifier else a)
     return out + [alts[-1]]
 
 
+_HEADS = frozenset("disease disorder condition syndrome illness symptom sign problem".split())
+
+
 def _phrase_tokens(phrase: str, vocab: Vocab) -> tuple[list[str], list[str]]:
+    """Content words (stemmed) and qualifier words of a phrase; generic heads kept only for 1-word phrases."""
     core: list[str] = []
     quals: list[str] = []
+    heads: list[str] = []
     for tok, _s, _e in tokens(phrase):
-        if tok in vocab.qualifiers or tok.rstrip("ly") in vocab.qualifiers:
+        if tok in vocab.qualifiers or tok.removesuffix("ly") in vocab.qualifiers:
             quals.append(tok)
+        elif tok in _HEADS:
+            heads.append(tok)
         elif tok in vocab.boilerplate or stem(tok) in vocab.boilerplate or tok.isdigit() or len(tok) < 2:
             continue
         else:
             core.append(tok)
+    if len(core) == 1 and heads:
+        core.extend(heads[:1])  # "eating disorder" must not match "eating"
     return core, quals
 
 
@@ -396,8 +421,40 @@ def _residual_text(b: _Builder) -> str:
     return text
 
 
-def _extract_conditions(b: _Builder) -> None:
+_CAUSAL = re.compile(r"\b(?:due\s+to|because\s+of|secondary\s+to|caused\s+by|attributable\s+to|which\s+would|that\s+would)\b[^;]*")
+_POPULATION_PREFIX = re.compile(
+    r"^\s*(?:for|in)\s+(?:all\s+)?(?P<what>[a-z -]{3,40}?)\s+(?:patients|subjects|participants|individuals|women|men)\s*$"
+)
+
+
+def _concept_cover(alt: str, vocab: Vocab) -> tuple[set[str], list[str]]:
+    """Concepts named in ``alt`` and the remaining content words that must also match."""
+    concepts: set[str] = set()
+    covered: list[tuple[int, int]] = []
+    for start, end, term in find_terms(alt, tuple(vocab.synonym_index)):
+        if len(term) <= 3:
+            continue
+        concepts |= vocab.synonym_index.get(term, set())
+        covered.append((start, end))
+    if not concepts:
+        return concepts, []
+    rest = []
+    for tok, a, e in tokens(alt):
+        if any(x <= a and e <= y for x, y in covered):
+            continue
+        if tok in vocab.boilerplate or tok in vocab.qualifiers or tok in _HEADS or len(tok) < 3 or tok.isdigit():
+            continue
+        rest.append(tok)
+    return concepts, rest
+
+
+def _extract_conditions(b: _Builder, concept_only: bool) -> None:
     vocab = b.vocab
+    strict_concepts = any(
+        c.kind in ("consent", "compliance", "sex", "pregnancy", "pregnancy_plan", "lactation", "contraception",
+                   "childbearing", "menopause") and not c.conditional
+        for c in b.out
+    )
     text = _residual_text(b)
     window = parse_window(b.norm)
     historical = bool(re.search(r"\b(?:history of|previous|prior|previously|ever|lifetime|in the past)\b", b.norm))
@@ -412,56 +469,130 @@ def _extract_conditions(b: _Builder) -> None:
         tail = re.split(r"[;.)]", text[m.end() :])[0]
         exceptions.extend(a.strip() for a in _OR_SPLIT.split(tail) if a and a.strip())
     text = _EXCEPT.split(text)[0] if _EXCEPT.search(text) else text
+    text = _CAUSAL.sub(lambda m: " " * len(m.group(0)), text)
 
     # parentheticals: abbreviations and examples become alternatives, remarks are dropped
     extra: list[str] = []
 
     def paren(m: re.Match[str]) -> str:
         inner = m.group(1).strip()
-        if "   " in inner:
-            return " "
-        if re.search(r"\b(?:not|allowed|eligible|permitted|will be|may be|can be|see|defined)\b", inner):
-            return " "
-        extra.extend(a.strip() for a in _OR_SPLIT.split(inner) if a and a.strip())
-        return " "
+        if "   " in inner or re.search(
+            r"\b(?:not|allowed|eligible|permitted|will be|may be|can be|see|defined|unless|only)\b", inner
+        ):
+            return " " * len(m.group(0))
+        for a in _OR_SPLIT.split(inner):
+            a = (a or "").strip()
+            if not a:
+                continue
+            if all(len(t) <= 3 for t, _x, _y in tokens(a)) and a not in vocab.synonym_index:
+                continue  # "(I, II, NOS)": codes, not alternatives
+            extra.append(a)
+        return " " * len(m.group(0))
 
     text = _PAREN.sub(paren, text)
+    text = re.sub(r",\s*(?:and|&)\s+", ",  ", text)  # "A, B, and C" is a list, not a conjunction
     and_split = _AND_SPLIT_INCL if b.kind == "inclusion" else _AND_SPLIT_EXCL
     segments = [s for s in and_split.split(text) if s and s.strip()]
-    has_labs = any(c.kind == "lab" for c in b.out)
-    negated_item = bool(re.match(r"^\s*(?:no|not|without|absence of|free of|negative for|never)\b", b.norm))
-    first_group: int | None = None
+    negated_item = b.kind == "inclusion" and bool(
+        re.match(r"^\s*(?:no|not|without|absence of|free of|negative for|never)\b", b.norm)
+    )
+    drug_names = tuple(vocab.drug_members) + tuple(vocab.drug_class_names)
+    placed: list[tuple[int, int]] = []  # (position, group) of condition alternatives
     for si, seg in enumerate(segments):
+        pop = _POPULATION_PREFIX.match(seg)
         alts = [a.strip(" -,.") for a in _OR_SPLIT.split(seg) if a and a.strip(" -,.")]
+        n_main = len(alts)
         if si == len(segments) - 1:
             alts += extra
-        alts = _shared_head(alts)
+        alts = _shared_head(alts[:n_main], vocab) + alts[n_main:]
         group = b.new_group()
-        added = False
-        for alt in alts:
+        for ai, alt in enumerate(alts):
+            example = ai >= n_main  # from a parenthetical "(e.g. ...)": a weaker reading
             core, quals = _phrase_tokens(alt, vocab)
-            concepts, covered = _concepts_in(alt, vocab)
-            drug_terms = [t for _s, _e, t in find_terms(alt, tuple(vocab.drug_members) + tuple(vocab.drug_class_names))]
+            concepts, required = _concept_cover(alt, vocab)
+            pop_alt = _POPULATION_PREFIX.match(alt)
+            if re.search(r"\d", alt):
+                required = [*required, "#quantity"]  # an unparsed amount/frequency we cannot check lexically
+            drug_terms = [t for _s, _e, t in find_terms(alt, drug_names)]
             if not core and not concepts and not drug_terms:
                 continue
-            if not concepts and not drug_terms and has_labs and all(t in _LAB_WORDS for t in core):
-                continue  # "adequate renal function (GFR > 60)": the lab constraint carries the meaning
-            if len(core) > 6 and not concepts and not drug_terms:
-                continue  # long prose: too vague to match safely
+            if not concepts and not drug_terms:
+                if b.has_labs and all(t in _LAB_WORDS for t in core):
+                    continue  # "adequate renal function (GFR > 60)": the lab constraint carries the meaning
+                if len(core) > 6:
+                    continue  # long prose: too vague to match safely
+                if concept_only and (len(core) < 3 or strict_concepts):
+                    continue  # leftovers of an age/sex/consent item ("Female sex", "18 or older")
             pos = b.norm.find(alt)
             start, end = (pos, pos + len(alt)) if pos >= 0 else (0, len(b.norm))
-            neg = negated_item or (pos >= 0 and _negated_before(b.norm, pos))
+            neg = negated_item or (b.kind == "inclusion" and pos >= 0 and _negated_before(b.norm, pos))
             kind = _classify(alt, concepts, drug_terms)
-            b.add(
-                kind, start, end, 0.8 if concepts or drug_terms else 0.6, group=group, consume=False,
+            conf = 0.8 if concepts or drug_terms else 0.6
+            c = b.add(
+                kind, start, end, 0.6 if example else conf, group=group, consume=False,
                 negated=neg, terms=drug_terms or [alt], concepts=sorted(concepts), qualifiers=quals,
                 exceptions=exceptions, window_days=window[0] if window else None,
                 min_days=window[1] if window else None, stable_days=stable_days,
-                historical=historical, current=current, value=" ".join(core),
+                historical=historical, current=current, value=" ".join(core), required=required,
+                conditional=bool(pop) or bool(pop_alt), family=bool(_FAMILY_CRIT.search(b.norm)),
             )
-            added = True
-        if added and first_group is None:
-            first_group = group
+            placed.append((start if pos >= 0 else 10**6, c.group))
+    if b.kind == "inclusion" and placed:
+        # a lab inside parentheses or joined by "or" is one more alternative of the nearby condition list
+        for c in b.out:
+            if c.kind != "lab":
+                continue
+            before, after = b.norm[: c_start(b, c)], b.norm[c_end(b, c) :]
+            in_paren = before.count("(") > before.count(")")
+            or_linked = bool(re.search(r"\b(?:or|and/or)\s*$", before[-12:]) or re.match(r"^\W*(?:or|and/or)\b", after))
+            if in_paren or or_linked:
+                pos = c_start(b, c)
+                c.group = min(placed, key=lambda pg: abs(pg[0] - pos))[1]
+
+
+def c_start(b: _Builder, c: Constraint) -> int:
+    """Normalised-text offset of a constraint's start (spans are stored in original offsets)."""
+    for i, orig in enumerate(b.mapping):
+        if orig >= c.span[0]:
+            return i
+    return len(b.norm)
+
+
+def c_end(b: _Builder, c: Constraint) -> int:
+    """Normalised-text offset just after a constraint's end."""
+    for i, orig in enumerate(b.mapping):
+        if orig >= c.span[1]:
+            return i
+    return len(b.norm)
+
+
+_FAMILY_CRIT = re.compile(
+    r"\b(?:family history|first-degree relative|biological parent|parents?|mother|father|sibling|siblings|brother|sister)\b"
+    r"(?!\s+(?:reports|says|states|tells))"
+)
+_META = re.compile(r"\b(?:inclusion|exclusion)\s+criteri|\bas defined above\b|\bcriteria listed\b")
+_RECIPIENTS = re.compile(
+    r"^(?P<who>(?:recipients|patients|subjects|participants|those|women|men|children)\s+(?:who|that)\s+"
+    r"(?:have\s+had|have\s+received|had|received|underwent|have\s+undergone|are\s+on|are\s+receiving)\s+"
+    r"(?P<what>[^,;]{3,60}?))\s+(?:must|should|need|will|may|can|are\s+required)\b"
+)
+
+
+_DESCRIPTOR_TAIL = re.compile(
+    r"^\W*(?:(?:women|woman|females?|patients?|subjects?|participants?|volunteers?|mothers?)\s+)?"
+    r"(?:who|that|having|planning|whose|intending|wishing|not\s+speaking)\b"
+)
+
+
+def _mark_descriptors(b: _Builder) -> None:
+    """In exclusion items, "Women who ..." / "Pregnant women who ..." only say whom the item is about."""
+    if b.kind != "exclusion":
+        return
+    for c in b.out:
+        if c.kind in ("sex", "pregnancy", "lactation", "childbearing", "menopause") and not c.conditional:
+            end = next((i for i, orig in enumerate(b.mapping) if orig >= c.span[1]), len(b.norm))
+            if _DESCRIPTOR_TAIL.match(b.norm[end:]):
+                c.conditional = True
 
 
 def extract_constraints(item_text: str, kind: Literal["inclusion", "exclusion"] = "inclusion") -> list[Constraint]:
@@ -477,6 +608,19 @@ def extract_constraints(item_text: str, kind: Literal["inclusion", "exclusion"] 
         return []
     vocab = load_vocab()
     b = _Builder(text, kind, vocab)
+    if _META.search(b.norm):
+        return []  # refers to other criteria; cannot be checked on its own
+    if kind == "exclusion":
+        # "No evidence of acute infection" under an exclusion header is the author's double negative
+        b.norm = re.sub(r"^(\s*)(?:no evidence of|no history of|no|without)\b", lambda m: " " * len(m.group(0)), b.norm)
+    rec = _RECIPIENTS.match(b.norm)
+    if rec:
+        what = rec.group("what")
+        concepts, required = _concept_cover(what, vocab)
+        core, quals = _phrase_tokens(what, vocab)
+        b.add(_classify(what, concepts, []), rec.start("what"), rec.end("what"), 0.7, conditional=True,
+              terms=[what], concepts=sorted(concepts), value=" ".join(core), required=required)
+        b.consumed.append((0, rec.end("who")))
     _extract_population(b)
     for age in parse_age(b.norm):
         b.add("age", age.start, age.end, 0.95, low=age.low, high=age.high, low_inclusive=age.low_inclusive,
@@ -496,8 +640,14 @@ def extract_constraints(item_text: str, kind: Literal["inclusion", "exclusion"] 
               low_inclusive=lab.low_inclusive, high_inclusive=lab.high_inclusive, unit=lab.unit,
               analyte=lab.analyte)
     _extract_participation(b)
-    if not any(c.kind in ("consent", "compliance") for c in b.out) or len(b.norm) > 120:
-        _extract_conditions(b)
+    _mark_descriptors(b)
+    if re.search(r"\b(?:initial|initially|first|baseline|at admission|on admission)\b", b.norm):
+        for c in b.out:
+            if c.kind == "lab":
+                c.value = "initial"
+    b.has_labs = any(c.kind == "lab" for c in b.out)
+    concept_only = any(c.kind not in ("lab", "life_expectancy", "participation") and not c.conditional for c in b.out)
+    _extract_conditions(b, concept_only)
     # renumber groups densely so callers can rely on 0..n-1
     remap: dict[int, int] = {}
     for c in b.out:

@@ -28,11 +28,11 @@ COMPLIANCE_RE = re.compile(
     r"\b(?:comply|complian\w*|adhere\w*|adherence|follow-?\s?up|attend\w*|study\s+visits?|study\s+procedures|"
     r"study\s+requirements|protocol\s+requirements|complete\s+(?:the\s+)?study|willing(?:ness)?\s+to\s+participate|"
     r"available\s+for|geographical|catchment\s+area|leave\s+the\s+vicinity|move\s+out|monitoring|"
-    r"neuropsychological\s+tests|answer\s+questions)\b"
+    r"neuropsychological\s+tests|answer\s+questions|(?:ability|able)\s+to\s+undergo)\b"
 )
 NEG_BEFORE_RE = re.compile(
     r"\b(?:no|not|without|absence of|absent|free of|negative for|never|unable|inability|unwilling|unwillingness|"
-    r"refus\w*|cannot|can not|lack of|lacks|failure to|fails to|incapable|declin\w*|non)\b"
+    r"refus\w*|cannot|can not|lack of|lacks|failure to|fails to|incapable|declin\w*)\b"
 )
 
 
@@ -152,12 +152,33 @@ def parse_age(norm: str) -> list[AgeSpan]:
         if m:
             return [AgeSpan(m.start(), m.end(), 18.0, None)]
         return []
-    spans = [(s, e) for _v, _i, s, e in lows + highs]
-    start, end = min(s for s, _ in spans), max(e for _, e in spans)
-    low = min(lows, key=lambda t: t[0]) if lows else None
-    high = max(highs, key=lambda t: t[0]) if highs else None
-    return [AgeSpan(start, end, low[0] if low else None, high[0] if high else None,
-                    low[1] if low else True, high[1] if high else True)]
+    # bounds joined by "or"/"and/or" are alternatives (union); otherwise they narrow each other
+    bounds = sorted([(s, e, v, inc, "low") for v, inc, s, e in lows] + [(s, e, v, inc, "high") for v, inc, s, e in highs])
+    alternatives: list[list[tuple[int, int, float, bool, str]]] = [[bounds[0]]]
+    for prev, cur in zip(bounds, bounds[1:], strict=False):
+        between = norm[prev[1] : cur[0]] if cur[0] >= prev[1] else ""
+        if re.search(r"\b(?:or|and/or)\b|\(", between):
+            alternatives.append([cur])
+        else:
+            alternatives[-1].append(cur)
+    intervals = []
+    for alt in alternatives:
+        lo_b = [b for b in alt if b[4] == "low"]
+        hi_b = [b for b in alt if b[4] == "high"]
+        lo = max(lo_b, key=lambda b: b[2]) if lo_b else None
+        hi = min(hi_b, key=lambda b: b[2]) if hi_b else None
+        intervals.append((lo, hi))
+    start, end = bounds[0][0], max(b[1] for b in bounds)
+    if any(lo is None for lo, _ in intervals):
+        low = None
+    else:
+        low = min((lo for lo, _ in intervals if lo is not None), key=lambda b: b[2])
+    if any(hi is None for _, hi in intervals):
+        high = None
+    else:
+        high = max((hi for _, hi in intervals if hi is not None), key=lambda b: b[2])
+    return [AgeSpan(start, end, low[2] if low else None, high[2] if high else None,
+                    low[3] if low else True, high[3] if high else True)]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -155,8 +155,11 @@ def _combine(kind: str, constraints: list[Constraint], atoms: list[AtomResult]) 
     if kind == "exclusion":
         atoms = _closed_world(atoms)
     conditional = [a for a in atoms if a.constraint.conditional]
-    if any(a.value == "F" and a.confidence >= 0.6 for a in conditional) or any(a.value == "NA" for a in conditional):
-        return "NA", [a for a in conditional if a.value in ("F", "NA")], 0.8
+    if any(
+        (a.value == "F" and a.confidence >= 0.6) or a.value == "NA" or a.reason in ("not_mentioned", "assumed_absent")
+        for a in conditional
+    ):
+        return "NA", [a for a in conditional if a.value != "T"], 0.8
     rest = [a for a in atoms if not a.constraint.conditional]
     groups: dict[int, list[AtomResult]] = {}
     for a in rest:

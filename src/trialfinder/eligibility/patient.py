@@ -193,6 +193,8 @@ def _extract_reproductive(p: Patient, vocab: Vocab) -> None:
             p.pregnant = True
             p.evidence.setdefault("pregnancy", []).append(s.sid)
             p.add_lab(LabValue("gestational_age", float(weeks.group(1)), float(weeks.group(1)), [s.sid], weeks.group(0)))
+        if re.search(r"\b(?:\w+|some|several|many|most|all) of the (?:women|patients|members|group)\b", n):
+            continue  # a statement about some members of a group is not a fact about "the patient"
         for m in re.finditer(r"\bpregnan(?:t|cy)\b", n):
             tail = n[m.end() : m.end() + 90]
             if re.match(r"\s*tests?\b", tail):
@@ -367,12 +369,17 @@ def _extract_labs(p: Patient, vocab: Vocab) -> None:
             if analyte is None or analyte in ("sbp", "dbp"):
                 continue
             original = s.original(start, end)
-            if len(term) <= 2 and not (original.isupper() and re.match(r"^\s*[:=]", n[end:])):
+            if len(term) <= 2 and not (original.isupper() and re.match(r"^\s*[:=]", n[end:])) and not (
+                original != original.lower() and len(term) == 2
+            ):
+                continue
+            if analyte == "pain_score" and not re.search(r"/\s*10|out of 10|pain score", n):
                 continue
             tail = n[end : end + 80]
-            nxt = find_terms(tail, names)
-            if nxt:
-                tail = tail[: nxt[0][0]]
+            for nstart, _nend, nterm in find_terms(tail, names):
+                if vocab.analyte_names.get(nterm) != analyte:
+                    tail = tail[:nstart]
+                    break
             m = value_re.match(tail)
             if not m:
                 continue
