@@ -175,17 +175,19 @@ class _Builder:
         self.consumed: list[tuple[int, int]] = []
         self.next_group = 0
         self.has_labs = False
+        self.offset = 0  # where ``text`` starts inside the caller's item text
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         a = self.mapping[min(start, len(self.mapping) - 1)]
         b = self.mapping[min(max(end - 1, start), len(self.mapping) - 1)] + 1
-        return a, b
+        return a + self.offset, b + self.offset
 
     def add(self, kind: str, start: int, end: int, confidence: float, *, group: int | None = None,
             consume: bool = True, **kw: Any) -> Constraint:
         s = self.span(start, end)
         g = self.new_group() if group is None else group
-        c = Constraint(kind=kind, text=self.text[s[0] : s[1]], span=s, confidence=confidence, group=g, **kw)
+        raw = (s[0] - self.offset, s[1] - self.offset)
+        c = Constraint(kind=kind, text=self.text[raw[0] : raw[1]], span=s, confidence=confidence, group=g, **kw)
         self.out.append(c)
         if consume:
             self.consumed.append((start, end))
@@ -259,6 +261,8 @@ def _extract_reproductive(b: _Builder) -> bool:
         before = n[max(0, m.start() - 40) : m.start()]
         if re.search(r"\b(?:history of|prior|previous)\s+(?:\w+\s+){0,2}$", before) or re.search(r"\bpregnancy\s+test", n[m.start() : m.end() + 6]):
             continue
+        if re.search(r"\b(?:during|throughout|after|before|following|course of|end of|until|in case of)\s+(?:the\s+|her\s+|a\s+)?$", before):
+            continue  # "in the course of the pregnancy": a time reference, not a criterion
         neg = bool(re.search(r"\b(?:not|non|no)\s*-?\s*$", before))
         b.add("pregnancy", m.start(), m.end(), 0.85, group=group, negated=neg)
         found = True
@@ -376,7 +380,7 @@ def _concepts_in(phrase: str, vocab: Vocab) -> tuple[set[str], int]:
     """Concepts named in a phrase and how many of its words they cover."""
     concepts: set[str] = set()
     covered = 0
-    for start, end, term in find_terms(phrase, tuple(vocab.synonym_index)):
+    for start, end, term in find_terms(phrase, vocab.synonym_terms):
         if len(term) <= 3:
             continue
         concepts |= vocab.synonym_index.get(term, set())
@@ -387,7 +391,8 @@ def _concepts_in(phrase: str, vocab: Vocab) -> tuple[set[str], int]:
 def _classify(phrase: str, concepts: set[str], drugs: list[str]) -> str:
     if drugs:
         return "therapy"
-    if concepts & {"hiv", "hepatitis_b", "hepatitis_c", "tuberculosis", "infection", "cmv", "malaria", "influenza", "sepsis"}:
+    if concepts & {"hiv", "hepatitis_b", "hepatitis_c", "viral_hepatitis", "tuberculosis", "infection", "cmv", "malaria",
+                   "influenza", "sepsis"}:
         return "infection"
     if concepts & {"malignancy", "breast_cancer"}:
         return "malignancy"
@@ -431,7 +436,7 @@ def _concept_cover(alt: str, vocab: Vocab) -> tuple[set[str], list[str]]:
     """Concepts named in ``alt`` and the remaining content words that must also match."""
     concepts: set[str] = set()
     covered: list[tuple[int, int]] = []
-    for start, end, term in find_terms(alt, tuple(vocab.synonym_index)):
+    for start, end, term in find_terms(alt, vocab.synonym_terms):
         if len(term) <= 3:
             continue
         concepts |= vocab.synonym_index.get(term, set())
@@ -496,12 +501,19 @@ def _extract_conditions(b: _Builder, concept_only: bool) -> None:
     negated_item = b.kind == "inclusion" and bool(
         re.match(r"^\s*(?:no|not|without|absence of|free of|negative for|never)\b", b.norm)
     )
-    drug_names = tuple(vocab.drug_members) + tuple(vocab.drug_class_names)
+    drug_names = vocab.drug_terms
     placed: list[tuple[int, int]] = []  # (position, group) of condition alternatives
     for si, seg in enumerate(segments):
         pop = _POPULATION_PREFIX.match(seg)
         alts = [a.strip(" -,.") for a in _OR_SPLIT.split(seg) if a and a.strip(" -,.")]
         n_main = len(alts)
+        lead_quals: list[str] = []
+        if alts:
+            first_words = [stem(w) for w in re.findall(r"[a-z-]+", alts[0])]
+            while first_words and first_words[0] in vocab.qualifiers:
+                lead_quals.append(first_words.pop(0))
+            if not first_words:
+                lead_quals = []  # "Severe or complicated malaria": the qualifier is an alternative itself
         if si == len(segments) - 1:
             alts += extra
         alts = _shared_head(alts[:n_main], vocab) + alts[n_main:]
@@ -509,6 +521,8 @@ def _extract_conditions(b: _Builder, concept_only: bool) -> None:
         for ai, alt in enumerate(alts):
             example = ai >= n_main  # from a parenthetical "(e.g. ...)": a weaker reading
             core, quals = _phrase_tokens(alt, vocab)
+            if 0 < ai < n_main:
+                quals = quals + [q for q in lead_quals if q not in quals]  # "uncontrolled bacterial or fungal infection"
             concepts, required = _concept_cover(alt, vocab)
             pop_alt = _POPULATION_PREFIX.match(alt)
             if re.search(r"\d", alt):
@@ -553,7 +567,7 @@ def _extract_conditions(b: _Builder, concept_only: bool) -> None:
 def c_start(b: _Builder, c: Constraint) -> int:
     """Normalised-text offset of a constraint's start (spans are stored in original offsets)."""
     for i, orig in enumerate(b.mapping):
-        if orig >= c.span[0]:
+        if orig >= c.span[0] - b.offset:
             return i
     return len(b.norm)
 
@@ -561,7 +575,7 @@ def c_start(b: _Builder, c: Constraint) -> int:
 def c_end(b: _Builder, c: Constraint) -> int:
     """Normalised-text offset just after a constraint's end."""
     for i, orig in enumerate(b.mapping):
-        if orig >= c.span[1]:
+        if orig >= c.span[1] - b.offset:
             return i
     return len(b.norm)
 
@@ -590,7 +604,7 @@ def _mark_descriptors(b: _Builder) -> None:
         return
     for c in b.out:
         if c.kind in ("sex", "pregnancy", "lactation", "childbearing", "menopause") and not c.conditional:
-            end = next((i for i, orig in enumerate(b.mapping) if orig >= c.span[1]), len(b.norm))
+            end = next((i for i, orig in enumerate(b.mapping) if orig >= c.span[1] - b.offset), len(b.norm))
             if _DESCRIPTOR_TAIL.match(b.norm[end:]):
                 c.conditional = True
 
@@ -603,11 +617,13 @@ def extract_constraints(item_text: str, kind: Literal["inclusion", "exclusion"] 
     """
     if kind not in ("inclusion", "exclusion"):
         raise ValueError(f"kind must be 'inclusion' or 'exclusion', not {kind!r}")
-    text = _strip_marker(item_text or "").strip()
+    stripped = _strip_marker(item_text or "")
+    text = stripped.strip()
     if not text:
         return []
     vocab = load_vocab()
     b = _Builder(text, kind, vocab)
+    b.offset = len(item_text) - len(stripped) + (len(stripped) - len(stripped.lstrip()))
     if _META.search(b.norm):
         return []  # refers to other criteria; cannot be checked on its own
     if kind == "exclusion":
@@ -630,9 +646,8 @@ def extract_constraints(item_text: str, kind: Literal["inclusion", "exclusion"] 
     _extract_consent(b)
     _extract_life(b)
     lab_group = b.new_group() if kind == "exclusion" else None
-    for lab in parse_labs(b.norm, vocab):
-        if not b.free(lab.start, lab.end):
-            continue
+    labs = [lab for lab in parse_labs(b.norm, vocab) if b.free(lab.start, lab.end)]
+    for lab in labs:
         g = lab_group if lab_group is not None else (lab.or_group if lab.or_group is not None else b.new_group())
         if lab.or_group is not None and kind == "inclusion":
             g = lab.or_group + 1000

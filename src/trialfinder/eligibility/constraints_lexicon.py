@@ -260,8 +260,15 @@ def _convert(v: float, unit: str | None, analyte: str, vocab: Vocab) -> tuple[fl
     return conv, an.unit or None
 
 
-def parse_labs(norm: str, vocab: Vocab) -> list[LabSpan]:
-    """Lab and score comparisons ("eGFR < 30 mL/min/1.73m2", "ECOG 0-1", "platelets ≥ 100,000/µL")."""
+def _lab_forms(vocab: Vocab) -> tuple[list[tuple[str, re.Pattern[str]]], str]:
+    cached = vocab.cache.get("lab_forms")
+    if cached is None:
+        cached = _build_lab_forms(vocab)
+        vocab.cache["lab_forms"] = cached
+    return cached
+
+
+def _build_lab_forms(vocab: Vocab) -> tuple[list[tuple[str, re.Pattern[str]]], str]:
     units = _unit_regex(vocab)
     lead = _cmp_regex(vocab, trailing=False)
     trail = _cmp_regex(vocab, trailing=True)
@@ -274,7 +281,13 @@ def parse_labs(norm: str, vocab: Vocab) -> list[LabSpan]:
         ("range", re.compile(rf"^{_FILLER}(?P<a>{num})\s*(?:{units})?\s*(?:-|–|to|or)\s*(?P<b>{num}){unit_part}")),
         ("point", re.compile(rf"^{_FILLER}(?P<a>{num}){unit_part}(?![\d/])")),
     ]
-    names = tuple(vocab.analyte_names)
+    return forms, lead
+
+
+def parse_labs(norm: str, vocab: Vocab) -> list[LabSpan]:
+    """Lab and score comparisons ("eGFR < 30 mL/min/1.73m2", "ECOG 0-1", "platelets ≥ 100,000/µL")."""
+    forms, lead = _lab_forms(vocab)
+    names = vocab.analyte_terms
     found: list[LabSpan] = []
     hits = find_terms(norm, names)
     for i, (start, end, term) in enumerate(hits):

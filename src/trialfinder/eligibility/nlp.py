@@ -94,7 +94,7 @@ def _respell_cached(word: str, pairs: tuple[tuple[str, str], ...]) -> str:
 
 
 def _respell(word: str, vocab: Vocab) -> str:
-    return _respell_cached(word, tuple(sorted(vocab.spelling.items(), key=lambda kv: -len(kv[0]))))
+    return _respell_cached(word, vocab.spelling_pairs)
 
 
 def stem(word: str) -> str:
@@ -354,7 +354,7 @@ def find_concepts(sentence: Sentence, vocab: Vocab | None = None) -> list[tuple[
     """Condition concepts mentioned in a sentence, as (start, end, concept ids)."""
     vocab = vocab or load_vocab()
     out = []
-    for start, end, term in find_terms(sentence.norm, tuple(vocab.synonym_index)):
+    for start, end, term in find_terms(sentence.norm, vocab.synonym_terms):
         if len(term) <= 3 and not short_term_ok(sentence.original(start, end)):
             continue
         out.append((start, end, set(vocab.synonym_index.get(term, set()))))

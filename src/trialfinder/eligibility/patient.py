@@ -312,7 +312,7 @@ _MED_CONTEXT = re.compile(
 
 
 def _extract_medications(p: Patient, vocab: Vocab) -> None:
-    names = tuple(vocab.drug_members) + tuple(vocab.drug_class_names)
+    names = vocab.drug_terms
     for s in p.sentences:
         found = False
         for start, end, term in find_terms(s.norm, names):
@@ -343,7 +343,10 @@ def _unit_regex(vocab: Vocab) -> str:
     return "|".join(re.escape(a).replace(r"\ ", r"\s*") for a in aliases if a)
 
 
-def _extract_labs(p: Patient, vocab: Vocab) -> None:
+def _note_lab_regex(vocab: Vocab) -> tuple[tuple[str, ...], re.Pattern[str]]:
+    cached = vocab.cache.get("note_lab_regex")
+    if cached is not None:
+        return cached
     names = tuple(n for n in vocab.analyte_names if len(n) > 1 or n == "t")
     units = _unit_regex(vocab)
     filler = (
@@ -354,6 +357,12 @@ def _extract_labs(p: Patient, vocab: Vocab) -> None:
     value_re = re.compile(
         rf"^(?:\s*\([^)]{{0,30}}\))?{filler}(?<![a-z0-9]){_NUMBER}(?:\s*(?:-|to)\s*{_NUMBER})?\s*(?:\(?\s*({units})(?![a-z]))?"
     )
+    vocab.cache["note_lab_regex"] = (names, value_re)
+    return names, value_re
+
+
+def _extract_labs(p: Patient, vocab: Vocab) -> None:
+    names, value_re = _note_lab_regex(vocab)
     for s in p.sentences:
         n = s.norm
         bp = re.finditer(r"\b(?:blood pressure|bp)\b[^0-9;]{0,20}?(\d{2,3})\s*/\s*(\d{2,3})", n)

@@ -63,6 +63,32 @@ class Vocab:
     synonym_index: dict[str, set[str]] = field(default_factory=dict)
     boilerplate: frozenset[str] = frozenset()
     qualifiers: frozenset[str] = frozenset()
+    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def synonym_terms(self) -> tuple[str, ...]:
+        """All condition synonyms, as a tuple usable as a cache key."""
+        return self._memo("synonym_terms", lambda: tuple(self.synonym_index))
+
+    @property
+    def drug_terms(self) -> tuple[str, ...]:
+        """All drug names and drug-class names."""
+        return self._memo("drug_terms", lambda: tuple(self.drug_members) + tuple(self.drug_class_names))
+
+    @property
+    def analyte_terms(self) -> tuple[str, ...]:
+        """All analyte (lab, vital sign, score) names."""
+        return self._memo("analyte_terms", lambda: tuple(self.analyte_names))
+
+    @property
+    def spelling_pairs(self) -> tuple[tuple[str, str], ...]:
+        """British-to-American spelling fixes, longest first."""
+        return self._memo("spelling_pairs", lambda: tuple(sorted(self.spelling.items(), key=lambda kv: -len(kv[0]))))
+
+    def _memo(self, key: str, make: Any) -> Any:
+        if key not in self.cache:
+            self.cache[key] = make()
+        return self.cache[key]
 
     def version(self) -> str:
         """One string naming every file version, recorded with verdicts for traceability."""
