@@ -124,14 +124,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from starlette.concurrency import run_in_threadpool
 
-        target = await run_in_threadpool(prepare_database, settings.db, load_sample=settings.auto_load_sample)
-        app.state.pool = StorePool(target, settings.pool_size, settings.request_budget_s)
+        owned = getattr(app.state, "pool", None) is None  # a pool may be handed in (tests, embedding)
+        if owned:
+            target = await run_in_threadpool(prepare_database, settings.db, load_sample=settings.auto_load_sample)
+            app.state.pool = StorePool(target, settings.pool_size, settings.request_budget_s)
         if settings.warm_up:
             await run_in_threadpool(_warm_up, app.state.pool)
         try:
             yield
         finally:
-            app.state.pool.close()
+            if owned:
+                app.state.pool.close()
+                app.state.pool = None
 
     app = FastAPI(
         title="trialfinder",
@@ -144,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    app.state.pool = None
     app.state.templates = make_templates()
     #: callables (request, store, view) -> HTML (markupsafe.Markup) shown on study pages below the
     #: eligibility criteria, e.g. the future "check my eligibility" form

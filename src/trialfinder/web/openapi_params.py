@@ -166,6 +166,8 @@ def json_response(schema: str, *, csv: bool = False, ris: bool = False, zip_: bo
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "Bad Request: a plain-text message naming the parameter",
           "content": {"text/plain": {"schema": {"type": "string"}}}},
+    414: {"description": "URI Too Long: the query string exceeds 16 KB",
+          "content": {"text/plain": {"schema": {"type": "string"}}}},
     503: {"description": "The request needed more work than one request may do",
           "content": {"text/plain": {"schema": {"type": "string"}}}},
 }
