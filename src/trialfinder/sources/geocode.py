@@ -358,9 +358,9 @@ class Gazetteer:
         if cc == "CN" and norm(city) in ("hong kong", "macau", "macao"):
             cc = "HK" if norm(city) == "hong kong" else "MO"
         for key in _city_keys(city, drop_words=cc is not None and cc != "US"):
-            hit = self._pick(key, cc, admin1, strict_admin1=cc == "US")
+            hit = self._best_city(key, cc, admin1)
             if hit:
-                return hit
+                return hit[0], hit[1]
         if cc == "US" and admin1:
             self._load_zips()
             for key in _city_keys(city):
@@ -369,33 +369,27 @@ class Gazetteer:
                     return town
         return None
 
-    def _pick(self, key: str, cc: str | None, admin1: str | None, strict_admin1: bool) -> tuple[float, float] | None:
+    def _best_city(self, key: str, cc: str | None, admin1: str | None) -> _City | None:
+        """Most populous city indexed under ``key`` in the given country and admin1 area.
+
+        A known state/province is a hard constraint (Bedford Park, South Australia must not become a
+        Bedford in Western Australia). A match on the official name wins over one on an alternate name,
+        unless the alternate-name city is ten times bigger ("Cologne" is Köln, not Cologne in Lombardy).
+        """
+        best: list[_City | None] = []
         for index in (self._primary, self._alternate):
             cands = index.get(key)
-            if not cands:
-                continue
-            if cc:
-                cands = [c for c in cands if c[2] == cc]
-            if admin1:
-                narrowed = [c for c in cands if c[3] == admin1]
-                if narrowed or strict_admin1:
-                    cands = narrowed
+            hit = None
             if cands:
-                return cands[0][0], cands[0][1]
-        return None
-
-    def _best_city(self, key: str, cc: str | None, admin1: str | None) -> _City | None:
-        for index in (self._primary, self._alternate):
-            cands = index.get(key) or []
-            if cc:
-                cands = [c for c in cands if c[2] == cc]
-            if admin1:
-                narrowed = [c for c in cands if c[3] == admin1]
-                if narrowed or cc == "US":
-                    cands = narrowed
-            if cands:
-                return cands[0]
-        return None
+                for c in cands:  # sorted by population, so the first that fits is the best
+                    if (cc is None or c[2] == cc) and (admin1 is None or c[3] == admin1):
+                        hit = c
+                        break
+            best.append(hit)
+        primary, alternate = best
+        if primary is not None and alternate is not None and alternate[4] > 10 * max(primary[4], 1):
+            return alternate
+        return primary or alternate
 
     def place(self, text: str) -> Place | None:
         """Resolve free text -- a US ZIP, "City, ST", "City, State", "City, Country", a city, a US state or a

@@ -654,7 +654,8 @@ def _design(kids: dict[str, list[Element]], first: Any) -> dict:
     _put(design, "targetDuration", _plain(first("target_duration")))
     phase_text = _plain(first("phase"))
     if phase_text:
-        phases = [_enum("Phase", p.strip()) for p in phase_text.split("/")]
+        whole = _enum("Phase", phase_text)  # "N/A", "Phase 2"; else "Phase 1/Phase 2" is split
+        phases = [whole] if whole else [_enum("Phase", p.strip()) for p in phase_text.split("/")]
         _put(design, "phases", [p for p in phases if p])
     sdi = first("study_design_info")
     fields: dict[str, str] = {}
