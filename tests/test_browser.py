@@ -1,0 +1,146 @@
+"""Real-browser test: headless Chromium (Playwright) against a real uvicorn server on loopback.
+
+It walks the main path a patient takes: search for lupus nephritis, keep only recruiting trials, open
+NCT05631717, and finds every section of the reference study page on it. The screenshot of the study page
+is kept as a test artefact (``artifacts/study-NCT05631717.png``).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from trialfinder.web import Settings, create_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+REFERENCE_HEADINGS = [
+    "Status and phase", "Conditions", "Treatments", "Study type", "Funder types", "Identifiers",
+    "Details and patient eligibility", "About", "Full description", "Enrollment", "Sex", "Ages",
+    "Volunteers", "Inclusion criteria", "Exclusion criteria", "Trial design", "Trial contacts and locations",
+    "Central trial contact",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium "
+                                                      "(Debian: apt-get install chromium)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(sample_db_master: Path) -> Iterator[str]:
+    """A real uvicorn server on a free loopback port, serving the sample database."""
+    import uvicorn
+
+    port = _free_port()
+    app = create_app(Settings(db=str(sample_db_master), auto_load_sample=False))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    # no network in tests: tile requests fail the way they do offline
+    pg.route("https://*.openstreetmap.org/**", lambda route: route.abort())
+    pg.route("https://tile.openstreetmap.org/**", lambda route: route.abort())
+    pg.errors = errors
+    yield pg
+    context.close()
+
+
+def test_search_filter_open_study(server: str, page) -> None:
+    page.goto(server + "/")
+    assert "Find clinical trials" in page.title()
+    page.get_by_label("Condition or disease").fill("lupus nephritis")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url("**/search?**")
+    assert page.locator("ol.hits li.hit").count() > 0
+
+    # filter to recruiting with the switch of the refine form
+    page.get_by_label("Only trials that are recruiting now").check()
+    page.get_by_role("button", name="Search").first.click()
+    page.wait_for_url("**recruiting=1**")
+    statuses = page.locator("ol.hits .meta .badge:first-child").all_inner_texts()
+    assert statuses and all(s == "Enrolling" for s in statuses), statuses
+
+    page.locator("ol.hits a[href='/study/NCT05631717']").click()
+    page.wait_for_url("**/study/NCT05631717")
+    assert "NCT05631717" in page.title()
+    body = page.locator("main").inner_text()
+    pos = 0
+    for heading in REFERENCE_HEADINGS:
+        assert page.get_by_role("heading", name=heading, exact=True).count() >= 1, heading
+        found = body.find(heading, pos)
+        assert found >= 0, f"section {heading!r} missing or out of order"
+        pos = found + len(heading)
+    assert page.get_by_role("link", name="View NCT05631717 on ClinicalTrials.gov").count() == 1
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "study-NCT05631717.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    assert not page.errors, page.errors
+
+
+def test_keyboard_and_phone(server: str, browser) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        page.goto(server + "/study/NCT05631717")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+        page.keyboard.press("Enter")
+        assert page.evaluate("document.activeElement.id") == "main"
+        for path in ("/", "/search?cond=cancer", "/study/NCT05631717", "/locations", "/conditions"):
+            page.goto(server + path)
+            overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            assert overflow <= 1, f"{path} scrolls sideways on a phone ({overflow}px)"
+    finally:
+        context.close()
+
+
+def test_map_with_tiles_offline(server: str, page) -> None:
+    page.goto(server + "/study/NCT06471972")
+    page.wait_for_selector("#study-map[data-ready='1']", timeout=10_000)
+    assert page.locator(".leaflet-interactive").count() >= 1  # site markers
+    assert page.locator("ul.sites li.site").count() >= 1  # the list stays usable
+    page.goto(server + "/search?near=Boston%2C+MA&dist=100mi")
+    page.wait_for_selector("#results-map[data-ready='1']", timeout=10_000)
+    assert not page.errors, page.errors
