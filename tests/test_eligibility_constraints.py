@@ -59,7 +59,13 @@ def test_age_in_months_and_not_a_patient_age() -> None:
         ("WBC > 15000.", "wbc", 15.0, None, "x10^9/l"),
         ("Platelet count ≥75x 109/L", "platelets", 75, None, "x10^9/l"),
         ("Total bilirubin ≤1.5x the upper limit of the normal range (ULN)", "bilirubin", None, 1.5, "uln"),
-        ("serum creatinine level of more than 250 micro mmol/L", "creatinine", pytest.approx(2.828, abs=0.01), None, "mg/dl"),
+        (
+            "serum creatinine level of more than 250 micro mmol/L",
+            "creatinine",
+            pytest.approx(2.828, abs=0.01),
+            None,
+            "mg/dl",
+        ),
         ("NYHA class III or IV heart failure", "nyha", 3, 4, None),
         ("GCS 8 or less", "gcs", None, 8, None),
         ("ASA score of five (5) or greater", "asa", 5, None, None),
@@ -75,7 +81,9 @@ def test_labs_and_scores(text: str, analyte: str, low: object, high: object, uni
 
 
 def test_blood_pressure_pair_is_either_value() -> None:
-    cs = [c for c in extract_constraints("Hypertension of > 170/100 mm of Hg", "exclusion") if c.kind == "lab"]
+    cs = [
+        c for c in extract_constraints("Hypertension of > 170/100 mm of Hg", "exclusion") if c.kind == "lab"
+    ]
     assert {c.analyte for c in cs} == {"sbp", "dbp"}
     assert len({c.group for c in cs}) == 1  # alternatives
 
@@ -106,7 +114,9 @@ def test_consent_polarity() -> None:
     assert not _one(extract_constraints("Signed informed consent", "inclusion"), "consent").negated
     assert _one(extract_constraints("Inability to provide informed consent.", "exclusion"), "consent").negated
     assert _one(extract_constraints("Refusal to consent.", "exclusion"), "consent").negated
-    comp = _one(extract_constraints("Able and willing to comply with all study visits", "inclusion"), "compliance")
+    comp = _one(
+        extract_constraints("Able and willing to comply with all study visits", "inclusion"), "compliance"
+    )
     assert not comp.negated
 
 
@@ -119,7 +129,8 @@ def test_conditions_therapy_windows_and_exceptions() -> None:
     assert therapy and all(c.window_days == pytest.approx(168) for c in therapy)
     assert any("rituximab" in c.terms for c in therapy)
     cs = extract_constraints(
-        "History of malignant tumors (except for excised or cured basal cell carcinoma of the skin)", "exclusion"
+        "History of malignant tumors (except for excised or cured basal cell carcinoma of the skin)",
+        "exclusion",
     )
     mal = [c for c in cs if c.kind == "malignancy"]
     assert mal and mal[0].historical

@@ -32,7 +32,17 @@ _STRONG_QUALIFIERS = frozenset(
     "active serious major untreated invasive congenital neonatal fetal inherited hereditary".split()
 )
 _QUALIFIER_SYNONYMS = {
-    "severe": ("severe", "excruciating", "marked", "serious", "critical", "profound", "intense", "massive", "extended"),
+    "severe": (
+        "severe",
+        "excruciating",
+        "marked",
+        "serious",
+        "critical",
+        "profound",
+        "intense",
+        "massive",
+        "extended",
+    ),
     "uncontrolled": ("uncontrolled", "worsened", "worsening", "despite", "poorly controlled", "refractory"),
     "active": ("active", "current", "ongoing", "acute"),
     "significant": ("significant", "severe", "marked"),
@@ -55,7 +65,9 @@ class AtomResult:
     evidence: list[Evidence] = field(default_factory=list)
 
 
-def _res(c: Constraint, value: str, conf: float, reason: str, expl: str, ev: list[Evidence] | None = None) -> AtomResult:
+def _res(
+    c: Constraint, value: str, conf: float, reason: str, expl: str, ev: list[Evidence] | None = None
+) -> AtomResult:
     if c.negated and value in ("T", "F"):
         value = "F" if value == "T" else "T"
     return AtomResult(c, value, round(min(conf, 1.0), 3), reason, expl, list(ev or []))
@@ -131,11 +143,23 @@ def _reproductive(c: Constraint, p: Patient) -> AtomResult:
         return AtomResult(c, "NA", 0.9, "explicit", "does not apply to a male patient", ev_sex)
     if c.kind == "pregnancy":
         if p.pregnant is not None:
-            return _res(c, "T" if p.pregnant else "F", 0.85, "explicit",
-                        "patient is pregnant" if p.pregnant else "patient is not pregnant", p.evidence.get("pregnancy", []))
+            return _res(
+                c,
+                "T" if p.pregnant else "F",
+                0.85,
+                "explicit",
+                "patient is pregnant" if p.pregnant else "patient is not pregnant",
+                p.evidence.get("pregnancy", []),
+            )
         if _can_be_pregnant(p) is False:
-            return _res(c, "F", 0.8, "explicit", "patient cannot be pregnant (age/menopause)",
-                        p.evidence.get("age", []) + p.evidence.get("menopause", []))
+            return _res(
+                c,
+                "F",
+                0.8,
+                "explicit",
+                "patient cannot be pregnant (age/menopause)",
+                p.evidence.get("age", []) + p.evidence.get("menopause", []),
+            )
         return _res(c, "U", 0.5, "unknown", "pregnancy status not stated")
     if c.kind == "pregnancy_plan":
         if _can_be_pregnant(p) is False:
@@ -143,24 +167,44 @@ def _reproductive(c: Constraint, p: Patient) -> AtomResult:
         return _res(c, "U", 0.5, "not_mentioned", "pregnancy plans not stated")
     if c.kind == "lactation":
         if p.lactating is not None:
-            return _res(c, "T" if p.lactating else "F", 0.85, "explicit", "breastfeeding status stated",
-                        p.evidence.get("lactation", []))
+            return _res(
+                c,
+                "T" if p.lactating else "F",
+                0.85,
+                "explicit",
+                "breastfeeding status stated",
+                p.evidence.get("lactation", []),
+            )
         if _can_be_pregnant(p) is False and not p.postpartum:
             return _res(c, "F", 0.7, "explicit", "lactation not plausible")
         return _res(c, "U", 0.5, "not_mentioned", "breastfeeding not mentioned")
     if c.kind == "contraception":
         if p.sexually_active is False:
-            return AtomResult(c, "NA", 0.8, "explicit", "patient is not sexually active", p.evidence.get("sexual_activity", []))
+            return AtomResult(
+                c,
+                "NA",
+                0.8,
+                "explicit",
+                "patient is not sexually active",
+                p.evidence.get("sexual_activity", []),
+            )
         if _can_be_pregnant(p) is False and p.sex == "female":
-            return AtomResult(c, "NA", 0.7, "explicit", "patient cannot become pregnant", p.evidence.get("age", []))
+            return AtomResult(
+                c, "NA", 0.7, "explicit", "patient cannot become pregnant", p.evidence.get("age", [])
+            )
         return _res(c, "U", 0.5, "unknown", "contraception use not stated")
     if c.kind == "childbearing":
         cb = _can_be_pregnant(p)
         if cb is None:
             return _res(c, "U", 0.5, "unknown", "childbearing potential unknown")
-        return _res(c, "T" if cb else "F", 0.75, "explicit",
-                    "woman of childbearing potential" if cb else "not of childbearing potential",
-                    p.evidence.get("age", []) + ev_sex)
+        return _res(
+            c,
+            "T" if cb else "F",
+            0.75,
+            "explicit",
+            "woman of childbearing potential" if cb else "not of childbearing potential",
+            p.evidence.get("age", []) + ev_sex,
+        )
     if c.kind == "menopause":
         if p.menopausal is not None:
             post = p.menopausal
@@ -171,8 +215,14 @@ def _reproductive(c: Constraint, p: Patient) -> AtomResult:
         else:
             return _res(c, "U", 0.5, "unknown", "menopausal status unknown")
         want_post = c.value == "post"
-        return _res(c, "T" if post == want_post else "F", 0.75, "explicit",
-                    "postmenopausal" if post else "premenopausal", p.evidence.get("menopause", []) + p.evidence.get("age", []))
+        return _res(
+            c,
+            "T" if post == want_post else "F",
+            0.75,
+            "explicit",
+            "postmenopausal" if post else "premenopausal",
+            p.evidence.get("menopause", []) + p.evidence.get("age", []),
+        )
     return _res(c, "U", 0.3, "unknown", "unsupported reproductive constraint")
 
 
@@ -182,12 +232,22 @@ def _consent(c: Constraint, p: Patient) -> AtomResult:
     if value is None:
         return _res(c, "U", 0.5, "not_mentioned", f"{c.kind} not stated")
     what = "will give informed consent" if c.kind == "consent" else "will comply with the protocol"
-    return _res(c, "T" if value else "F", 0.85, "explicit", f"patient {what}" if value else f"patient {what}: no",
-                p.evidence.get(key, []))
+    return _res(
+        c,
+        "T" if value else "F",
+        0.85,
+        "explicit",
+        f"patient {what}" if value else f"patient {what}: no",
+        p.evidence.get(key, []),
+    )
 
 
 def _life(c: Constraint, p: Patient) -> AtomResult:
-    grave = [s.sid for s in p.sentences if re.search(r"\b(?:terminal|hospice|moribund|palliative|comfort care|end of life)\b", s.norm)]
+    grave = [
+        s.sid
+        for s in p.sentences
+        if re.search(r"\b(?:terminal|hospice|moribund|palliative|comfort care|end of life)\b", s.norm)
+    ]
     if grave:
         return _res(c, "U", 0.4, "unknown", "limited life expectancy suggested", grave)
     limit = c.low if c.low is not None else c.high
@@ -211,7 +271,13 @@ def _lab_value(c: Constraint, p: Patient, vocab: Vocab) -> tuple[LabValue | None
         keys = [c.analyte] + [f"panel:{panel}" for panel in an.panels]
         for key in keys:
             if key in p.normal_panels:
-                return LabValue(c.analyte, an.normal[0], an.normal[1], p.normal_panels[key], "reported normal", True), 0.7, "normal"
+                return (
+                    LabValue(
+                        c.analyte, an.normal[0], an.normal[1], p.normal_panels[key], "reported normal", True
+                    ),
+                    0.7,
+                    "normal",
+                )
     return None, 0.0, "missing"
 
 
@@ -303,7 +369,11 @@ def _condition_hits(c: Constraint, p: Patient, vocab: Vocab) -> list[_Hit]:
     sent_text = {s.sid: s.norm for s in p.sentences}
     for f in p.conditions:
         if wanted and f.concepts & wanted:
-            ctx = sent_text.get(f.evidence[0], f.name.lower()) if f.evidence and isinstance(f.evidence[0], int) else f.name.lower()
+            ctx = (
+                sent_text.get(f.evidence[0], f.name.lower())
+                if f.evidence and isinstance(f.evidence[0], int)
+                else f.name.lower()
+            )
             words = [t for t in c.required if not t.startswith("#")]
             if words:
                 ctx_toks = {t for t, _a, _b in tokens(ctx)}
@@ -311,7 +381,11 @@ def _condition_hits(c: Constraint, p: Patient, vocab: Vocab) -> list[_Hit]:
                     continue  # "traumatic cause of dyspnea" needs more than a mention of dyspnea
             hits.append(_Hit(f.status, f.days_ago, f.historical, list(f.evidence), f.name, ctx))
     core = [t for t in (c.value or "").split() if t]
-    if core and not (len(core) == 1 and (core[0] in _GENERIC or len(core[0]) < 4)) and not all(t in _GENERIC for t in core):
+    if (
+        core
+        and not (len(core) == 1 and (core[0] in _GENERIC or len(core[0]) < 4))
+        and not all(t in _GENERIC for t in core)
+    ):
         for sid, toks, toklist in _sentence_tokens(p):
             if all(t in toks for t in core):
                 span = _tight_window(toklist, core)
@@ -320,14 +394,25 @@ def _condition_hits(c: Constraint, p: Patient, vocab: Vocab) -> list[_Hit]:
                 start, end = span
                 sent = next(s for s in p.sentences if s.sid == sid)
                 a = assertion(sent.norm, start, end, vocab, age=p.age)
-                status = "family" if a.family else "absent" if a.negated else "hypothetical" if a.hypothetical else (
-                    "possible" if a.uncertain else "present")
-                hits.append(_Hit(status, a.days_ago, a.historical, [sid], sent.original(start, end), sent.norm))
+                status = (
+                    "family"
+                    if a.family
+                    else "absent"
+                    if a.negated
+                    else "hypothetical"
+                    if a.hypothetical
+                    else ("possible" if a.uncertain else "present")
+                )
+                hits.append(
+                    _Hit(status, a.days_ago, a.historical, [sid], sent.original(start, end), sent.norm)
+                )
         for f in p.conditions:
             if f.evidence and isinstance(f.evidence[0], str):
                 ftoks = {stem(t) for t, _a, _b in tokens(f.name.lower())}
                 if all(t in ftoks for t in core):
-                    hits.append(_Hit(f.status, f.days_ago, f.historical, list(f.evidence), f.name, f.name.lower()))
+                    hits.append(
+                        _Hit(f.status, f.days_ago, f.historical, list(f.evidence), f.name, f.name.lower())
+                    )
     if c.exceptions:
         exc = [e for e in c.exceptions if e]
         hits = [h for h in hits if not any(e in h.text.lower() or h.text.lower() in e for e in exc)]
@@ -355,21 +440,40 @@ def _condition(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
         why = "refers to a family member" if h.status == "family" else "is hypothetical"
         return _res(c, "U", 0.5, "not_mentioned", f"'{h.text}' {why}", h.evidence)
     if "#quantity" in c.required and h.status == "present":
-        return _res(c, "U", 0.5, "qualifier_missing", f"'{h.text}' present; the amount/frequency in '{label}' is not stated",
-                    h.evidence)
+        return _res(
+            c,
+            "U",
+            0.5,
+            "qualifier_missing",
+            f"'{h.text}' present; the amount/frequency in '{label}' is not stated",
+            h.evidence,
+        )
     if not _quals_ok(c, h.context):
-        return _res(c, "U", 0.5, "qualifier_missing",
-                    f"'{h.text}' present but not described as {'/'.join(c.qualifiers)}", h.evidence)
+        return _res(
+            c,
+            "U",
+            0.5,
+            "qualifier_missing",
+            f"'{h.text}' present but not described as {'/'.join(c.qualifiers)}",
+            h.evidence,
+        )
     if c.window_days is not None:
         if h.days_ago is not None:
             inside = h.days_ago <= c.window_days
-            return _res(c, "T" if inside else "F", 0.8, "explicit",
-                        f"'{h.text}' {_fmt(round(h.days_ago))} days ago vs window of {_fmt(round(c.window_days))} days",
-                        h.evidence)
+            return _res(
+                c,
+                "T" if inside else "F",
+                0.8,
+                "explicit",
+                f"'{h.text}' {_fmt(round(h.days_ago))} days ago vs window of {_fmt(round(c.window_days))} days",
+                h.evidence,
+            )
         if h.historical:
             return _res(c, "U", 0.5, "time_unknown", f"'{h.text}' in history, date unknown", h.evidence)
     if c.current and h.historical and h.days_ago is not None and h.days_ago > 365:
-        return _res(c, "F", 0.6, "explicit", f"'{h.text}' was {round(h.days_ago / 365.25)} years ago", h.evidence)
+        return _res(
+            c, "F", 0.6, "explicit", f"'{h.text}' was {round(h.days_ago / 365.25)} years ago", h.evidence
+        )
     # vocabulary-backed matches can decide; word-overlap matches alone stay below the decisive threshold
     conf = min(0.85, c.confidence + 0.05)
     return _res(c, "T", conf, "explicit", f"note mentions '{h.text}'", h.evidence)
@@ -393,15 +497,30 @@ def _therapy(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
                 return _res(c, "F", 0.6, "explicit", f"{m.name} was taken in the past only", m.evidence)
             if c.window_days is not None and m.days_ago is not None:
                 inside = m.days_ago <= c.window_days
-                return _res(c, "T" if inside else "F", 0.75, "explicit", f"{m.name} stopped {round(m.days_ago)} days ago", m.evidence)
+                return _res(
+                    c,
+                    "T" if inside else "F",
+                    0.75,
+                    "explicit",
+                    f"{m.name} stopped {round(m.days_ago)} days ago",
+                    m.evidence,
+                )
             if c.window_days is not None:
-                return _res(c, "U", 0.5, "time_unknown", f"{m.name} taken previously, date unknown", m.evidence)
+                return _res(
+                    c, "U", 0.5, "time_unknown", f"{m.name} taken previously, date unknown", m.evidence
+                )
         return _res(c, "T", 0.85, "explicit", f"patient takes {m.name}", m.evidence)
     if p.no_medications:
         return _res(c, "F", 0.85, "explicit", "patient takes no medications", p.medication_sentences)
     if p.medication_sentences or any(isinstance(e, str) for m in p.medications for e in m.evidence):
-        return _res(c, "F", 0.6, "closed_list", f"'{', '.join(c.terms)}' not among the patient's medications",
-                    p.medication_sentences)
+        return _res(
+            c,
+            "F",
+            0.6,
+            "closed_list",
+            f"'{', '.join(c.terms)}' not among the patient's medications",
+            p.medication_sentences,
+        )
     return _res(c, "U", 0.5, "not_mentioned", f"no mention of {', '.join(c.terms)}")
 
 

@@ -32,9 +32,25 @@ from trialfinder.eligibility.vocab import Vocab, load_vocab
 __all__ = ["Constraint", "extract_constraints", "KINDS"]
 
 KINDS = (
-    "age", "sex", "pregnancy", "pregnancy_plan", "lactation", "contraception", "childbearing", "menopause",
-    "condition", "therapy", "lab", "infection", "malignancy", "surgery", "vaccination", "consent",
-    "compliance", "life_expectancy", "participation",
+    "age",
+    "sex",
+    "pregnancy",
+    "pregnancy_plan",
+    "lactation",
+    "contraception",
+    "childbearing",
+    "menopause",
+    "condition",
+    "therapy",
+    "lab",
+    "infection",
+    "malignancy",
+    "surgery",
+    "vaccination",
+    "consent",
+    "compliance",
+    "life_expectancy",
+    "participation",
 )
 
 
@@ -121,12 +137,16 @@ _NEG_PREG = re.compile(
     r"(?:pregnancy|beta-?\s?hcg|b-?hcg|hcg|urine\s+gonadotropin)|pregnancy\s+tests?\s+(?:\w+\s+){0,5}negative|"
     r"non-?\s?pregnant|not\s+(?:be\s+)?pregnant|no\s+pregnancy)\b"
 )
-_PREG = re.compile(r"\b(?:pregnan(?:t|cy|cies)|gestation(?!al\s+age)(?:al)?|gravid|chorionic\s+gonadotroph\w*(?:\s+hormone)?\s+in\s+urine)\b")
+_PREG = re.compile(
+    r"\b(?:pregnan(?:t|cy|cies)|gestation(?!al\s+age)(?:al)?|gravid|chorionic\s+gonadotroph\w*(?:\s+hormone)?\s+in\s+urine)\b"
+)
 _PREG_PLAN = re.compile(
     r"\b(?:plan(?:s|ning)?\s+(?:to\s+)?(?:become\s+|get\s+)?pregnan\w*|planned\s+pregnancy|desires?\s+(?:future\s+)?"
     r"(?:pregnancy|fertility)|desire\s+pregnancy|intend\w*\s+to\s+(?:become\s+)?pregnan\w*|wish\w*\s+to\s+(?:become\s+)?pregnan\w*)"
 )
-_LACT = re.compile(r"\b(?:non-?\s?lactating|breast-?\s?feeding|lactating|lactation|nursing(?!\s+home|\s+staff|\s+care))\b")
+_LACT = re.compile(
+    r"\b(?:non-?\s?lactating|breast-?\s?feeding|lactating|lactation|nursing(?!\s+home|\s+staff|\s+care))\b"
+)
 _CONTRA = re.compile(
     r"\b(?:contracepti\w*|birth\s+control|barrier\s+method|abstain\w*|abstinence|intrauterine\s+device|iud)\b"
 )
@@ -135,21 +155,29 @@ _LIFE = re.compile(
     rf"\blife\s+expectancy\b[^0-9;]{{0,30}}?(?P<cmp>[<>]=?|≥|≤|greater than|more than|longer than|at least|less than|"
     rf"shorter than|of|over|under|minimum of)?\s*(?:at least\s+)?(?P<n>{NUM})\s*(?P<u>hours?|days?|weeks?|months?|years?)"
 )
-_SURVIVE = re.compile(rf"\b(?:not|unlikely to)\s+survive\s+(?P<n>{NUM})\s*(?P<u>hours?|days?|weeks?|months?|years?)")
+_SURVIVE = re.compile(
+    rf"\b(?:not|unlikely to)\s+survive\s+(?P<n>{NUM})\s*(?P<u>hours?|days?|weeks?|months?|years?)"
+)
 _PARTICIPATION = re.compile(
     r"\b(?:participat\w*|enrol+(?:ed|ment)?|involvement|taking part)\b[^.;]{0,40}?\b(?:another|other|concurrent|"
     r"ongoing|previous|prior|any|an?)\s+(?:\w+\s+){0,3}(?:study|studies|trials?|protocol)\b|"
     r"\b(?:investigational\s+(?:drug|agent|product|device|study)s?)\b|\bprior\s+participation\b"
 )
-_SURGERY = re.compile(r"\b(?:surgery|surgical|operation|operative|resection|laparotomy|laparoscop\w*|\w+ectomy|\w+otomy|\w+plasty|transplant\w*|amputation|bypass|grafting)\b")
+_SURGERY = re.compile(
+    r"\b(?:surgery|surgical|operation|operative|resection|laparotomy|laparoscop\w*|\w+ectomy|\w+otomy|\w+plasty|transplant\w*|amputation|bypass|grafting)\b"
+)
 _VACCINE = re.compile(r"\b(?:vaccin\w*|immuni[sz]ation|laiv|flumist)\b")
 _EXCEPT = re.compile(
     r"\b(?:except(?:\s+for)?|excluding|other\s+than|with\s+the\s+exception\s+of|unless|but\s+not|apart\s+from|"
     r"aside\s+from|not\s+including)\b"
 )
 _PAREN = re.compile(r"\(([^()]*)\)")
-_OR_SPLIT = re.compile(r"\s*(?:,|;|\bor\b|\band/or\b|\bnor\b|(?<=[a-z])/(?=[a-z])|\bsuch as\b|\bincluding\b|\be\.?g\.?,?|\bi\.?e\.?,?|:|\bvs\.?\b)\s*")
-_AND_SPLIT_INCL = re.compile(r"\s+(?:with|and|who (?:have|has|are|is)|presenting with|undergoing|in the setting of)\s+")
+_OR_SPLIT = re.compile(
+    r"\s*(?:,|;|\bor\b|\band/or\b|\bnor\b|(?<=[a-z])/(?=[a-z])|\bsuch as\b|\bincluding\b|\be\.?g\.?,?|\bi\.?e\.?,?|:|\bvs\.?\b)\s*"
+)
+_AND_SPLIT_INCL = re.compile(
+    r"\s+(?:with|and|who (?:have|has|are|is)|presenting with|undergoing|in the setting of)\s+"
+)
 _AND_SPLIT_EXCL = re.compile(r"\s+(?:with|who (?:have|has|are|is)|in the setting of)\s+")
 _STRONG_QUALIFIERS = frozenset(
     "severe uncontrolled unstable significant malignant secondary refractory decompensated advanced metastatic "
@@ -182,12 +210,23 @@ class _Builder:
         b = self.mapping[min(max(end - 1, start), len(self.mapping) - 1)] + 1
         return a + self.offset, b + self.offset
 
-    def add(self, kind: str, start: int, end: int, confidence: float, *, group: int | None = None,
-            consume: bool = True, **kw: Any) -> Constraint:
+    def add(
+        self,
+        kind: str,
+        start: int,
+        end: int,
+        confidence: float,
+        *,
+        group: int | None = None,
+        consume: bool = True,
+        **kw: Any,
+    ) -> Constraint:
         s = self.span(start, end)
         g = self.new_group() if group is None else group
         raw = (s[0] - self.offset, s[1] - self.offset)
-        c = Constraint(kind=kind, text=self.text[raw[0] : raw[1]], span=s, confidence=confidence, group=g, **kw)
+        c = Constraint(
+            kind=kind, text=self.text[raw[0] : raw[1]], span=s, confidence=confidence, group=g, **kw
+        )
         self.out.append(c)
         if consume:
             self.consumed.append((start, end))
@@ -259,25 +298,43 @@ def _extract_reproductive(b: _Builder) -> bool:
         if not b.free(m.start(), m.end()):
             continue
         before = n[max(0, m.start() - 40) : m.start()]
-        if re.search(r"\b(?:history of|prior|previous)\s+(?:\w+\s+){0,2}$", before) or re.search(r"\bpregnancy\s+test", n[m.start() : m.end() + 6]):
+        if re.search(r"\b(?:history of|prior|previous)\s+(?:\w+\s+){0,2}$", before) or re.search(
+            r"\bpregnancy\s+test", n[m.start() : m.end() + 6]
+        ):
             continue
-        if re.search(r"\b(?:during|throughout|after|before|following|course of|end of|until|in case of)\s+(?:the\s+|her\s+|a\s+)?$", before):
+        if re.search(
+            r"\b(?:during|throughout|after|before|following|course of|end of|until|in case of)\s+(?:the\s+|her\s+|a\s+)?$",
+            before,
+        ):
             continue  # "in the course of the pregnancy": a time reference, not a criterion
         neg = bool(re.search(r"\b(?:not|non|no)\s*-?\s*$", before))
         b.add("pregnancy", m.start(), m.end(), 0.85, group=group, negated=neg)
         found = True
     for m in _LACT.finditer(n):
         if b.free(m.start(), m.end()):
-            neg = m.group(0).startswith("non") or bool(re.search(r"\b(?:not|non|no)\s*-?\s*$", n[max(0, m.start() - 8) : m.start()]))
+            neg = m.group(0).startswith("non") or bool(
+                re.search(r"\b(?:not|non|no)\s*-?\s*$", n[max(0, m.start() - 8) : m.start()])
+            )
             b.add("lactation", m.start(), m.end(), 0.85, group=group, negated=neg)
             found = True
     m = _CONTRA.search(n)
     if m and b.free(m.start(), m.end()):
-        neg = bool(re.search(r"\b(?:unwilling|not willing|refus\w*|unable|without|do not|does not|not using|no)\b",
-                             n[max(0, m.start() - 60) : m.start()]))
+        neg = bool(
+            re.search(
+                r"\b(?:unwilling|not willing|refus\w*|unable|without|do not|does not|not using|no)\b",
+                n[max(0, m.start() - 60) : m.start()],
+            )
+        )
         applies_to_men = bool(re.search(r"\b(?:men|males?|male patients|partners?)\b", n))
-        b.add("contraception", m.start(), m.end(), 0.7, group=group, negated=neg,
-              value="all" if applies_to_men else "female")
+        b.add(
+            "contraception",
+            m.start(),
+            m.end(),
+            0.7,
+            group=group,
+            negated=neg,
+            value="all" if applies_to_men else "female",
+        )
         found = True
     if not any(c.kind == "childbearing" for c in b.out):
         m = _CHILDBEARING.search(n)
@@ -286,7 +343,13 @@ def _extract_reproductive(b: _Builder) -> bool:
             found = True
     m = _MENO.search(n)
     if m and b.free(m.start(), m.end()):
-        b.add("menopause", m.start(), m.end(), 0.8, value={"post": "post", "pre": "pre", "peri": "peri"}[m.group(1)])
+        b.add(
+            "menopause",
+            m.start(),
+            m.end(),
+            0.8,
+            value={"post": "post", "pre": "pre", "peri": "peri"}[m.group(1)],
+        )
         found = True
     return found
 
@@ -297,7 +360,9 @@ def _extract_consent(b: _Builder) -> None:
         m = rx.search(n)
         if not m or not b.free(m.start(), m.end()):
             continue
-        neg = _negated_before(n, m.start()) or bool(re.search(r"\b(?:refus\w*|unable|unwilling|inability)\b", n[: m.start()]))
+        neg = _negated_before(n, m.start()) or bool(
+            re.search(r"\b(?:refus\w*|unable|unwilling|inability)\b", n[: m.start()])
+        )
         if b.kind == "exclusion":
             neg = True  # an exclusion about consent/compliance is always about being unable or unwilling
         start = 0 if kind == "consent" else m.start()
@@ -313,14 +378,34 @@ def _extract_life(b: _Builder) -> None:
         val = float(m.group("n").replace(",", ".")) * unit_days[m.group("u")[0]]
         cmp = (m.group("cmp") or "").strip()
         if cmp in ("<", "<=", "≤", "less than", "shorter than", "under"):
-            b.add("life_expectancy", m.start(), m.end(), 0.6, low=None, high=val, high_inclusive=cmp in ("<=", "≤"), unit="days")
+            b.add(
+                "life_expectancy",
+                m.start(),
+                m.end(),
+                0.6,
+                low=None,
+                high=val,
+                high_inclusive=cmp in ("<=", "≤"),
+                unit="days",
+            )
         else:
-            b.add("life_expectancy", m.start(), m.end(), 0.6, low=val, high=None, low_inclusive=cmp not in (">",), unit="days")
+            b.add(
+                "life_expectancy",
+                m.start(),
+                m.end(),
+                0.6,
+                low=val,
+                high=None,
+                low_inclusive=cmp not in (">",),
+                unit="days",
+            )
         return
     m = _SURVIVE.search(n)
     if m:
         val = float(m.group("n")) * unit_days[m.group("u")[0]]
-        b.add("life_expectancy", m.start(), m.end(), 0.6, low=None, high=val, high_inclusive=False, unit="days")
+        b.add(
+            "life_expectancy", m.start(), m.end(), 0.6, low=None, high=val, high_inclusive=False, unit="days"
+        )
 
 
 def _extract_participation(b: _Builder) -> None:
@@ -347,13 +432,18 @@ def _shared_head(alts: list[str], vocab: Vocab) -> list[str]:
     for a in alts[:-1]:
         words = a.split()
         w = words[0] if len(words) == 1 else ""
-        modifier = bool(w) and w not in vocab.synonym_index and (
-            w in _MODIFIER_NOUNS or bool(re.search(r"(?:al|ic|ary|ous|ive|ar)$", w))
+        modifier = (
+            bool(w)
+            and w not in vocab.synonym_index
+            and (w in _MODIFIER_NOUNS or bool(re.search(r"(?:al|ic|ary|ous|ive|ar)$", w)))
         )
         out.append(f"{a} {head}" if modifier else a)
     return out + [alts[-1]]
 
 
+_FAMILY_WORDS = frozenset(
+    "family relative parent mother father sibling brother sister first-degree first degree biological".split()
+)
 _HEADS = frozenset("disease disorder condition syndrome illness symptom sign problem".split())
 
 
@@ -391,8 +481,18 @@ def _concepts_in(phrase: str, vocab: Vocab) -> tuple[set[str], int]:
 def _classify(phrase: str, concepts: set[str], drugs: list[str]) -> str:
     if drugs:
         return "therapy"
-    if concepts & {"hiv", "hepatitis_b", "hepatitis_c", "viral_hepatitis", "tuberculosis", "infection", "cmv", "malaria",
-                   "influenza", "sepsis"}:
+    if concepts & {
+        "hiv",
+        "hepatitis_b",
+        "hepatitis_c",
+        "viral_hepatitis",
+        "tuberculosis",
+        "infection",
+        "cmv",
+        "malaria",
+        "influenza",
+        "sepsis",
+    }:
         return "infection"
     if concepts & {"malignancy", "breast_cancer"}:
         return "malignancy"
@@ -418,15 +518,19 @@ def _residual_text(b: _Builder) -> str:
             chars[i] = " "
     text = "".join(chars)
     text = re.sub(r"\bwith\s+or\s+without\b[^,;.]*", " ", text)
-    for rx in (r"\bwithin\s+(?:the\s+)?(?:last\s+|past\s+|previous\s+|preceding\s+|prior\s+|first\s+)?\S*\s*\w+"
-               r"(?:\s+(?:before|prior\s+to|of|preceding)\s+(?:the\s+)?[\w-]+(?:\s+[\w-]+)?)?",
-               r"\b(?:in|during|over|for)\s+the\s+(?:last|past|previous|preceding|prior)\s+(?:\S+\s+)?\w+",
-               r"\b\d+\s*(?:hours?|days?|weeks?|months?|years?)\s+(?:before|prior\s+to|preceding)\s+(?:the\s+)?[\w-]+(?:\s+[\w-]+)?"):
+    for rx in (
+        r"\bwithin\s+(?:the\s+)?(?:last\s+|past\s+|previous\s+|preceding\s+|prior\s+|first\s+)?\S*\s*\w+"
+        r"(?:\s+(?:before|prior\s+to|of|preceding)\s+(?:the\s+)?[\w-]+(?:\s+[\w-]+)?)?",
+        r"\b(?:in|during|over|for)\s+the\s+(?:last|past|previous|preceding|prior)\s+(?:\S+\s+)?\w+",
+        r"\b\d+\s*(?:hours?|days?|weeks?|months?|years?)\s+(?:before|prior\s+to|preceding)\s+(?:the\s+)?[\w-]+(?:\s+[\w-]+)?",
+    ):
         text = re.sub(rx, lambda m: " " * len(m.group(0)), text)
     return text
 
 
-_CAUSAL = re.compile(r"\b(?:due\s+to|because\s+of|secondary\s+to|caused\s+by|attributable\s+to|which\s+would|that\s+would)\b[^;]*")
+_CAUSAL = re.compile(
+    r"\b(?:due\s+to|because\s+of|secondary\s+to|caused\s+by|attributable\s+to|which\s+would|that\s+would)\b[^;]*"
+)
 _POPULATION_PREFIX = re.compile(
     r"^\s*(?:for|in)\s+(?:all\s+)?(?P<what>[a-z -]{3,40}?)\s+(?:patients|subjects|participants|individuals|women|men)\s*$"
 )
@@ -447,8 +551,16 @@ def _concept_cover(alt: str, vocab: Vocab) -> tuple[set[str], list[str]]:
     for tok, a, e in tokens(alt):
         if any(x <= a and e <= y for x, y in covered):
             continue
-        if tok in vocab.boilerplate or tok in vocab.qualifiers or tok in _HEADS or len(tok) < 3 or tok.isdigit():
+        if (
+            tok in vocab.boilerplate
+            or tok in vocab.qualifiers
+            or tok in _HEADS
+            or len(tok) < 3
+            or tok.isdigit()
+        ):
             continue
+        if tok in _FAMILY_WORDS:
+            continue  # "family history of X": the relation is checked separately
         rest.append(tok)
     return concepts, rest
 
@@ -456,15 +568,31 @@ def _concept_cover(alt: str, vocab: Vocab) -> tuple[set[str], list[str]]:
 def _extract_conditions(b: _Builder, concept_only: bool) -> None:
     vocab = b.vocab
     strict_concepts = any(
-        c.kind in ("consent", "compliance", "sex", "pregnancy", "pregnancy_plan", "lactation", "contraception",
-                   "childbearing", "menopause") and not c.conditional
+        c.kind
+        in (
+            "consent",
+            "compliance",
+            "sex",
+            "pregnancy",
+            "pregnancy_plan",
+            "lactation",
+            "contraception",
+            "childbearing",
+            "menopause",
+        )
+        and not c.conditional
         for c in b.out
     )
     text = _residual_text(b)
     window = parse_window(b.norm)
-    historical = bool(re.search(r"\b(?:history of|previous|prior|previously|ever|lifetime|in the past)\b", b.norm))
+    historical = bool(
+        re.search(r"\b(?:history of|previous|prior|previously|ever|lifetime|in the past)\b", b.norm)
+    )
     current = bool(re.search(r"\b(?:current|currently|active|ongoing|concurrent|concomitant)\b", b.norm))
-    stable = re.search(rf"\bstable\s+(?:dose|dosing|regimen)\b[^.;]{{0,40}}?(?P<n>{NUM})\s*(?P<u>days?|weeks?|months?)", b.norm)
+    stable = re.search(
+        rf"\bstable\s+(?:dose|dosing|regimen)\b[^.;]{{0,40}}?(?P<n>{NUM})\s*(?P<u>days?|weeks?|months?)",
+        b.norm,
+    )
     stable_days = None
     if stable:
         stable_days = float(stable.group("n")) * {"d": 1, "w": 7, "m": 30.44}[stable.group("u")[0]]
@@ -522,7 +650,9 @@ def _extract_conditions(b: _Builder, concept_only: bool) -> None:
             example = ai >= n_main  # from a parenthetical "(e.g. ...)": a weaker reading
             core, quals = _phrase_tokens(alt, vocab)
             if 0 < ai < n_main:
-                quals = quals + [q for q in lead_quals if q not in quals]  # "uncontrolled bacterial or fungal infection"
+                quals = quals + [
+                    q for q in lead_quals if q not in quals
+                ]  # "uncontrolled bacterial or fungal infection"
             concepts, required = _concept_cover(alt, vocab)
             pop_alt = _POPULATION_PREFIX.match(alt)
             if re.search(r"\d", alt):
@@ -543,12 +673,26 @@ def _extract_conditions(b: _Builder, concept_only: bool) -> None:
             kind = _classify(alt, concepts, drug_terms)
             conf = 0.8 if concepts or drug_terms else 0.6
             c = b.add(
-                kind, start, end, 0.6 if example else conf, group=group, consume=False,
-                negated=neg, terms=drug_terms or [alt], concepts=sorted(concepts), qualifiers=quals,
-                exceptions=exceptions, window_days=window[0] if window else None,
-                min_days=window[1] if window else None, stable_days=stable_days,
-                historical=historical, current=current, value=" ".join(core), required=required,
-                conditional=bool(pop) or bool(pop_alt), family=bool(_FAMILY_CRIT.search(b.norm)),
+                kind,
+                start,
+                end,
+                0.6 if example else conf,
+                group=group,
+                consume=False,
+                negated=neg,
+                terms=drug_terms or [alt],
+                concepts=sorted(concepts),
+                qualifiers=quals,
+                exceptions=exceptions,
+                window_days=window[0] if window else None,
+                min_days=window[1] if window else None,
+                stable_days=stable_days,
+                historical=historical,
+                current=current,
+                value=" ".join(core),
+                required=required,
+                conditional=bool(pop) or bool(pop_alt),
+                family=bool(_FAMILY_CRIT.search(b.norm)),
             )
             placed.append((start if pos >= 0 else 10**6, c.group))
     if b.kind == "inclusion" and placed:
@@ -558,7 +702,9 @@ def _extract_conditions(b: _Builder, concept_only: bool) -> None:
                 continue
             before, after = b.norm[: c_start(b, c)], b.norm[c_end(b, c) :]
             in_paren = before.count("(") > before.count(")")
-            or_linked = bool(re.search(r"\b(?:or|and/or)\s*$", before[-12:]) or re.match(r"^\W*(?:or|and/or)\b", after))
+            or_linked = bool(
+                re.search(r"\b(?:or|and/or)\s*$", before[-12:]) or re.match(r"^\W*(?:or|and/or)\b", after)
+            )
             if in_paren or or_linked:
                 pos = c_start(b, c)
                 c.group = min(placed, key=lambda pg: abs(pg[0] - pos))[1]
@@ -609,7 +755,9 @@ def _mark_descriptors(b: _Builder) -> None:
                 c.conditional = True
 
 
-def extract_constraints(item_text: str, kind: Literal["inclusion", "exclusion"] = "inclusion") -> list[Constraint]:
+def extract_constraints(
+    item_text: str, kind: Literal["inclusion", "exclusion"] = "inclusion"
+) -> list[Constraint]:
     """Extract typed constraints (with evidence spans and confidences) from one criterion item.
 
     ``kind`` matters because lists read differently: "A, B and C" in an exclusion item means any of
@@ -628,19 +776,39 @@ def extract_constraints(item_text: str, kind: Literal["inclusion", "exclusion"] 
         return []  # refers to other criteria; cannot be checked on its own
     if kind == "exclusion":
         # "No evidence of acute infection" under an exclusion header is the author's double negative
-        b.norm = re.sub(r"^(\s*)(?:no evidence of|no history of|no|without)\b", lambda m: " " * len(m.group(0)), b.norm)
+        b.norm = re.sub(
+            r"^(\s*)(?:no evidence of|no history of|no|without)\b", lambda m: " " * len(m.group(0)), b.norm
+        )
     rec = _RECIPIENTS.match(b.norm)
     if rec:
         what = rec.group("what")
         concepts, required = _concept_cover(what, vocab)
         core, quals = _phrase_tokens(what, vocab)
-        b.add(_classify(what, concepts, []), rec.start("what"), rec.end("what"), 0.7, conditional=True,
-              terms=[what], concepts=sorted(concepts), value=" ".join(core), required=required)
+        b.add(
+            _classify(what, concepts, []),
+            rec.start("what"),
+            rec.end("what"),
+            0.7,
+            conditional=True,
+            terms=[what],
+            concepts=sorted(concepts),
+            value=" ".join(core),
+            required=required,
+        )
         b.consumed.append((0, rec.end("who")))
     _extract_population(b)
     for age in parse_age(b.norm):
-        b.add("age", age.start, age.end, 0.95, low=age.low, high=age.high, low_inclusive=age.low_inclusive,
-              high_inclusive=age.high_inclusive, unit="years")
+        b.add(
+            "age",
+            age.start,
+            age.end,
+            0.95,
+            low=age.low,
+            high=age.high,
+            low_inclusive=age.low_inclusive,
+            high_inclusive=age.high_inclusive,
+            unit="years",
+        )
     reproductive = _extract_reproductive(b)
     _extract_sex(b, reproductive)
     _extract_consent(b)
@@ -648,12 +816,26 @@ def extract_constraints(item_text: str, kind: Literal["inclusion", "exclusion"] 
     lab_group = b.new_group() if kind == "exclusion" else None
     labs = [lab for lab in parse_labs(b.norm, vocab) if b.free(lab.start, lab.end)]
     for lab in labs:
-        g = lab_group if lab_group is not None else (lab.or_group if lab.or_group is not None else b.new_group())
+        g = (
+            lab_group
+            if lab_group is not None
+            else (lab.or_group if lab.or_group is not None else b.new_group())
+        )
         if lab.or_group is not None and kind == "inclusion":
             g = lab.or_group + 1000
-        b.add("lab", lab.start, lab.end, lab.confidence, group=g, low=lab.low, high=lab.high,
-              low_inclusive=lab.low_inclusive, high_inclusive=lab.high_inclusive, unit=lab.unit,
-              analyte=lab.analyte)
+        b.add(
+            "lab",
+            lab.start,
+            lab.end,
+            lab.confidence,
+            group=g,
+            low=lab.low,
+            high=lab.high,
+            low_inclusive=lab.low_inclusive,
+            high_inclusive=lab.high_inclusive,
+            unit=lab.unit,
+            analyte=lab.analyte,
+        )
     _extract_participation(b)
     _mark_descriptors(b)
     if re.search(r"\b(?:initial|initially|first|baseline|at admission|on admission)\b", b.norm):
@@ -661,7 +843,9 @@ def extract_constraints(item_text: str, kind: Literal["inclusion", "exclusion"] 
             if c.kind == "lab":
                 c.value = "initial"
     b.has_labs = any(c.kind == "lab" for c in b.out)
-    concept_only = any(c.kind not in ("lab", "life_expectancy", "participation") and not c.conditional for c in b.out)
+    concept_only = any(
+        c.kind not in ("lab", "life_expectancy", "participation") and not c.conditional for c in b.out
+    )
     _extract_conditions(b, concept_only)
     # renumber groups densely so callers can rely on 0..n-1
     remap: dict[int, int] = {}

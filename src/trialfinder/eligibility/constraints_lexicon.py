@@ -14,8 +14,17 @@ from trialfinder.eligibility.patient import convert_unit
 from trialfinder.eligibility.vocab import Vocab
 
 __all__ = [
-    "AGE_CONTEXT", "AgeSpan", "LabSpan", "NUM", "parse_age", "parse_labs", "parse_window", "comparator_op",
-    "CONSENT_RE", "COMPLIANCE_RE", "NEG_BEFORE_RE",
+    "AGE_CONTEXT",
+    "AgeSpan",
+    "LabSpan",
+    "NUM",
+    "parse_age",
+    "parse_labs",
+    "parse_window",
+    "comparator_op",
+    "CONSENT_RE",
+    "COMPLIANCE_RE",
+    "NEG_BEFORE_RE",
 ]
 
 _NUM_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|eighteen|twenty|thirty"
@@ -64,27 +73,45 @@ _NOT_PATIENT_AGE = re.compile(
     r"diagnosis\s+|menarche\s+)\s*$"
 )
 _AGE_RANGE = [
-    re.compile(rf"\bages?d?\s*(?:of|:|between|from|range|range of)?\s*(?P<a>{NUM})\s*(?:{_AGE_UNIT}\s*)?(?:-|to|and|through)\s*(?P<b>{NUM})\s*(?P<u>{_AGE_UNIT})?"),
-    re.compile(rf"\bbetween\s+(?:the\s+)?(?:ages?\s+(?:of\s+)?)?(?P<a>{NUM})\s+and\s+(?P<b>{NUM})\s*(?P<u>{_AGE_UNIT})(?:\s+(?:of\s+age|old))?"),
-    re.compile(rf"(?<![\d.,])(?P<a>{NUM})\s*(?:-|to)\s*(?P<b>{NUM})\s*(?P<u>years?|yrs?|y(?![a-z]))\s*(?:of\s+age|old|of\s+age)?"),
+    re.compile(
+        rf"\bages?d?\s*(?:of|:|between|from|range|range of)?\s*(?P<a>{NUM})\s*(?:{_AGE_UNIT}\s*)?(?:-|to|and|through)\s*(?P<b>{NUM})\s*(?P<u>{_AGE_UNIT})?"
+    ),
+    re.compile(
+        rf"\bbetween\s+(?:the\s+)?(?:ages?\s+(?:of\s+)?)?(?P<a>{NUM})\s+and\s+(?P<b>{NUM})\s*(?P<u>{_AGE_UNIT})(?:\s+(?:of\s+age|old))?"
+    ),
+    re.compile(
+        rf"(?<![\d.,])(?P<a>{NUM})\s*(?:-|to)\s*(?P<b>{NUM})\s*(?P<u>years?|yrs?|y(?![a-z]))\s*(?:of\s+age|old|of\s+age)?"
+    ),
     re.compile(rf"(?<![\d.,])(?P<a>{NUM})\s*(?:-|to)\s*(?P<b>{NUM})\s+age\b"),
 ]
 _LOW_CMP = r"(?P<c>≥|>=|=>|>|over|above|older\s+than|at\s+least|greater\s+than(?:\s+or\s+equal\s+to)?|more\s+than|minimum(?:\s+of)?)"
 _HIGH_CMP = r"(?P<c>≤|<=|=<|<|under|below|younger\s+than|less\s+than(?:\s+or\s+equal\s+to)?|at\s+most|up\s+to|maximum(?:\s+of)?)"
 _AGE_LOW = [
-    re.compile(rf"\bage[ds]?\s*(?:of\s*|:\s*|is\s*|must\s+be\s*)?{_LOW_CMP}\s*(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})?"),
+    re.compile(
+        rf"\bage[ds]?\s*(?:of\s*|:\s*|is\s*|must\s+be\s*)?{_LOW_CMP}\s*(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})?"
+    ),
     re.compile(rf"{_LOW_CMP}\s*(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s*(?:of\s+age|old|of\s+age\s+or\s+older)"),
-    re.compile(rf"(?<![\d.,])(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})?\s*(?:of\s+age\s*|old\s*)?(?:or|and)\s+(?:older)"),
-    re.compile(rf"(?<![\d.,])(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s*(?:of\s+age\s*|old\s*)?(?:or|and)\s+(?:over|above)"),
-    re.compile(rf"(?<![\d.,])(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s+(?:of\s+age\s*|old\s*)?(?:or|and)\s+(?:more|greater)"),
+    re.compile(
+        rf"(?<![\d.,])(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})?\s*(?:of\s+age\s*|old\s*)?(?:or|and)\s+(?:older)"
+    ),
+    re.compile(
+        rf"(?<![\d.,])(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s*(?:of\s+age\s*|old\s*)?(?:or|and)\s+(?:over|above)"
+    ),
+    re.compile(
+        rf"(?<![\d.,])(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s+(?:of\s+age\s*|old\s*)?(?:or|and)\s+(?:more|greater)"
+    ),
     re.compile(rf"\bage[ds]?\s*:?\s*(?P<n>{NUM})\s*\+"),
     re.compile(rf"(?<![\d.,])(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s+onwards?"),
     re.compile(rf"\b(?:aged|age)\s+(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})?\s+(?:and|or)\s+(?:over|above|older)"),
 ]
 _AGE_HIGH = [
-    re.compile(rf"\bage[ds]?\s*(?:of\s*|:\s*|is\s*|must\s+be\s*)?{_HIGH_CMP}\s*(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})?"),
+    re.compile(
+        rf"\bage[ds]?\s*(?:of\s*|:\s*|is\s*|must\s+be\s*)?{_HIGH_CMP}\s*(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})?"
+    ),
     re.compile(rf"{_HIGH_CMP}\s*(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s*(?:of\s+age|old)"),
-    re.compile(rf"(?<![\d.,])(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s*(?:of\s+age\s*|old\s*)?(?:or|and)\s+(?:younger|under|less|below)"),
+    re.compile(
+        rf"(?<![\d.,])(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s*(?:of\s+age\s*|old\s*)?(?:or|and)\s+(?:younger|under|less|below)"
+    ),
 ]
 
 
@@ -138,7 +165,9 @@ def parse_age(norm: str) -> list[AgeSpan]:
             if n is None:
                 continue
             c = (m.groupdict().get("c") or "").strip()
-            inclusive = c in ("≤", "<=", "=<", "at most", "up to", "maximum", "maximum of", "") or "equal" in c
+            inclusive = (
+                c in ("≤", "<=", "=<", "at most", "up to", "maximum", "maximum of", "") or "equal" in c
+            )
             v = n * _age_factor(m.groupdict().get("u"))
             if v > 130:
                 continue
@@ -148,12 +177,16 @@ def parse_age(norm: str) -> list[AgeSpan]:
         m = re.search(r"\bminors?\b", norm)
         if m:
             return [AgeSpan(m.start(), m.end(), None, 18.0, True, False)]
-        m = re.search(r"^(?:\W*)(?:adults?|adult\s+(?:patients|subjects|participants|volunteers|men|women))\b", norm)
+        m = re.search(
+            r"^(?:\W*)(?:adults?|adult\s+(?:patients|subjects|participants|volunteers|men|women))\b", norm
+        )
         if m:
             return [AgeSpan(m.start(), m.end(), 18.0, None)]
         return []
     # bounds joined by "or"/"and/or" are alternatives (union); otherwise they narrow each other
-    bounds = sorted([(s, e, v, inc, "low") for v, inc, s, e in lows] + [(s, e, v, inc, "high") for v, inc, s, e in highs])
+    bounds = sorted(
+        [(s, e, v, inc, "low") for v, inc, s, e in lows] + [(s, e, v, inc, "high") for v, inc, s, e in highs]
+    )
     alternatives: list[list[tuple[int, int, float, bool, str]]] = [[bounds[0]]]
     for prev, cur in zip(bounds, bounds[1:], strict=False):
         between = norm[prev[1] : cur[0]] if cur[0] >= prev[1] else ""
@@ -177,8 +210,16 @@ def parse_age(norm: str) -> list[AgeSpan]:
         high = None
     else:
         high = max((hi for _, hi in intervals if hi is not None), key=lambda b: b[2])
-    return [AgeSpan(start, end, low[2] if low else None, high[2] if high else None,
-                    low[3] if low else True, high[3] if high else True)]
+    return [
+        AgeSpan(
+            start,
+            end,
+            low[2] if low else None,
+            high[2] if high else None,
+            low[3] if low else True,
+            high[3] if high else True,
+        )
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -219,7 +260,9 @@ def comparator_op(phrase: str, vocab: Vocab) -> str | None:
 
 
 def _cmp_regex(vocab: Vocab, trailing: bool) -> str:
-    words = sorted({w for op, ws in vocab.comparators.items() for w in ws if op != "="}, key=len, reverse=True)
+    words = sorted(
+        {w for op, ws in vocab.comparators.items() for w in ws if op != "="}, key=len, reverse=True
+    )
     lead = [w for w in words if not w.startswith("or ") and not w.startswith("and ") and w != "+"]
     trail = [w for w in words if w.startswith(("or ", "and ")) or w == "+"]
     chosen = trail if trailing else lead
@@ -251,7 +294,9 @@ def _interval(op: str, v: float) -> tuple[float | None, float | None, bool, bool
 
 
 def _convert(v: float, unit: str | None, analyte: str, vocab: Vocab) -> tuple[float | None, str | None]:
-    if unit and (vocab.unit_aliases.get(unit) == "uln" or "uln" in unit or "upper limit" in unit or "normal" in unit):
+    if unit and (
+        vocab.unit_aliases.get(unit) == "uln" or "uln" in unit or "upper limit" in unit or "normal" in unit
+    ):
         return v, "uln"
     an = vocab.analytes[analyte]
     conv = convert_unit(v, unit, analyte, vocab)
@@ -275,10 +320,18 @@ def _build_lab_forms(vocab: Vocab) -> tuple[list[tuple[str, re.Pattern[str]]], s
     num = rf"(?:{NUM}|\b(?:iv|v|vi|i{{1,3}})\b)"
     unit_part = rf"(?:\s*(?:x|×)?\s*(?P<u>{units})(?![a-z]))?"
     forms = [
-        ("between", re.compile(rf"^{_FILLER}between\s+(?P<a>{num})\s*(?:{units})?\s*(?:and|-)\s*(?P<b>{num}){unit_part}")),
+        (
+            "between",
+            re.compile(
+                rf"^{_FILLER}between\s+(?P<a>{num})\s*(?:{units})?\s*(?:and|-)\s*(?P<b>{num}){unit_part}"
+            ),
+        ),
         ("lead", re.compile(rf"^{_FILLER}(?:be\s+)?(?P<c>{lead})\s*(?P<a>{num}){unit_part}")),
         ("trail", re.compile(rf"^{_FILLER}(?P<a>{num})\s*(?:\(\s*\d+\s*\))?{unit_part}\s*(?P<c>{trail})")),
-        ("range", re.compile(rf"^{_FILLER}(?P<a>{num})\s*(?:{units})?\s*(?:-|–|to|or)\s*(?P<b>{num}){unit_part}")),
+        (
+            "range",
+            re.compile(rf"^{_FILLER}(?P<a>{num})\s*(?:{units})?\s*(?:-|–|to|or)\s*(?P<b>{num}){unit_part}"),
+        ),
         ("point", re.compile(rf"^{_FILLER}(?P<a>{num}){unit_part}(?![\d/])")),
     ]
     return forms, lead
@@ -302,7 +355,9 @@ def parse_labs(norm: str, vocab: Vocab) -> list[LabSpan]:
             m = rx.match(tail)
             if not m:
                 continue
-            if form == "point" and not (an.score and (an.roman or re.match(r"^\s*(?:class|grade|stage)", tail))):
+            if form == "point" and not (
+                an.score and (an.roman or re.match(r"^\s*(?:class|grade|stage)", tail))
+            ):
                 continue
             a = _value(m.group("a"), an.roman)
             if a is None:
@@ -348,7 +403,11 @@ def parse_labs(norm: str, vocab: Vocab) -> list[LabSpan]:
         if lab.or_group is not None and lab.or_group >= 900:
             prev = lab
             continue
-        if prev is not None and re.search(r"\bor\b", norm[prev.end : lab.start]) and ";" not in norm[prev.end : lab.start]:
+        if (
+            prev is not None
+            and re.search(r"\bor\b", norm[prev.end : lab.start])
+            and ";" not in norm[prev.end : lab.start]
+        ):
             if prev.or_group is None:
                 prev.or_group = next_group
                 next_group += 1
@@ -367,8 +426,12 @@ _ANCHOR = (
     r"start|initiation|surgery|signing)"
 )
 _WINDOWS = [
-    re.compile(rf"\bwithin\s+(?:the\s+)?(?:last\s+|past\s+|previous\s+|preceding\s+|prior\s+|first\s+)?(?P<n>{NUM})?\s*{_T_UNIT}"),
-    re.compile(rf"\b(?:in|during|over|for)\s+the\s+(?:last|past|previous|preceding|prior)\s+(?:(?P<n>{NUM})\s*)?{_T_UNIT}"),
+    re.compile(
+        rf"\bwithin\s+(?:the\s+)?(?:last\s+|past\s+|previous\s+|preceding\s+|prior\s+|first\s+)?(?P<n>{NUM})?\s*{_T_UNIT}"
+    ),
+    re.compile(
+        rf"\b(?:in|during|over|for)\s+the\s+(?:last|past|previous|preceding|prior)\s+(?:(?P<n>{NUM})\s*)?{_T_UNIT}"
+    ),
     re.compile(rf"\bin\s*(?:<|less\s+than)\s*(?P<n>{NUM})\s*{_T_UNIT}"),
     re.compile(rf"(?P<n>{NUM})\s*{_T_UNIT}\s+(?:before|prior\s+to|preceding|of)\s+{_ANCHOR}"),
     re.compile(rf"\blast\s+(?P<n>{NUM})\s*{_T_UNIT}"),
@@ -376,7 +439,9 @@ _WINDOWS = [
 _MIN_WINDOWS = [
     re.compile(rf"\bat\s+least\s+(?P<n>{NUM})\s*{_T_UNIT}\s+(?:since|after|from|prior|before)"),
     re.compile(rf"\bfor\s+at\s+least\s+(?P<n>{NUM})\s*{_T_UNIT}"),
-    re.compile(rf"\b(?:more|greater)\s+than\s+(?P<n>{NUM})\s*{_T_UNIT}\s+(?:since|after|from|prior|before|ago)"),
+    re.compile(
+        rf"\b(?:more|greater)\s+than\s+(?P<n>{NUM})\s*{_T_UNIT}\s+(?:since|after|from|prior|before|ago)"
+    ),
 ]
 _UNIT_DAYS = {"h": 1 / 24, "d": 1.0, "w": 7.0, "m": 30.44, "y": 365.25}
 

@@ -30,7 +30,12 @@ __all__ = [
 ]
 
 LABELS = (
-    "included", "not included", "excluded", "not excluded", "not enough information", "not applicable",
+    "included",
+    "not included",
+    "excluded",
+    "not excluded",
+    "not enough information",
+    "not applicable",
 )
 DECISIVE_CONFIDENCE = 0.7
 Evidence = int | str
@@ -94,8 +99,14 @@ class Question:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
-        return {"id": self.id, "text": self.text, "kind": self.kind, "unit": self.unit,
-                "choices": list(self.choices), "constraint_refs": list(self.constraint_refs)}
+        return {
+            "id": self.id,
+            "text": self.text,
+            "kind": self.kind,
+            "unit": self.unit,
+            "choices": list(self.choices),
+            "constraint_refs": list(self.constraint_refs),
+        }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -151,12 +162,16 @@ def _closed_world(atoms: list[AtomResult]) -> list[AtomResult]:
     return out
 
 
-def _combine(kind: str, constraints: list[Constraint], atoms: list[AtomResult]) -> tuple[str, list[AtomResult], float]:
+def _combine(
+    kind: str, constraints: list[Constraint], atoms: list[AtomResult]
+) -> tuple[str, list[AtomResult], float]:
     if kind == "exclusion":
         atoms = _closed_world(atoms)
     conditional = [a for a in atoms if a.constraint.conditional]
     if any(
-        (a.value == "F" and a.confidence >= 0.6) or a.value == "NA" or a.reason in ("not_mentioned", "assumed_absent")
+        (a.value == "F" and a.confidence >= 0.6)
+        or a.value == "NA"
+        or a.reason in ("not_mentioned", "assumed_absent")
         for a in conditional
     ):
         return "NA", [a for a in conditional if a.value != "T"], 0.8
@@ -194,7 +209,9 @@ def _explain(label: str, decisive: list[AtomResult], kind: str) -> str:
     return f"{label.capitalize()}: " + "; ".join(parts) + "."
 
 
-def evaluate_criterion(patient: Patient, criterion_text: str, kind: Literal["inclusion", "exclusion"]) -> CriterionVerdict:
+def evaluate_criterion(
+    patient: Patient, criterion_text: str, kind: Literal["inclusion", "exclusion"]
+) -> CriterionVerdict:
     """Judge one criterion item for one patient (see :data:`LABELS` for the possible labels)."""
     if kind not in ("inclusion", "exclusion"):
         raise ValueError(f"kind must be 'inclusion' or 'exclusion', not {kind!r}")
@@ -203,19 +220,32 @@ def evaluate_criterion(patient: Patient, criterion_text: str, kind: Literal["inc
     atoms = [assess(c, patient, vocab) for c in constraints]
     if not constraints:
         label = "not enough information" if kind == "inclusion" else "not excluded"
-        expl = ("Not enough information: the criterion has no checkable constraint."
-                if kind == "inclusion" else "Not excluded: nothing in the patient's record matches this exclusion.")
+        expl = (
+            "Not enough information: the criterion has no checkable constraint."
+            if kind == "inclusion"
+            else "Not excluded: nothing in the patient's record matches this exclusion."
+        )
         return CriterionVerdict(label, [], expl, [], criterion_text, kind, 0.3, [])
     value, decisive, conf = _combine(kind, constraints, atoms)
     label = _label(kind, value, conf, decisive)
-    return CriterionVerdict(label, _evidence(decisive), _explain(label, decisive, kind), constraints,
-                            criterion_text, kind, round(conf, 3), atoms)
+    return CriterionVerdict(
+        label,
+        _evidence(decisive),
+        _explain(label, decisive, kind),
+        constraints,
+        criterion_text,
+        kind,
+        round(conf, 3),
+        atoms,
+    )
 
 
 # --------------------------------------------------------------------------------------------------
 # study level
 
-_ONE_OF = re.compile(r"\b(?:one of the following|any of the following|at least one of|either|one or more of)\b", re.I)
+_ONE_OF = re.compile(
+    r"\b(?:one of the following|any of the following|at least one of|either|one or more of)\b", re.I
+)
 
 
 def _items(items: list[CriterionItem]) -> list[tuple[str, list[str]]]:
@@ -230,7 +260,9 @@ def _items(items: list[CriterionItem]) -> list[tuple[str, list[str]]]:
             out.append((it.text, kids))
             continue
         head = it.text.strip()
-        context = head if len(head) < 80 and head.endswith(":") and re.search(r"\bwithin\b", head, re.I) else ""
+        context = (
+            head if len(head) < 80 and head.endswith(":") and re.search(r"\bwithin\b", head, re.I) else ""
+        )
         if not head.endswith(":") and len(head) > 3:
             out.append((head, []))
         for c in it.children:
@@ -249,20 +281,42 @@ def _structured(patient: Patient, module: dict[str, Any]) -> list[CriterionVerdi
         c = Constraint("age", text, (0, len(text)), 0.99, low=lo, high=hi, unit="years")
         a = assess(c, patient)
         label = {"T": "included", "F": "not included"}.get(a.value, "not enough information")
-        out.append(CriterionVerdict(label, a.evidence, f"{label.capitalize()}: {a.explanation}.", [c], text,
-                                    "inclusion", a.confidence, [a]))
+        out.append(
+            CriterionVerdict(
+                label,
+                a.evidence,
+                f"{label.capitalize()}: {a.explanation}.",
+                [c],
+                text,
+                "inclusion",
+                a.confidence,
+                [a],
+            )
+        )
     sex = str(module.get("sex") or "ALL").upper()
     if sex in ("FEMALE", "MALE"):
         text = f"Sex: {sex.lower()}"
         c = Constraint("sex", text, (0, len(text)), 0.99, value=sex.lower())
         a = assess(c, patient)
         label = {"T": "included", "F": "not included"}.get(a.value, "not enough information")
-        out.append(CriterionVerdict(label, a.evidence, f"{label.capitalize()}: {a.explanation}.", [c], text,
-                                    "inclusion", a.confidence, [a]))
+        out.append(
+            CriterionVerdict(
+                label,
+                a.evidence,
+                f"{label.capitalize()}: {a.explanation}.",
+                [c],
+                text,
+                "inclusion",
+                a.confidence,
+                [a],
+            )
+        )
     return out
 
 
-def _alternatives(patient: Patient, text: str, alts: list[str], kind: Literal["inclusion", "exclusion"]) -> CriterionVerdict:
+def _alternatives(
+    patient: Patient, text: str, alts: list[str], kind: Literal["inclusion", "exclusion"]
+) -> CriterionVerdict:
     verdicts = [evaluate_criterion(patient, a, kind) for a in alts]
     labels = [v.label for v in verdicts if v.label != "not applicable"]
     good = "included" if kind == "inclusion" else "excluded"
@@ -281,12 +335,26 @@ def _alternatives(patient: Patient, text: str, alts: list[str], kind: Literal["i
         ev.extend(e for e in v.evidence if e not in ev)
     constraints = [c for v in verdicts for c in v.constraints]
     full = " ".join([text, *alts])
-    return CriterionVerdict(label, ev, f"{label.capitalize()}: {len(alts)} alternatives checked.", constraints, full,
-                            kind, min((v.confidence for v in chosen), default=0.5), [a for v in chosen for a in v.atoms])
+    return CriterionVerdict(
+        label,
+        ev,
+        f"{label.capitalize()}: {len(alts)} alternatives checked.",
+        constraints,
+        full,
+        kind,
+        min((v.confidence for v in chosen), default=0.5),
+        [a for v in chosen for a in v.atoms],
+    )
 
 
-_POINTS = {"included": 1.0, "not excluded": 1.0, "not applicable": None, "not enough information": 0.5,
-           "not included": 0.0, "excluded": 0.0}
+_POINTS = {
+    "included": 1.0,
+    "not excluded": 1.0,
+    "not applicable": None,
+    "not enough information": 0.5,
+    "not included": 0.0,
+    "excluded": 0.0,
+}
 
 
 def evaluate_study(patient: Patient, record: dict[str, Any]) -> StudyVerdict:
@@ -345,8 +413,14 @@ def prescreen_questions(record: dict[str, Any]) -> list[Question]:
     module = ((record or {}).get("protocolSection") or {}).get("eligibilityModule") or {}
     qs: dict[str, Question] = {}
 
-    def add(qid: str, text: str, kind: Literal["number", "yes-no", "choice"], ref: str, unit: str | None = None,
-            choices: list[str] | None = None) -> None:
+    def add(
+        qid: str,
+        text: str,
+        kind: Literal["number", "yes-no", "choice"],
+        ref: str,
+        unit: str | None = None,
+        choices: list[str] | None = None,
+    ) -> None:
         q = qs.setdefault(qid, Question(qid, text, kind, unit, list(choices or [])))
         if ref not in q.constraint_refs:
             q.constraint_refs.append(ref)
@@ -376,11 +450,15 @@ def prescreen_questions(record: dict[str, Any]) -> list[Question]:
             unit = None if c.unit == "uln" else (an.unit if an and an.unit else None)
             add(f"lab:{c.analyte}", f"What is your most recent {name}?", "number", ref, unit)
         elif c.kind in ("condition", "infection", "malignancy", "surgery", "vaccination"):
-            term = (c.concepts[0].replace("_", " ") if c.concepts else c.terms[0] if c.terms else c.text).strip()
+            term = (
+                c.concepts[0].replace("_", " ") if c.concepts else c.terms[0] if c.terms else c.text
+            ).strip()
             if len(term) < 3 or len(term) > 60:
                 continue
             when = f" in the last {round(c.window_days)} days" if c.window_days else ""
-            verb = {"surgery": "Have you had", "vaccination": "Have you received"}.get(c.kind, "Have you been diagnosed with")
+            verb = {"surgery": "Have you had", "vaccination": "Have you received"}.get(
+                c.kind, "Have you been diagnosed with"
+            )
             add(f"cond:{_slug(term)}", f"{verb} {term}{when}?", "yes-no", ref)
         elif c.kind == "therapy":
             term = ", ".join(c.terms)[:60]
@@ -435,7 +513,11 @@ def evaluate_answers(record: dict[str, Any], answers: dict[str, Any]) -> StudyVe
         elif qid.startswith("cond:") and qid in questions:
             yn = _yes(value)
             if yn is not None:
-                name = re.sub(r"^(?:Have you been diagnosed with|Have you had|Have you received)\s+", "", questions[qid].text)
+                name = re.sub(
+                    r"^(?:Have you been diagnosed with|Have you had|Have you received)\s+",
+                    "",
+                    questions[qid].text,
+                )
                 name = re.sub(r"(?: in the last \d+ days)?\?$", "", name)
                 facts["conditions"].append({"name": name, "status": "present" if yn else "absent"})
         elif qid.startswith("med:") and qid in questions:

@@ -31,15 +31,51 @@ __all__ = [
 _WORD_RE = re.compile(r"[a-z0-9\u00b5\u03bc]+(?:['\u2019][a-z]+)?")
 _TRANSLATE = str.maketrans(
     {
-        "\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-", "\u2212": "-",
-        "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\ufb01": "f", "\u00ad": "-",
+        "\u2019": "'",
+        "\u2018": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2212": "-",
+        "\u00a0": " ",
+        "\u2009": " ",
+        "\u202f": " ",
+        "\ufb01": "f",
+        "\u00ad": "-",
     }
 )
 _NUMBER_WORDS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-    "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
-    "eighteen": 18, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "a": 1, "an": 1,
-    "a few": 3, "few": 3, "several": 3, "a couple of": 2, "couple of": 2,
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "eighteen": 18,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "a": 1,
+    "an": 1,
+    "a few": 3,
+    "few": 3,
+    "several": 3,
+    "a couple of": 2,
+    "couple of": 2,
 }
 _UNIT_DAYS = {"hour": 1 / 24, "day": 1, "week": 7, "month": 30.44, "year": 365.25}
 
@@ -179,8 +215,22 @@ def _cues(vocab: Vocab, key: str) -> re.Pattern[str]:
 
 _CLAUSE_END = re.compile(r"[.;:!?]|\s-\s|\(|\)")
 _EXTRA_TERMINATORS = (
-    "besides", "other than", "says", "said", "tells", "told", "notes", "noted", "brought", "was seen",
-    "is seen", "returned", "shows", "showed", "reveals", "revealed",
+    "besides",
+    "other than",
+    "says",
+    "said",
+    "tells",
+    "told",
+    "notes",
+    "noted",
+    "brought",
+    "was seen",
+    "is seen",
+    "returned",
+    "shows",
+    "showed",
+    "reveals",
+    "revealed",
 )
 
 
@@ -208,7 +258,9 @@ def _terminated(text: str, vocab: Vocab) -> bool:
     return bool(cue_regex(tuple(vocab.cues.get("terminators", [])) + _EXTRA_TERMINATORS).search(text))
 
 
-def assertion(norm: str, start: int, end: int, vocab: Vocab | None = None, *, age: float | None = None) -> Assertion:
+def assertion(
+    norm: str, start: int, end: int, vocab: Vocab | None = None, *, age: float | None = None
+) -> Assertion:
     """Status of the mention ``norm[start:end]`` within its (normalised) sentence."""
     vocab = vocab or load_vocab()
     res = Assertion()
@@ -235,7 +287,9 @@ def assertion(norm: str, start: int, end: int, vocab: Vocab | None = None, *, ag
         if not _terminated(gap, vocab) or m.group(0).startswith("family"):
             res.family = True
     # uncertainty: cue anywhere earlier in the sentence, or a trailing "is suspected"
-    if _cues(vocab, "uncertainty").search(before) or re.match(r"^\s*(?:is|was)?\s*(?:suspected|possible|likely)", after):
+    if _cues(vocab, "uncertainty").search(before) or re.match(
+        r"^\s*(?:is|was)?\s*(?:suspected|possible|likely)", after
+    ):
         res.uncertain = True
     hyp = _cues(vocab, "hypothetical")
     for m in hyp.finditer(clause):
@@ -259,12 +313,23 @@ def assertion(norm: str, start: int, end: int, vocab: Vocab | None = None, *, ag
 _TIME_NUM = r"(\d+(?:\.\d+)?|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|several|few|a few|couple of|a couple of)"
 _TIME_UNIT = r"(hours?|hrs?|days?|weeks?|wks?|months?|mos?|years?|yrs?)"
 _AGO_RE = re.compile(rf"\b{_TIME_NUM}[\s-]+{_TIME_UNIT}\s+(?:ago|earlier|before|prior|previously|back)\b")
-_PAST_RE = re.compile(rf"\b(?:over\s+|in\s+|during\s+|for\s+)?(?:the\s+)?(?:last|past|previous|preceding)\s+(?:{_TIME_NUM}\s+)?{_TIME_UNIT}")
+_PAST_RE = re.compile(
+    rf"\b(?:over\s+|in\s+|during\s+|for\s+)?(?:the\s+)?(?:last|past|previous|preceding)\s+(?:{_TIME_NUM}\s+)?{_TIME_UNIT}"
+)
 _FOR_RE = re.compile(rf"\b(?:for|since)\s+(?:the\s+)?(?:last\s+|past\s+)?{_TIME_NUM}\s+{_TIME_UNIT}")
 _DAY_POST_RE = re.compile(r"\b(\d+)(?:st|nd|rd|th)\s+(?:day|post-?operative day)\s+(?:post|after)")
 _AT_AGE_RE = re.compile(r"\bat (?:the )?age (?:of )?(\d{1,3})\b")
-_SIMPLE_TIMES = {"yesterday": 1.0, "today": 0.0, "last night": 0.5, "this morning": 0.2, "last week": 7.0,
-                 "last month": 30.0, "last year": 365.0, "recently": 30.0, "recent": 30.0}
+_SIMPLE_TIMES = {
+    "yesterday": 1.0,
+    "today": 0.0,
+    "last night": 0.5,
+    "this morning": 0.2,
+    "last week": 7.0,
+    "last month": 30.0,
+    "last year": 365.0,
+    "recently": 30.0,
+    "recent": 30.0,
+}
 
 
 def _unit_days(unit: str) -> float:
@@ -294,7 +359,9 @@ def find_time(norm: str, start: int, end: int, *, age: float | None = None) -> t
     def consider(m: re.Match[str], kind: str, days: float) -> None:
         nonlocal best
         dist = m.start() - end if m.start() >= end else (start - m.end()) * 3 + 10
-        between = norm[min(end, m.start()) : max(end, m.start())] if m.start() >= end else norm[m.end() : start]
+        between = (
+            norm[min(end, m.start()) : max(end, m.start())] if m.start() >= end else norm[m.end() : start]
+        )
         if re.search(r"[.;]", between) or _terminated(between, load_vocab()):
             return
         if best is None or dist < best[0]:
@@ -337,11 +404,28 @@ def parse_number(text: str) -> float | None:
     return None
 
 
+@lru_cache(maxsize=64)
+def _plural_regex(terms: tuple[str, ...]) -> tuple[re.Pattern[str], frozenset[str]]:
+    parts = sorted({t for t in terms if t}, key=len, reverse=True)
+    body = "|".join(re.escape(c).replace(r"\ ", r"\s+") for c in parts)
+    return re.compile(rf"(?<![a-z0-9])(?:{body})(?:e?s)?(?![a-z0-9])"), frozenset(parts)
+
+
 def find_terms(norm: str, terms: tuple[str, ...]) -> list[tuple[int, int, str]]:
-    """Non-overlapping occurrences of vocabulary terms (longest first) as (start, end, term)."""
+    """Non-overlapping occurrences of vocabulary terms (longest first, plurals allowed) as (start, end, term)."""
     if not terms:
         return []
-    return [(m.start(), m.end(), re.sub(r"\s+", " ", m.group(0))) for m in cue_regex(terms).finditer(norm)]
+    rx, known = _plural_regex(terms)
+    out = []
+    for m in rx.finditer(norm):
+        term = re.sub(r"\s+", " ", m.group(0))
+        if term not in known:
+            for cut in (1, 2):
+                if term[:-cut] in known:
+                    term = term[:-cut]
+                    break
+        out.append((m.start(), m.end(), term))
+    return out
 
 
 def short_term_ok(original: str) -> bool:

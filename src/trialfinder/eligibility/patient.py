@@ -165,7 +165,11 @@ def _extract_age_sex(p: Patient, vocab: Vocab) -> None:
             # the patient's own noun comes first ("A 58-year-old woman"), relatives later
             f = _FEMALE.search(head)
             m = _MALE.search(head)
-            if f and (not m or f.start() < m.start()) and not re.search(r"\b(?:women|group)\b", head[: f.end()]):
+            if (
+                f
+                and (not m or f.start() < m.start())
+                and not re.search(r"\b(?:women|group)\b", head[: f.end()])
+            ):
                 p.sex = "female"
                 p.evidence["sex"] = [s.sid]
             elif m and not re.search(r"\b(?:men|group)\b", head[: m.end()]):
@@ -186,13 +190,17 @@ def _extract_age_sex(p: Patient, vocab: Vocab) -> None:
 def _extract_reproductive(p: Patient, vocab: Vocab) -> None:
     for s in p.sentences:
         n = s.norm
-        weeks = re.search(r"\b(\d{1,2})\s*(?:weeks?|wks?)(?:'s)?\s*(?:of\s+)?(?:gestation|pregnant|pregnancy)\b", n) or re.search(
-            r"\bgestational age (?:of )?(\d{1,2})\s*weeks", n
-        )
+        weeks = re.search(
+            r"\b(\d{1,2})\s*(?:weeks?|wks?)(?:'s)?\s*(?:of\s+)?(?:gestation|pregnant|pregnancy)\b", n
+        ) or re.search(r"\bgestational age (?:of )?(\d{1,2})\s*weeks", n)
         if weeks and not re.search(r"\b(?:born|delivered) at\b", n):
             p.pregnant = True
             p.evidence.setdefault("pregnancy", []).append(s.sid)
-            p.add_lab(LabValue("gestational_age", float(weeks.group(1)), float(weeks.group(1)), [s.sid], weeks.group(0)))
+            p.add_lab(
+                LabValue(
+                    "gestational_age", float(weeks.group(1)), float(weeks.group(1)), [s.sid], weeks.group(0)
+                )
+            )
         if re.search(r"\b(?:\w+|some|several|many|most|all) of the (?:women|patients|members|group)\b", n):
             continue  # a statement about some members of a group is not a fact about "the patient"
         for m in re.finditer(r"\bpregnan(?:t|cy)\b", n):
@@ -206,7 +214,9 @@ def _extract_reproductive(p: Patient, vocab: Vocab) -> None:
                     p.evidence.setdefault("pregnancy", []).append(s.sid)
                 continue
             a = assertion(n, m.start(), m.end(), vocab, age=p.age)
-            if re.search(r"\b(?:ectopic|previous|prior|past|history of)\b", n[max(0, m.start() - 30) : m.start()]):
+            if re.search(
+                r"\b(?:ectopic|previous|prior|past|history of)\b", n[max(0, m.start() - 30) : m.start()]
+            ):
                 continue
             if a.days_ago is not None and a.days_ago > 300:
                 continue
@@ -240,7 +250,9 @@ def _extract_reproductive(p: Patient, vocab: Vocab) -> None:
         if re.search(r"\bpre-?menopausal\b", n):
             p.menopausal = False
             p.evidence.setdefault("menopause", []).append(s.sid)
-        if re.search(r"\b(?:no sexual partners?|not sexually active|never been sexually active|abstinent|virgin)\b", n):
+        if re.search(
+            r"\b(?:no sexual partners?|not sexually active|never been sexually active|abstinent|virgin)\b", n
+        ):
             p.sexually_active = False
             p.evidence.setdefault("sexual_activity", []).append(s.sid)
         elif re.search(r"\b(?:sexually active|sexual partners?)\b", n) and not re.search(r"\bno\b", n):
@@ -326,9 +338,14 @@ def _extract_medications(p: Patient, vocab: Vocab) -> None:
                 continue
             status = "absent" if a.negated else "current"
             before = s.norm[:start]
-            if re.search(r"\b(?:previous|previously|prior|formerly|stopped|discontinued|was on|were on|had been on)\b", before):
+            if re.search(
+                r"\b(?:previous|previously|prior|formerly|stopped|discontinued|was on|were on|had been on)\b",
+                before,
+            ):
                 status = "past" if status != "absent" else status
-            p.medications.append(Medication(s.original(start, end), classes, status, a.days_ago, None, [s.sid]))
+            p.medications.append(
+                Medication(s.original(start, end), classes, status, a.days_ago, None, [s.sid])
+            )
             found = True
         if found or (_MED_CONTEXT.search(s.norm) and re.search(r"\bmedications?\b", s.norm)):
             if s.sid not in p.medication_sentences:
@@ -378,8 +395,10 @@ def _extract_labs(p: Patient, vocab: Vocab) -> None:
             if analyte is None or analyte in ("sbp", "dbp"):
                 continue
             original = s.original(start, end)
-            if len(term) <= 2 and not (original.isupper() and re.match(r"^\s*[:=]", n[end:])) and not (
-                original != original.lower() and len(term) == 2
+            if (
+                len(term) <= 2
+                and not (original.isupper() and re.match(r"^\s*[:=]", n[end:]))
+                and not (original != original.lower() and len(term) == 2)
             ):
                 continue
             if analyte == "pain_score" and not re.search(r"/\s*10|out of 10|pain score", n):
@@ -431,7 +450,10 @@ def _qualitative(p: Patient, s: Sentence, vocab: Vocab) -> None:
             p.add_lab(LabValue(q["analyte"], low, high, [s.sid], s.original(start, end), qualitative=True))
 
 
-_NORMAL_AFTER = re.compile(r"^[^.;]{0,60}?\b(?:is|are|was|were)\s+(?:all\s+)?(?:normal|within normal limits|unremarkable|wnl)\b")
+_NORMAL_AFTER = re.compile(
+    r"^[^.;]{0,60}?\b(?:is|are|was|were)\s+(?:(?:all|otherwise|also|entirely|completely|essentially)\s+)*"
+    r"(?:normal|within normal limits|unremarkable|wnl)\b"
+)
 
 
 def _normal_panels(p: Patient, s: Sentence, vocab: Vocab) -> None:
@@ -506,9 +528,15 @@ def _from_facts(p: Patient, facts: dict[str, Any], vocab: Vocab) -> None:
     elif sex in ("m", "male", "man"):
         p.sex = "male"
         p.evidence["sex"] = ["facts.sex"]
-    for key, attr in (("pregnant", "pregnant"), ("lactating", "lactating"), ("menopausal", "menopausal"),
-                      ("consent", "consents"), ("consents", "consents"), ("complies", "complies"),
-                      ("sexually_active", "sexually_active")):
+    for key, attr in (
+        ("pregnant", "pregnant"),
+        ("lactating", "lactating"),
+        ("menopausal", "menopausal"),
+        ("consent", "consents"),
+        ("consents", "consents"),
+        ("complies", "complies"),
+        ("sexually_active", "sexually_active"),
+    ):
         if isinstance(facts.get(key), bool):
             setattr(p, attr, facts[key])
             p.evidence.setdefault(attr if attr != "consents" else "consent", []).append(f"facts.{key}")
@@ -530,8 +558,11 @@ def _from_facts(p: Patient, facts: dict[str, Any], vocab: Vocab) -> None:
         days = _days_between(item.get("date") or item.get("onset"), ref)
         if days is None and isinstance(item.get("days_ago"), (int, float)):
             days = float(item["days_ago"])
-        p.conditions.append(ConditionFact(name, concepts, status, days, days is not None and days > 30,
-                                          [f"facts.conditions[{i}]"]))
+        p.conditions.append(
+            ConditionFact(
+                name, concepts, status, days, days is not None and days > 30, [f"facts.conditions[{i}]"]
+            )
+        )
     meds = facts.get("medications")
     if isinstance(meds, list):
         if not meds:
@@ -546,9 +577,19 @@ def _from_facts(p: Patient, facts: dict[str, Any], vocab: Vocab) -> None:
                 classes.add(vocab.drug_class_names[name])
             end_days = _days_between(item.get("end"), ref)
             start_days = _days_between(item.get("start"), ref)
-            status = str(item.get("status") or ("past" if end_days is not None and end_days > 0 else "current"))
-            p.medications.append(Medication(item["name"], classes, status, end_days if status == "past" else 0.0,
-                                            start_days, [f"facts.medications[{i}]"]))
+            status = str(
+                item.get("status") or ("past" if end_days is not None and end_days > 0 else "current")
+            )
+            p.medications.append(
+                Medication(
+                    item["name"],
+                    classes,
+                    status,
+                    end_days if status == "past" else 0.0,
+                    start_days,
+                    [f"facts.medications[{i}]"],
+                )
+            )
     for i, lab in enumerate(facts.get("labs") or []):
         if not isinstance(lab, dict) or not isinstance(lab.get("name"), str):
             continue
@@ -561,8 +602,16 @@ def _from_facts(p: Patient, facts: dict[str, Any], vocab: Vocab) -> None:
         conv = convert_unit(float(value), lab.get("unit"), analyte, vocab)
         if conv is None:
             continue
-        p.add_lab(LabValue(analyte, conv, conv, [f"facts.labs[{i}]"], f"{lab['name']} {value} {lab.get('unit') or ''}".strip(),
-                           days_ago=_days_between(lab.get("date"), ref)))
+        p.add_lab(
+            LabValue(
+                analyte,
+                conv,
+                conv,
+                [f"facts.labs[{i}]"],
+                f"{lab['name']} {value} {lab.get('unit') or ''}".strip(),
+                days_ago=_days_between(lab.get("date"), ref),
+            )
+        )
 
 
 def extract_patient(note: str | None = None, facts: dict[str, Any] | None = None) -> Patient:

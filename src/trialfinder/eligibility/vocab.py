@@ -83,7 +83,9 @@ class Vocab:
     @property
     def spelling_pairs(self) -> tuple[tuple[str, str], ...]:
         """British-to-American spelling fixes, longest first."""
-        return self._memo("spelling_pairs", lambda: tuple(sorted(self.spelling.items(), key=lambda kv: -len(kv[0]))))
+        return self._memo(
+            "spelling_pairs", lambda: tuple(sorted(self.spelling.items(), key=lambda kv: -len(kv[0])))
+        )
 
     def _memo(self, key: str, make: Any) -> Any:
         if key not in self.cache:

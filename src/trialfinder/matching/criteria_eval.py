@@ -75,8 +75,11 @@ class CriteriaReport:
         ]
         for kind, (n, c) in sorted(self.by_type.items()):
             lines.append(f"  {kind + ':':<20}{c / n if n else 0:.3f} ({c}/{n})")
-        used = [lb for lb in self.labels if any(self.confusion.get(lb, {}).values())
-                or any(row.get(lb) for row in self.confusion.values())]
+        used = [
+            lb
+            for lb in self.labels
+            if any(self.confusion.get(lb, {}).values()) or any(row.get(lb) for row in self.confusion.values())
+        ]
         short = {lb: "".join(w[0] for w in lb.split()).upper() for lb in used}
         width = max(len(lb) for lb in used) if used else 10
         lines.append("")
@@ -139,11 +142,17 @@ def score_annotations(
             negative += 1
             if gold != pred:
                 false_ex += 1
-        out_lines.append(json.dumps({"annotation_id": a.get("annotation_id", i), "label": pred,
-                                     "evidence": verdict.evidence}, ensure_ascii=False))
+        out_lines.append(
+            json.dumps(
+                {"annotation_id": a.get("annotation_id", i), "label": pred, "evidence": verdict.evidence},
+                ensure_ascii=False,
+            )
+        )
     if predictions_out is not None:
         Path(predictions_out).write_text("\n".join(out_lines) + ("\n" if out_lines else ""), encoding="utf-8")
-    return CriteriaReport(n, correct, confusion, false_ex, negative, {k: (v[0], v[1]) for k, v in by_type.items()})
+    return CriteriaReport(
+        n, correct, confusion, false_ex, negative, {k: (v[0], v[1]) for k, v in by_type.items()}
+    )
 
 
 def evaluate_annotations(
