@@ -13,102 +13,25 @@ constraints say whom the item is about ("If female, ..."): when they are false t
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
+from trialfinder.eligibility.constraints_base import KINDS, Builder, Constraint, negated_before
+from trialfinder.eligibility.constraints_conditions import (
+    classify,
+    concept_cover,
+    extract_conditions,
+    phrase_tokens,
+)
 from trialfinder.eligibility.constraints_lexicon import (
-    AGE_CONTEXT,
     COMPLIANCE_RE,
     CONSENT_RE,
-    NEG_BEFORE_RE,
     NUM,
     parse_age,
     parse_labs,
-    parse_window,
 )
-from trialfinder.eligibility.nlp import find_terms, normalize, stem, tokens
-from trialfinder.eligibility.vocab import Vocab, load_vocab
+from trialfinder.eligibility.vocab import load_vocab
 
-__all__ = ["Constraint", "extract_constraints", "KINDS"]
-
-KINDS = (
-    "age",
-    "sex",
-    "pregnancy",
-    "pregnancy_plan",
-    "lactation",
-    "contraception",
-    "childbearing",
-    "menopause",
-    "condition",
-    "therapy",
-    "lab",
-    "infection",
-    "malignancy",
-    "surgery",
-    "vaccination",
-    "consent",
-    "compliance",
-    "life_expectancy",
-    "participation",
-)
-
-
-@dataclass
-class Constraint:
-    """One checkable piece of a criterion item (see module docstring for the logical form)."""
-
-    kind: str
-    text: str
-    span: tuple[int, int]
-    confidence: float
-    group: int = 0
-    negated: bool = False
-    conditional: bool = False
-    low: float | None = None
-    high: float | None = None
-    low_inclusive: bool = True
-    high_inclusive: bool = True
-    unit: str | None = None
-    analyte: str | None = None
-    value: str | None = None
-    terms: list[str] = field(default_factory=list)
-    concepts: list[str] = field(default_factory=list)
-    qualifiers: list[str] = field(default_factory=list)
-    exceptions: list[str] = field(default_factory=list)
-    window_days: float | None = None
-    min_days: float | None = None
-    stable_days: float | None = None
-    historical: bool = False
-    current: bool = False
-    required: list[str] = field(default_factory=list)
-    family: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form for APIs and prediction files."""
-        d = asdict(self)
-        d["span"] = list(self.span)
-        return {k: v for k, v in d.items() if v not in (None, [], False) or k in ("kind", "negated")}
-
-    def describe(self) -> str:
-        """A short human-readable rendering ("age ≥ 18", "no history of: diabetes")."""
-        if self.kind in ("age", "lab", "life_expectancy"):
-            name = self.analyte or self.kind
-            return f"{name} in {_interval(self)}{(' ' + self.unit) if self.unit else ''}"
-        if self.kind == "sex":
-            return f"sex: {self.value}"
-        what = ", ".join(self.terms) if self.terms else self.kind
-        prefix = "no " if self.negated else ""
-        return f"{prefix}{self.kind}: {what}"
-
-
-def _interval(c: Constraint) -> str:
-    lo = "-inf" if c.low is None else f"{c.low:g}"
-    hi = "inf" if c.high is None else f"{c.high:g}"
-    return f"{'[' if c.low_inclusive else '('}{lo}, {hi}{']' if c.high_inclusive else ')'}"
-
-
-# --------------------------------------------------------------------------------------------------
+__all__ = ["KINDS", "Constraint", "extract_constraints"]
 
 _LEAD_MARKER = re.compile(r"^\s*(?:[-*\u2022\u00b7>]+|-{2,}|\(?\d{1,3}[.)]|\(?[a-z][.)](?=\s))\s*")
 _CONDITIONAL = re.compile(
@@ -163,27 +86,6 @@ _PARTICIPATION = re.compile(
     r"ongoing|previous|prior|any|an?)\s+(?:\w+\s+){0,3}(?:study|studies|trials?|protocol)\b|"
     r"\b(?:investigational\s+(?:drug|agent|product|device|study)s?)\b|\bprior\s+participation\b"
 )
-_SURGERY = re.compile(
-    r"\b(?:surgery|surgical|operation|operative|resection|laparotomy|laparoscop\w*|\w+ectomy|\w+otomy|\w+plasty|transplant\w*|amputation|bypass|grafting)\b"
-)
-_VACCINE = re.compile(r"\b(?:vaccin\w*|immuni[sz]ation|laiv|flumist)\b")
-_EXCEPT = re.compile(
-    r"\b(?:except(?:\s+for)?|excluding|other\s+than|with\s+the\s+exception\s+of|unless|but\s+not|apart\s+from|"
-    r"aside\s+from|not\s+including)\b"
-)
-_PAREN = re.compile(r"\(([^()]*)\)")
-_OR_SPLIT = re.compile(
-    r"\s*(?:,|;|\bor\b|\band/or\b|\bnor\b|(?<=[a-z])/(?=[a-z])|\bsuch as\b|\bincluding\b|\be\.?g\.?,?|\bi\.?e\.?,?|:|\bvs\.?\b)\s*"
-)
-_AND_SPLIT_INCL = re.compile(
-    r"\s+(?:with|and|who (?:have|has|are|is)|presenting with|undergoing|in the setting of)\s+"
-)
-_AND_SPLIT_EXCL = re.compile(r"\s+(?:with|who (?:have|has|are|is)|in the setting of)\s+")
-_STRONG_QUALIFIERS = frozenset(
-    "severe uncontrolled unstable significant malignant secondary refractory decompensated advanced metastatic "
-    "life-threatening end-stage poorly moderate marked extensive complicated persistent recurrent progressive "
-    "active serious major symptomatic untreated invasive".split()
-)
 
 
 def _strip_marker(text: str) -> str:
@@ -193,61 +95,7 @@ def _strip_marker(text: str) -> str:
     return out
 
 
-class _Builder:
-    def __init__(self, text: str, kind: str, vocab: Vocab):
-        self.text = text
-        self.kind = kind
-        self.vocab = vocab
-        self.norm, self.mapping = normalize(text, vocab)
-        self.out: list[Constraint] = []
-        self.consumed: list[tuple[int, int]] = []
-        self.next_group = 0
-        self.has_labs = False
-        self.offset = 0  # where ``text`` starts inside the caller's item text
-
-    def span(self, start: int, end: int) -> tuple[int, int]:
-        a = self.mapping[min(start, len(self.mapping) - 1)]
-        b = self.mapping[min(max(end - 1, start), len(self.mapping) - 1)] + 1
-        return a + self.offset, b + self.offset
-
-    def add(
-        self,
-        kind: str,
-        start: int,
-        end: int,
-        confidence: float,
-        *,
-        group: int | None = None,
-        consume: bool = True,
-        **kw: Any,
-    ) -> Constraint:
-        s = self.span(start, end)
-        g = self.new_group() if group is None else group
-        raw = (s[0] - self.offset, s[1] - self.offset)
-        c = Constraint(
-            kind=kind, text=self.text[raw[0] : raw[1]], span=s, confidence=confidence, group=g, **kw
-        )
-        self.out.append(c)
-        if consume:
-            self.consumed.append((start, end))
-        return c
-
-    def new_group(self) -> int:
-        g = self.next_group
-        self.next_group += 1
-        return g
-
-    def free(self, start: int, end: int) -> bool:
-        return not any(a < end and start < b for a, b in self.consumed)
-
-
-def _negated_before(norm: str, start: int) -> bool:
-    window = norm[max(0, start - 40) : start]
-    clause = re.split(r"[;.]|\bor\b|,", window)[-1]
-    return bool(NEG_BEFORE_RE.search(clause))
-
-
-def _extract_population(b: _Builder) -> None:
+def _extract_population(b: Builder) -> None:
     n = b.norm
     m = _CONDITIONAL.match(n)
     if m:
@@ -266,7 +114,7 @@ def _extract_population(b: _Builder) -> None:
         b.consumed.append((m.start(), m.end()))
 
 
-def _extract_sex(b: _Builder, reproductive: bool) -> None:
+def _extract_sex(b: Builder, reproductive: bool) -> None:
     n = b.norm
     m = _SEX_BOTH.search(n)
     if m:
@@ -283,7 +131,7 @@ def _extract_sex(b: _Builder, reproductive: bool) -> None:
         b.add("sex", m.start(), m.end(), 0.9, value="male")
 
 
-def _extract_reproductive(b: _Builder) -> bool:
+def _extract_reproductive(b: Builder) -> bool:
     n = b.norm
     found = False
     group = b.new_group()
@@ -354,13 +202,13 @@ def _extract_reproductive(b: _Builder) -> bool:
     return found
 
 
-def _extract_consent(b: _Builder) -> None:
+def _extract_consent(b: Builder) -> None:
     n = b.norm
     for rx, kind in ((CONSENT_RE, "consent"), (COMPLIANCE_RE, "compliance")):
         m = rx.search(n)
         if not m or not b.free(m.start(), m.end()):
             continue
-        neg = _negated_before(n, m.start()) or bool(
+        neg = negated_before(n, m.start()) or bool(
             re.search(r"\b(?:refus\w*|unable|unwilling|inability)\b", n[: m.start()])
         )
         if b.kind == "exclusion":
@@ -370,7 +218,7 @@ def _extract_consent(b: _Builder) -> None:
         b.consumed.append((start, len(n)) if kind == "consent" and len(n) < 200 else (m.start(), m.end()))
 
 
-def _extract_life(b: _Builder) -> None:
+def _extract_life(b: Builder) -> None:
     n = b.norm
     m = _LIFE.search(n)
     unit_days = {"h": 1 / 24, "d": 1, "w": 7, "m": 30.44, "y": 365.25}
@@ -408,328 +256,12 @@ def _extract_life(b: _Builder) -> None:
         )
 
 
-def _extract_participation(b: _Builder) -> None:
+def _extract_participation(b: Builder) -> None:
     m = _PARTICIPATION.search(b.norm)
     if m and b.free(m.start(), m.end()):
         b.add("participation", m.start(), m.end(), 0.6)
 
 
-_MODIFIER_NOUNS = frozenset(
-    "heart lung kidney liver skin bone blood brain eye bowel bleeding thyroid breast prostate colon lymph "
-    "muscle joint nerve spine spinal".split()
-)
-
-
-def _shared_head(alts: list[str], vocab: Vocab) -> list[str]:
-    """ "heart, lung, or kidney disease" -> each modifier gets the shared head noun."""
-    if len(alts) < 2:
-        return alts
-    last = alts[-1].split()
-    if len(last) < 2:
-        return alts
-    head = last[-1]
-    out = []
-    for a in alts[:-1]:
-        words = a.split()
-        w = words[0] if len(words) == 1 else ""
-        modifier = (
-            bool(w)
-            and w not in vocab.synonym_index
-            and (w in _MODIFIER_NOUNS or bool(re.search(r"(?:al|ic|ary|ous|ive|ar)$", w)))
-        )
-        out.append(f"{a} {head}" if modifier else a)
-    return out + [alts[-1]]
-
-
-_FAMILY_WORDS = frozenset(
-    "family relative parent mother father sibling brother sister first-degree first degree biological".split()
-)
-_HEADS = frozenset("disease disorder condition syndrome illness symptom sign problem".split())
-
-
-def _phrase_tokens(phrase: str, vocab: Vocab) -> tuple[list[str], list[str]]:
-    """Content words (stemmed) and qualifier words of a phrase; generic heads kept only for 1-word phrases."""
-    core: list[str] = []
-    quals: list[str] = []
-    heads: list[str] = []
-    for tok, _s, _e in tokens(phrase):
-        if tok in vocab.qualifiers or tok.removesuffix("ly") in vocab.qualifiers:
-            quals.append(tok)
-        elif tok in _HEADS:
-            heads.append(tok)
-        elif tok in vocab.boilerplate or stem(tok) in vocab.boilerplate or tok.isdigit() or len(tok) < 2:
-            continue
-        else:
-            core.append(tok)
-    if len(core) == 1 and heads:
-        core.extend(heads[:1])  # "eating disorder" must not match "eating"
-    return core, quals
-
-
-def _concepts_in(phrase: str, vocab: Vocab) -> tuple[set[str], int]:
-    """Concepts named in a phrase and how many of its words they cover."""
-    concepts: set[str] = set()
-    covered = 0
-    for start, end, term in find_terms(phrase, vocab.synonym_terms):
-        if len(term) <= 3:
-            continue
-        concepts |= vocab.synonym_index.get(term, set())
-        covered += len(phrase[start:end].split())
-    return concepts, covered
-
-
-def _classify(phrase: str, concepts: set[str], drugs: list[str]) -> str:
-    if drugs:
-        return "therapy"
-    if concepts & {
-        "hiv",
-        "hepatitis_b",
-        "hepatitis_c",
-        "viral_hepatitis",
-        "tuberculosis",
-        "infection",
-        "cmv",
-        "malaria",
-        "influenza",
-        "sepsis",
-    }:
-        return "infection"
-    if concepts & {"malignancy", "breast_cancer"}:
-        return "malignancy"
-    if _VACCINE.search(phrase):
-        return "vaccination"
-    if _SURGERY.search(phrase):
-        return "surgery"
-    return "condition"
-
-
-_LAB_WORDS = frozenset(
-    "abnormal blood count counts laboratory lab labs value values function functions marrow bone renal hepatic liver "
-    "kidney organ hematologic haematologic hematological parameter parameters analytical standard normal adequate "
-    "cardiac respiratory pulmonary reserve test tests result results level levels serum plasma urine range "
-    "institutional limit upper lower uln x".split()
-)
-
-
-def _residual_text(b: _Builder) -> str:
-    chars = list(b.norm)
-    for a, e in b.consumed:
-        for i in range(a, min(e, len(chars))):
-            chars[i] = " "
-    text = "".join(chars)
-    text = re.sub(r"\bwith\s+or\s+without\b[^,;.]*", " ", text)
-    for rx in (
-        r"\bwithin\s+(?:the\s+)?(?:last\s+|past\s+|previous\s+|preceding\s+|prior\s+|first\s+)?\S*\s*\w+"
-        r"(?:\s+(?:before|prior\s+to|of|preceding)\s+(?:the\s+)?[\w-]+(?:\s+[\w-]+)?)?",
-        r"\b(?:in|during|over|for)\s+the\s+(?:last|past|previous|preceding|prior)\s+(?:\S+\s+)?\w+",
-        r"\b\d+\s*(?:hours?|days?|weeks?|months?|years?)\s+(?:before|prior\s+to|preceding)\s+(?:the\s+)?[\w-]+(?:\s+[\w-]+)?",
-    ):
-        text = re.sub(rx, lambda m: " " * len(m.group(0)), text)
-    return text
-
-
-_CAUSAL = re.compile(
-    r"\b(?:due\s+to|because\s+of|secondary\s+to|caused\s+by|attributable\s+to|which\s+would|that\s+would)\b[^;]*"
-)
-_POPULATION_PREFIX = re.compile(
-    r"^\s*(?:for|in)\s+(?:all\s+)?(?P<what>[a-z -]{3,40}?)\s+(?:patients|subjects|participants|individuals|women|men)\s*$"
-)
-
-
-def _concept_cover(alt: str, vocab: Vocab) -> tuple[set[str], list[str]]:
-    """Concepts named in ``alt`` and the remaining content words that must also match."""
-    concepts: set[str] = set()
-    covered: list[tuple[int, int]] = []
-    for start, end, term in find_terms(alt, vocab.synonym_terms):
-        if len(term) <= 3:
-            continue
-        concepts |= vocab.synonym_index.get(term, set())
-        covered.append((start, end))
-    if not concepts:
-        return concepts, []
-    rest = []
-    for tok, a, e in tokens(alt):
-        if any(x <= a and e <= y for x, y in covered):
-            continue
-        if (
-            tok in vocab.boilerplate
-            or tok in vocab.qualifiers
-            or tok in _HEADS
-            or len(tok) < 3
-            or tok.isdigit()
-        ):
-            continue
-        if tok in _FAMILY_WORDS:
-            continue  # "family history of X": the relation is checked separately
-        rest.append(tok)
-    return concepts, rest
-
-
-def _extract_conditions(b: _Builder, concept_only: bool) -> None:
-    vocab = b.vocab
-    strict_concepts = any(
-        c.kind
-        in (
-            "consent",
-            "compliance",
-            "sex",
-            "pregnancy",
-            "pregnancy_plan",
-            "lactation",
-            "contraception",
-            "childbearing",
-            "menopause",
-        )
-        and not c.conditional
-        for c in b.out
-    )
-    text = _residual_text(b)
-    window = parse_window(b.norm)
-    historical = bool(
-        re.search(r"\b(?:history of|previous|prior|previously|ever|lifetime|in the past)\b", b.norm)
-    )
-    current = bool(re.search(r"\b(?:current|currently|active|ongoing|concurrent|concomitant)\b", b.norm))
-    stable = re.search(
-        rf"\bstable\s+(?:dose|dosing|regimen)\b[^.;]{{0,40}}?(?P<n>{NUM})\s*(?P<u>days?|weeks?|months?)",
-        b.norm,
-    )
-    stable_days = None
-    if stable:
-        stable_days = float(stable.group("n")) * {"d": 1, "w": 7, "m": 30.44}[stable.group("u")[0]]
-    # exceptions ("except basal cell carcinoma") are remembered, then cut from the text
-    exceptions: list[str] = []
-    for m in _EXCEPT.finditer(text):
-        tail = re.split(r"[;.)]", text[m.end() :])[0]
-        exceptions.extend(a.strip() for a in _OR_SPLIT.split(tail) if a and a.strip())
-    text = _EXCEPT.split(text)[0] if _EXCEPT.search(text) else text
-    text = _CAUSAL.sub(lambda m: " " * len(m.group(0)), text)
-
-    # parentheticals: abbreviations and examples become alternatives, remarks are dropped
-    extra: list[str] = []
-
-    def paren(m: re.Match[str]) -> str:
-        inner = m.group(1).strip()
-        if "   " in inner or re.search(
-            r"\b(?:not|allowed|eligible|permitted|will be|may be|can be|see|defined|unless|only)\b", inner
-        ):
-            return " " * len(m.group(0))
-        for a in _OR_SPLIT.split(inner):
-            a = (a or "").strip()
-            if not a:
-                continue
-            if all(len(t) <= 3 for t, _x, _y in tokens(a)) and a not in vocab.synonym_index:
-                continue  # "(I, II, NOS)": codes, not alternatives
-            extra.append(a)
-        return " " * len(m.group(0))
-
-    text = _PAREN.sub(paren, text)
-    text = re.sub(r",\s*(?:and|&)\s+", ",  ", text)  # "A, B, and C" is a list, not a conjunction
-    and_split = _AND_SPLIT_INCL if b.kind == "inclusion" else _AND_SPLIT_EXCL
-    segments = [s for s in and_split.split(text) if s and s.strip()]
-    negated_item = b.kind == "inclusion" and bool(
-        re.match(r"^\s*(?:no|not|without|absence of|free of|negative for|never)\b", b.norm)
-    )
-    drug_names = vocab.drug_terms
-    placed: list[tuple[int, int]] = []  # (position, group) of condition alternatives
-    for si, seg in enumerate(segments):
-        pop = _POPULATION_PREFIX.match(seg)
-        alts = [a.strip(" -,.") for a in _OR_SPLIT.split(seg) if a and a.strip(" -,.")]
-        n_main = len(alts)
-        lead_quals: list[str] = []
-        if alts:
-            first_words = [stem(w) for w in re.findall(r"[a-z-]+", alts[0])]
-            while first_words and first_words[0] in vocab.qualifiers:
-                lead_quals.append(first_words.pop(0))
-            if not first_words:
-                lead_quals = []  # "Severe or complicated malaria": the qualifier is an alternative itself
-        if si == len(segments) - 1:
-            alts += extra
-        alts = _shared_head(alts[:n_main], vocab) + alts[n_main:]
-        group = b.new_group()
-        for ai, alt in enumerate(alts):
-            example = ai >= n_main  # from a parenthetical "(e.g. ...)": a weaker reading
-            core, quals = _phrase_tokens(alt, vocab)
-            if 0 < ai < n_main:
-                quals = quals + [
-                    q for q in lead_quals if q not in quals
-                ]  # "uncontrolled bacterial or fungal infection"
-            concepts, required = _concept_cover(alt, vocab)
-            pop_alt = _POPULATION_PREFIX.match(alt)
-            if re.search(r"\d", alt):
-                required = [*required, "#quantity"]  # an unparsed amount/frequency we cannot check lexically
-            drug_terms = [t for _s, _e, t in find_terms(alt, drug_names)]
-            if not core and not concepts and not drug_terms:
-                continue
-            if not concepts and not drug_terms:
-                if b.has_labs and all(t in _LAB_WORDS for t in core):
-                    continue  # "adequate renal function (GFR > 60)": the lab constraint carries the meaning
-                if len(core) > 6:
-                    continue  # long prose: too vague to match safely
-                if concept_only and (len(core) < 3 or strict_concepts):
-                    continue  # leftovers of an age/sex/consent item ("Female sex", "18 or older")
-            pos = b.norm.find(alt)
-            start, end = (pos, pos + len(alt)) if pos >= 0 else (0, len(b.norm))
-            neg = negated_item or (b.kind == "inclusion" and pos >= 0 and _negated_before(b.norm, pos))
-            kind = _classify(alt, concepts, drug_terms)
-            conf = 0.8 if concepts or drug_terms else 0.6
-            c = b.add(
-                kind,
-                start,
-                end,
-                0.6 if example else conf,
-                group=group,
-                consume=False,
-                negated=neg,
-                terms=drug_terms or [alt],
-                concepts=sorted(concepts),
-                qualifiers=quals,
-                exceptions=exceptions,
-                window_days=window[0] if window else None,
-                min_days=window[1] if window else None,
-                stable_days=stable_days,
-                historical=historical,
-                current=current,
-                value=" ".join(core),
-                required=required,
-                conditional=bool(pop) or bool(pop_alt),
-                family=bool(_FAMILY_CRIT.search(b.norm)),
-            )
-            placed.append((start if pos >= 0 else 10**6, c.group))
-    if b.kind == "inclusion" and placed:
-        # a lab inside parentheses or joined by "or" is one more alternative of the nearby condition list
-        for c in b.out:
-            if c.kind != "lab":
-                continue
-            before, after = b.norm[: c_start(b, c)], b.norm[c_end(b, c) :]
-            in_paren = before.count("(") > before.count(")")
-            or_linked = bool(
-                re.search(r"\b(?:or|and/or)\s*$", before[-12:]) or re.match(r"^\W*(?:or|and/or)\b", after)
-            )
-            if in_paren or or_linked:
-                pos = c_start(b, c)
-                c.group = min(placed, key=lambda pg: abs(pg[0] - pos))[1]
-
-
-def c_start(b: _Builder, c: Constraint) -> int:
-    """Normalised-text offset of a constraint's start (spans are stored in original offsets)."""
-    for i, orig in enumerate(b.mapping):
-        if orig >= c.span[0] - b.offset:
-            return i
-    return len(b.norm)
-
-
-def c_end(b: _Builder, c: Constraint) -> int:
-    """Normalised-text offset just after a constraint's end."""
-    for i, orig in enumerate(b.mapping):
-        if orig >= c.span[1] - b.offset:
-            return i
-    return len(b.norm)
-
-
-_FAMILY_CRIT = re.compile(
-    r"\b(?:family history|first-degree relative|biological parent|parents?|mother|father|sibling|siblings|brother|sister)\b"
-    r"(?!\s+(?:reports|says|states|tells))"
-)
 _META = re.compile(r"\b(?:inclusion|exclusion)\s+criteri|\bas defined above\b|\bcriteria listed\b")
 _RECIPIENTS = re.compile(
     r"^(?P<who>(?:recipients|patients|subjects|participants|those|women|men|children)\s+(?:who|that)\s+"
@@ -744,7 +276,7 @@ _DESCRIPTOR_TAIL = re.compile(
 )
 
 
-def _mark_descriptors(b: _Builder) -> None:
+def _mark_descriptors(b: Builder) -> None:
     """In exclusion items, "Women who ..." / "Pregnant women who ..." only say whom the item is about."""
     if b.kind != "exclusion":
         return
@@ -770,7 +302,7 @@ def extract_constraints(
     if not text:
         return []
     vocab = load_vocab()
-    b = _Builder(text, kind, vocab)
+    b = Builder(text, kind, vocab)
     b.offset = len(item_text) - len(stripped) + (len(stripped) - len(stripped.lstrip()))
     if _META.search(b.norm):
         return []  # refers to other criteria; cannot be checked on its own
@@ -782,10 +314,10 @@ def extract_constraints(
     rec = _RECIPIENTS.match(b.norm)
     if rec:
         what = rec.group("what")
-        concepts, required = _concept_cover(what, vocab)
-        core, quals = _phrase_tokens(what, vocab)
+        concepts, required = concept_cover(what, vocab)
+        core, quals = phrase_tokens(what, vocab)
         b.add(
-            _classify(what, concepts, []),
+            classify(what, concepts, []),
             rec.start("what"),
             rec.end("what"),
             0.7,
@@ -846,7 +378,7 @@ def extract_constraints(
     concept_only = any(
         c.kind not in ("lab", "life_expectancy", "participation") and not c.conditional for c in b.out
     )
-    _extract_conditions(b, concept_only)
+    extract_conditions(b, concept_only)
     # renumber groups densely so callers can rely on 0..n-1
     remap: dict[int, int] = {}
     for c in b.out:
@@ -855,4 +387,3 @@ def extract_constraints(
 
 
 # re-exported for tests
-_ = (AGE_CONTEXT,)
