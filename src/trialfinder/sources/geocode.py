@@ -409,6 +409,10 @@ class Gazetteer:
             return None
         if len(parts) == 1:
             return self._single_place(parts[0])
+        if len(parts) >= 3 and norm(", ".join(parts[-2:])) in self._countries:
+            parts = [*parts[:-2], ", ".join(parts[-2:])]  # "Seoul, Korea, Republic of"
+            if len(parts) == 1:
+                return self._single_place(parts[0])
         head, tail = parts[0], parts[-1]
         middle = parts[1] if len(parts) >= 3 else None
         # "Boston, MA 02115" -> use the ZIP
@@ -420,7 +424,7 @@ class Gazetteer:
             tail = tail[: zm.start()].strip() or tail
         tail_norm = norm(tail)
         cc = self._countries.get(tail_norm)
-        state_code = self._states.get(tail_norm) if len(tail) > 2 or tail.isupper() else None
+        state_code = self._states.get(tail_norm)  # after a comma, "ma" is a state code too
         if state_code:
             # "Paris, TX", "Athens, Georgia": a US state first, then a same-named country ("Tbilisi, Georgia")
             found = self._city_place(head, "US", state_code)
