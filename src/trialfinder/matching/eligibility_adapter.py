@@ -31,8 +31,9 @@ VERDICTS = (ELIGIBLE, POSSIBLY, INELIGIBLE)
 class CriterionResult:
     """How one criterion applies to the patient.
 
-    ``label`` is ``"met"``, ``"not met"`` or ``"unknown"`` from the patient's point of view: an
-    exclusion criterion the patient has is "not met" (it excludes them).
+    ``label`` is ``"met"``, ``"not met"``, ``"unknown"`` or ``"not applicable"`` from the patient's
+    point of view: an exclusion criterion the patient has is "not met" (it excludes them).  ``raw`` is
+    the engine's own label ("included", "not excluded", "not enough information", ...).
     """
 
     text: str
@@ -40,14 +41,18 @@ class CriterionResult:
     label: str
     explanation: str = ""
     evidence: list[Any] = field(default_factory=list)
+    raw: str = ""
 
     @property
     def decisive(self) -> bool:
         return self.label == "not met"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "kind": self.kind, "label": self.label, "explanation": self.explanation,
-                "evidence": [e if isinstance(e, (str, int, float)) else str(e) for e in self.evidence]}
+        out = {"text": self.text, "kind": self.kind, "label": self.label, "explanation": self.explanation,
+               "evidence": [e if isinstance(e, (str, int, float)) else str(e) for e in self.evidence]}
+        if self.raw:
+            out["engineLabel"] = self.raw
+        return out
 
 
 @dataclass
@@ -57,7 +62,9 @@ class Verdict:
     verdict: str
     score: float = 0.0
     criteria: list[CriterionResult] = field(default_factory=list)
-    source: str = "engine"  # "engine" or "fallback"
+    source: str = "engine"  # "engine", "fallback" (engine function missing) or "engine error"
+    #: the registry's structured age/sex fields exclude the patient (certain, unlike free-text verdicts)
+    structured_fail: bool = False
 
     @property
     def deciding(self) -> list[CriterionResult]:
@@ -69,7 +76,7 @@ class Verdict:
 
     def to_dict(self, *, all_criteria: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"verdict": self.verdict, "score": round(self.score, 4),
-                               "deciding": [c.to_dict() for c in self.deciding]}
+                               "deciding": [c.to_dict() for c in self.deciding], "source": self.source}
         if all_criteria:
             out["criteria"] = [c.to_dict() for c in self.criteria]
         return out
@@ -169,7 +176,7 @@ def structured_check(patient: Any, record: dict) -> list[CriterionResult]:
             out.append(CriterionResult(text, "structured", "met", f"the patient is {age:g} years old"))
     sex = (elig.get("sex") or "ALL").upper()
     if sex in ("MALE", "FEMALE"):
-        text = f"Sex: {sex.lower()} only"
+        text = f"Sex: {sex.lower()}"
         ps = patient_sex(patient)
         if ps is None:
             out.append(CriterionResult(text, "structured", "unknown", "the patient's sex is not known"))
@@ -186,7 +193,11 @@ def evaluate(patient: Any, record: dict) -> Verdict:
     fn = _engine("evaluate_study")
     if fn is None:
         return _combine(Verdict(POSSIBLY, 0.0, [], "fallback"), structured)
-    return _combine(to_verdict(fn(patient, record)), structured)
+    try:
+        verdict = to_verdict(fn(patient, record))
+    except Exception:  # noqa: BLE001 - one record the engine cannot read must not fail a whole match
+        verdict = Verdict(POSSIBLY, 0.0, [], "engine error")
+    return _combine(verdict, structured)
 
 
 def _combine(v: Verdict, structured: list[CriterionResult]) -> Verdict:
@@ -195,14 +206,16 @@ def _combine(v: Verdict, structured: list[CriterionResult]) -> Verdict:
     v.criteria = extra + v.criteria
     if any(c.label == "not met" for c in structured):
         v.verdict = INELIGIBLE
+        v.structured_fail = True
     return v
 
 
+#: Engine labels (``trialfinder.eligibility.LABELS``) -> the patient's point of view.
 _LABELS = {
-    "met": "met", "included": "met", "satisfied": "met", "yes": "met", "pass": "met", "eligible": "met",
-    "not met": "not met", "not_met": "not met", "excluded": "not met", "violated": "not met",
-    "fail": "not met", "failed": "not met", "no": "not met", "ineligible": "not met",
-    "not included": "not met",
+    "included": "met", "not excluded": "met", "met": "met",
+    "not included": "not met", "excluded": "not met", "not met": "not met",
+    "not enough information": "unknown", "unknown": "unknown",
+    "not applicable": "not applicable",
 }
 
 
@@ -228,25 +241,19 @@ def to_criterion(obj: Any) -> CriterionResult:
     evidence = d.get("evidence") or []
     if not isinstance(evidence, list):
         evidence = [evidence]
-    return CriterionResult(str(text), str(kind), label, str(d.get("explanation") or ""), evidence)
+    return CriterionResult(str(text), str(kind), label, str(d.get("explanation") or ""), evidence, raw)
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:
+    """Top-level fields of an engine object, without converting nested objects (that is costly)."""
     if isinstance(obj, dict):
         return obj
-    if hasattr(obj, "to_dict"):
-        try:
-            d = obj.to_dict()
-            if isinstance(d, dict):
-                # keep nested objects converted too, but prefer attribute values for criteria lists
-                crit = getattr(obj, "criteria", None)
-                if crit is not None:
-                    d = dict(d, criteria=crit)
-                return d
-        except TypeError:
-            pass
-    if dataclasses.is_dataclass(obj):
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    if hasattr(obj, "to_dict"):
+        d = obj.to_dict()
+        if isinstance(d, dict):
+            return d
     return dict(getattr(obj, "__dict__", {}))
 
 
@@ -268,13 +275,17 @@ def questions(record: dict) -> list[dict[str, Any]]:
 
 
 def _question(obj: Any, i: int) -> dict[str, Any]:
+    """The engine's question (``id, text, kind: number|yes-no|choice, unit, choices``) in our shape."""
     d = dict(_as_dict(obj))
     d.setdefault("id", f"q{i}")
     d["id"] = str(d["id"])
     d.setdefault("text", d.get("question") or "")
-    qtype = str(d.get("type") or ("choice" if d.get("options") else "yesno"))
+    if d.get("choices") and not d.get("options"):
+        d["options"] = list(d["choices"])
+    raw = str(d.get("type") or d.get("kind") or ("choice" if d.get("options") else "yesno"))
+    qtype = {"yes-no": "yesno", "yes_no": "yesno", "boolean": "yesno"}.get(raw, raw)
     d["type"] = qtype if qtype in ("yesno", "number", "choice", "text", "date") else "yesno"
-    return d
+    return {k: v for k, v in d.items() if v not in (None, [])}
 
 
 def _criteria_items(record: dict) -> list[tuple[str, str, str]]:
@@ -307,6 +318,10 @@ def check_answers(record: dict, answers: dict[str, Any]) -> Verdict:
     fn = _engine("evaluate_answers")
     if fn is not None:
         return _combine(to_verdict(fn(record, answers)), structured_check(patient, record))
+    return _fallback_answers(record, answers, patient)
+
+
+def _fallback_answers(record: dict, answers: dict[str, Any], patient: Any) -> Verdict:
     results: list[CriterionResult] = []
     for qid, kind, text in _criteria_items(record):
         a = _yes_no(answers.get(qid))

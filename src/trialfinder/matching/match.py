@@ -32,15 +32,23 @@ from trialfinder.matching.relevance import (
 from trialfinder.search.plan import GeoClause, Plan, TextClause
 
 #: Ranking adjustments by verdict, added to the relevance normalised to [0, 1] within the candidates.
-#: Ineligible studies sink below every other candidate; eligible ones rise a little: relevance still
-#: matters most among studies the engine could not decide.
-VERDICT_BONUS = {elig.ELIGIBLE: 0.25, elig.POSSIBLY: 0.0, elig.INELIGIBLE: -1.5}
+#: Measured on the TREC 2021 judged pools (both halves of the odd/even split): an "eligible" verdict is
+#: rare but mostly right, so it lifts a study well above equally relevant ones; an "ineligible" verdict
+#: from the free-text criteria is wrong often enough (a study the patient could join, or one excluding
+#: them only on a detail) that it only moves a study below equally relevant ones, while the registry's
+#: structured age/sex fields exclude for certain and sink a study further.
+VERDICT_BONUS = {elig.ELIGIBLE: 0.5, elig.POSSIBLY: 0.0, elig.INELIGIBLE: -0.1}
+STRUCTURED_PENALTY = -0.3
+#: Weight of the engine's score (the share of criteria met, unknown counting half).
+ENGINE_SCORE_WEIGHT = 0.2
 #: Statuses of studies that take patients now or soon.
 OPEN_STATUSES = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION")
 DEFAULT_RADIUS_KM = 80.4672  # 50 miles
 RETRIEVAL_WORDS = 12
 DEFAULT_CANDIDATES = 150
-DEFAULT_EVALUATE = 60
+#: Studies given a verdict per match, by default: enough to replace ineligible ones in the top ``limit``
+#: while keeping one match well under two seconds (a verdict costs the engine tens of milliseconds).
+MIN_EVALUATE = 20
 
 
 class MatchError(ValueError):
@@ -149,12 +157,13 @@ def prepare(store: Any, patient_input: str | dict[str, Any] | None, stats: Index
 
 def match(store: Any, patient_input: str | dict[str, Any], *, near: str | None = None,
           radius_km: float | None = None, recruiting: bool = False, limit: int = 10,
-          candidates: int = DEFAULT_CANDIDATES, evaluate: int = DEFAULT_EVALUATE) -> MatchResult:
+          candidates: int = DEFAULT_CANDIDATES, evaluate: int | None = None) -> MatchResult:
     """The studies that best fit a patient, each with its eligibility verdict and deciding criteria.
 
     ``near`` (a place name, "City, ST", a US ZIP, a state or a country; defaults to the facts'
     ``location``) with ``radius_km`` keeps studies with a site nearby; ``recruiting`` keeps studies
-    open for enrolment (and, with a place, sites that are recruiting).
+    open for enrolment (and, with a place, sites that are recruiting).  At most ``candidates`` studies are
+    retrieved and the ``evaluate`` most relevant (default: twice ``limit``, at least 20) get a verdict.
     """
     started = time.perf_counter()
     if limit < 1:
@@ -162,7 +171,7 @@ def match(store: Any, patient_input: str | dict[str, Any], *, near: str | None =
     stats = IndexStats(store)
     prepared = prepare(store, patient_input, stats)
     query = prepared.query
-    if query.is_empty():
+    if not query.top_words(RETRIEVAL_WORDS):
         return MatchResult([], [], prepared.summary(), engine=_engine_name(),
                            elapsed_ms=(time.perf_counter() - started) * 1000)
     near = near or (prepared.facts or {}).get("location") or None
@@ -171,7 +180,8 @@ def match(store: Any, patient_input: str | dict[str, Any], *, near: str | None =
     raw = store.run_search(plan)
     ids = [h.nct_id for h in raw.hits]
     nearest = {h.nct_id: _nearest(h.nearest) for h in raw.hits if h.nearest}
-    hits = _rank(store, stats, prepared, ids, evaluate=max(evaluate, limit))[:limit]
+    n_eval = max(2 * limit, MIN_EVALUATE) if evaluate is None else max(evaluate, limit)
+    hits = _rank(store, stats, prepared, ids, evaluate=n_eval)[:limit]
     for h in hits:
         h.nearest = nearest.get(h.nct_id)
     return MatchResult(hits, query.top_words(RETRIEVAL_WORDS), prepared.summary(), len(ids),
@@ -251,13 +261,20 @@ def _rank(store: Any, stats: IndexStats, prepared: PreparedPatient, ids: list[st
         rec = records.get(nct)
         verdict = elig.evaluate(prepared.patient, rec) if rec is not None else None
         r = rel.get(nct, 0.0)
-        score = r / top + (VERDICT_BONUS.get(verdict.verdict, 0.0) if verdict else 0.0)
+        score = r / top + (_adjustment(verdict) if verdict else 0.0)
         hit = MatchHit(nct, relevance=r, score=score, verdict=verdict, matched=matched.get(nct, []))
         if rec is not None:
             _describe(hit, rec)
         hits.append(hit)
     hits.sort(key=lambda h: (-h.score, h.nct_id))
     return hits
+
+
+def _adjustment(verdict: elig.Verdict) -> float:
+    """What a verdict adds to a study's normalised relevance (see :data:`VERDICT_BONUS`)."""
+    if verdict.structured_fail:
+        return STRUCTURED_PENALTY
+    return VERDICT_BONUS.get(verdict.verdict, 0.0) + ENGINE_SCORE_WEIGHT * verdict.score
 
 
 def _describe(hit: MatchHit, rec: dict) -> None:

@@ -49,6 +49,8 @@ WEIGHT_POWER = 0.7
 #: Every affirmed note word keeps this much weight (times its IDF) whatever its condition affinity, so a
 #: diagnosis described only by its findings ("schistocytes", "shiga toxin") still counts.
 PLAIN_SHARE = 0.05
+#: Words less condition-like than this are left out of the query altogether.
+MIN_AFFINITY = 0.0
 #: Smoothing of condition affinity towards a prior, so a word seen in two studies cannot look certain.
 AFFINITY_PRIOR = 0.05
 AFFINITY_PRIOR_WEIGHT = 30.0
@@ -80,9 +82,15 @@ class PatientQuery:
     def weights(self) -> dict[str, float]:
         return {t.term: t.weight for t in self.terms}
 
-    def top_words(self, k: int = 10) -> list[str]:
-        """Surface words of the ``k`` strongest terms, for the retrieval query and for display."""
-        return [t.word for t in self.terms[:k]]
+    def top_words(self, k: int = 10, min_affinity: float = 0.1, min_idf: float = 0.5) -> list[str]:
+        """Surface words of the ``k`` strongest condition-like terms, for retrieval and for display.
+
+        Words with little condition affinity ("man", "old") or found in most studies ("and") still count
+        when scoring but never retrieve on their own: a note without any condition-like word matches nothing.
+        """
+        good = [t.word for t in self.terms
+                if t.idf >= min_idf and (t.affinity >= min_affinity or t.source == "condition")]
+        return good[:k]
 
     def is_empty(self) -> bool:
         return not self.terms
@@ -237,6 +245,8 @@ def build_query(stats: IndexStats, note: str | None, conditions: Sequence[str] =
         affinity = (cond_df + AFFINITY_PRIOR_WEIGHT * AFFINITY_PRIOR) / (df + AFFINITY_PRIOR_WEIGHT)
         idf = _idf(n, df)
         w = idf * (affinity ** AFFINITY_POWER + PLAIN_SHARE)
+        if affinity < MIN_AFFINITY and t not in cond_terms:
+            continue
         if t in tf:
             position = 1.0 + 0.5 * (1.0 - first[t] / length)
             w *= (1.0 + math.log(tf[t])) * position

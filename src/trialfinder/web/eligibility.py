@@ -46,7 +46,8 @@ BADGES = {elig.ELIGIBLE: "status-recruiting", elig.POSSIBLY: "status-not_yet_rec
 def install(app: Any) -> None:
     """Add these routes to an app built by :func:`trialfinder.web.app.create_app`, and a "check my
     eligibility" link below the criteria on every study page."""
-    app.include_router(router)
+    if not any(getattr(r, "path", None) == "/api/match" for r in app.routes):
+        app.include_router(router)
     hooks = getattr(app.state, "study_page_hooks", None)
     if isinstance(hooks, list) and study_page_link not in hooks:
         hooks.append(study_page_link)
@@ -328,7 +329,7 @@ async def api_match(request: Request) -> Response:
     else:
         raise HTTPException(400, "patient must be a note (string) or an object of facts")
     try:
-        limit = int(options["limit"] or 10)
+        limit = 10 if options["limit"] is None else int(options["limit"])
     except (TypeError, ValueError):
         raise HTTPException(400, "limit must be an integer") from None
     if not 1 <= limit <= MAX_LIMIT:
