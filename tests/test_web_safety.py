@@ -142,3 +142,17 @@ def test_serve_rejects_bad_port() -> None:
     with pytest.raises(CLIError):
         cmd_serve(argparse.Namespace(port=0, workers=1, db=None, no_sample=False, host="127.0.0.1",
                                      log_level="info"))
+
+
+def test_work_per_request_is_capped(sample_db_master: Path) -> None:
+    """A request that runs past its time budget is interrupted: 503 with Retry-After, never a hung worker."""
+    app = create_app(Settings(db=str(sample_db_master), auto_load_sample=False, warm_up=False,
+                              request_budget_s=0.0))
+    with TestClient(app) as c:
+        r = c.get("/api/v2/studies", params={"query.term": "cancer", "countTotal": "true"})
+        assert r.status_code == 503 and r.headers["retry-after"]
+        assert r.headers["content-type"].startswith("text/plain")
+        assert c.get("/search", params={"cond": "cancer"}).status_code == 503
+        # the connection survives the interruption: with a budget again, the same pool serves the request
+        app.state.pool.budget_s = 10.0
+        assert c.get("/api/v2/studies", params={"query.term": "lupus"}).status_code == 200

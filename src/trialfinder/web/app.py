@@ -122,12 +122,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import anyio.to_thread
         from starlette.concurrency import run_in_threadpool
 
+        anyio.to_thread.current_default_thread_limiter().total_tokens = max(1, settings.threads)
         owned = getattr(app.state, "pool", None) is None  # a pool may be handed in (tests, embedding)
         if owned:
             target = await run_in_threadpool(prepare_database, settings.db, load_sample=settings.auto_load_sample)
-            app.state.pool = StorePool(target, settings.pool_size, settings.request_budget_s)
+            app.state.pool = StorePool(target, max(settings.pool_size, settings.threads),
+                                       settings.request_budget_s)
         if settings.warm_up:
             await run_in_threadpool(_warm_up, app.state.pool)
         try:

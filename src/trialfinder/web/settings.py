@@ -40,6 +40,9 @@ class Settings:
     request_budget_s: float = 10.0
     #: database connections kept open per process (one request uses one)
     pool_size: int = 8
+    #: requests one process works on at once (threads). Search is CPU-bound Python that shares one GIL,
+    #: so a few threads keep tail latency low; more only interleave the same work
+    threads: int = 4
     #: map tiles, fetched by the browser (never by the server); the map degrades to a plain list when
     #: they cannot load
     tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
