@@ -418,6 +418,21 @@ def test_last_update_always_set() -> None:
     assert status["lastUpdateSubmitDate"] == "2016-06-03"
 
 
+def test_pre_2017_study_design_string() -> None:
+    """Older dumps (e.g. TREC 2017-2019) carry the design as one "Key: Value, ..." string."""
+    xml = b"""<clinical_study><id_info><nct_id>NCT00000001</nct_id></id_info>
+      <lastchanged_date>June 3, 2016</lastchanged_date><study_type>Interventional</study_type>
+      <study_design>Allocation: Randomized, Endpoint Classification: Safety/Efficacy Study, Intervention Model:
+      Parallel Assignment, Masking: Double Blind (Subject, Caregiver, Investigator, Outcomes Assessor),
+      Primary Purpose: Treatment</study_design><eligibility><gender>Both</gender></eligibility></clinical_study>"""
+    rec = convert(xml)["protocolSection"]
+    assert rec["designModule"]["designInfo"] == {
+        "allocation": "RANDOMIZED", "interventionModel": "PARALLEL", "primaryPurpose": "TREATMENT",
+        "maskingInfo": {"masking": "DOUBLE",
+                        "whoMasked": ["PARTICIPANT", "CARE_PROVIDER", "INVESTIGATOR", "OUTCOMES_ASSESSOR"]}}
+    assert rec["eligibilityModule"]["sex"] == "ALL"
+
+
 def test_unknown_enum_values_are_dropped_not_passed_through() -> None:
     rec = convert(_study("<overall_status>Sort of recruiting</overall_status><phase>Phase 9</phase>"))
     assert "overallStatus" not in rec["protocolSection"]["statusModule"]

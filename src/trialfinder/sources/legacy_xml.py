@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from trialfinder.model.enums import ENUMS
@@ -30,37 +31,21 @@ if TYPE_CHECKING:
 
 Element = ET.Element
 
-# ---------------------------------------------------------------------------------------------- enums
 
-#: Legacy spellings whose v2 value is not simply the upper-cased, underscore-joined text.
+#: Legacy spellings whose v2 value is not the upper-cased, underscore-joined text (nor that without
+#: "_ASSIGNMENT", or with "PHASE_1" -> "PHASE1", which :func:`_enum` also tries).
 _ENUM_TABLE: dict[str, dict[str, str]] = {
-    "Status": {"unknown status": "UNKNOWN", "unknown": "UNKNOWN"},
-    "RecruitmentStatus": {},
-    "Phase": {
-        "phase 0": "EARLY_PHASE1", "early phase 1": "EARLY_PHASE1", "phase 1": "PHASE1", "phase 2": "PHASE2",
-        "phase 3": "PHASE3", "phase 4": "PHASE4", "n/a": "NA", "na": "NA",
-    },
-    "StudyType": {"observational [patient registry]": "OBSERVATIONAL", "expanded access": "EXPANDED_ACCESS"},
-    "DesignAllocation": {"n/a": "NA", "non-randomized": "NON_RANDOMIZED"},
-    "InterventionalAssignment": {
-        "single group assignment": "SINGLE_GROUP", "parallel assignment": "PARALLEL",
-        "crossover assignment": "CROSSOVER", "factorial assignment": "FACTORIAL",
-        "sequential assignment": "SEQUENTIAL",
-    },
-    "PrimaryPurpose": {"educational/counseling/training": "ECT"},
+    "Status": {"unknown status": "UNKNOWN"}, "DesignAllocation": {"n/a": "NA"},
+    "Phase": {"phase 0": "EARLY_PHASE1", "n/a": "NA", "early phase 1": "EARLY_PHASE1"},
+    "StudyType": {"observational [patient registry]": "OBSERVATIONAL"},
+    "PrimaryPurpose": {"educational/counseling/training": "ECT"}, "Sex": {"both": "ALL"},
     "AgencyClass": {"u.s. fed": "FED", "us fed": "FED", "other gov": "OTHER_GOV", "individual": "INDIV"},
-    "Sex": {"both": "ALL"},
-    "DateType": {"actual": "ACTUAL", "anticipated": "ESTIMATED", "estimate": "ESTIMATED", "estimated": "ESTIMATED"},
-    "EnrollmentType": {"actual": "ACTUAL", "anticipated": "ESTIMATED", "estimate": "ESTIMATED"},
-    "IpdSharingInfoType": {
-        "study protocol": "STUDY_PROTOCOL", "statistical analysis plan (sap)": "SAP",
-        "informed consent form (icf)": "ICF", "clinical study report (csr)": "CSR", "analytic code": "ANALYTIC_CODE",
-    },
-    "WhoMasked": {
-        "participant": "PARTICIPANT", "subject": "PARTICIPANT", "care provider": "CARE_PROVIDER",
-        "caregiver": "CARE_PROVIDER", "investigator": "INVESTIGATOR", "outcomes assessor": "OUTCOMES_ASSESSOR",
-    },
-    "DesignMasking": {"none (open label)": "NONE", "open label": "NONE", "none": "NONE"},
+    "DateType": {"anticipated": "ESTIMATED", "estimate": "ESTIMATED"},
+    "EnrollmentType": {"anticipated": "ESTIMATED", "estimate": "ESTIMATED"},
+    "IpdSharingInfoType": {"statistical analysis plan (sap)": "SAP", "informed consent form (icf)": "ICF",
+                           "clinical study report (csr)": "CSR"},
+    "WhoMasked": {"subject": "PARTICIPANT", "caregiver": "CARE_PROVIDER"},
+    "DesignMasking": {"none (open label)": "NONE", "open label": "NONE"},
 }
 _ENUM_MEMO: dict[tuple[str, str], str | None] = {}
 _NON_ALNUM = re.compile(r"[^A-Z0-9]+")
@@ -78,27 +63,25 @@ def _enum(enum_type: str, text: str | None) -> str | None:
     if key in _ENUM_MEMO:
         return _ENUM_MEMO[key]
     low = " ".join(text.split()).lower()
+    allowed = ENUMS.get(enum_type, ())
     value = _ENUM_TABLE.get(enum_type, {}).get(low)
     if value is None:
-        value = _NON_ALNUM.sub("_", low.upper()).strip("_")
-    if value not in ENUMS.get(enum_type, ()):
-        value = None
-    _ENUM_MEMO[key] = value
-    return value
+        generic = _NON_ALNUM.sub("_", low.upper()).strip("_")
+        for cand in (generic, generic.removesuffix("_ASSIGNMENT"), generic.replace("PHASE_", "PHASE")):
+            if cand in allowed:
+                value = cand
+                break
+    _ENUM_MEMO[key] = value if value in allowed else None
+    return _ENUM_MEMO[key]
+
+
+_BOOLS = {"yes": True, "true": True, "accepts healthy volunteers": True, "no": False, "false": False}
 
 
 def _bool(text: str | None) -> bool | None:
-    if not text:
-        return None
-    low = text.strip().lower()
-    if low in ("yes", "true", "accepts healthy volunteers"):
-        return True
-    if low in ("no", "false"):
-        return False
-    return None
+    return _BOOLS.get(text.strip().lower()) if text else None
 
 
-# ---------------------------------------------------------------------------------------------- dates
 
 _MONTHS = {m: i for i, m in enumerate(
     ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
@@ -134,19 +117,13 @@ def convert_date(text: str | None) -> str | None:
 
 
 def _date_struct(el: Element | None) -> dict | None:
-    if el is None:
-        return None
-    date = convert_date(el.text)
+    date = convert_date(el.text) if el is not None else None
     if not date:
         return None
-    struct = {"date": date}
-    dtype = _enum("DateType", el.get("type"))
-    if dtype:
-        struct["type"] = dtype
-    return struct
+    dtype = _enum("DateType", el.get("type"))  # type: ignore[union-attr]
+    return {"date": date, "type": dtype} if dtype else {"date": date}
 
 
-# ---------------------------------------------------------------------------------------------- text
 
 # List markers, matched after markdown escaping (so a "*" bullet reads "\\*").
 _MARKER = r"(?:(\\\*|[-•·o‣▪■◦–])|(\d{1,3}[.)])|([a-zA-Z][.)])|((?:i|ii|iii|iv|v|vi|vii|viii|ix|x)[.)]))"
@@ -250,37 +227,26 @@ def textblock(text: str | None) -> str | None:
 
 def _plain(el: Element | None) -> str | None:
     """Text of a simple element, whitespace-trimmed; None when empty."""
-    if el is None or el.text is None:
-        return None
-    s = el.text.strip()
-    return s or None
+    return (el.text.strip() or None) if el is not None and el.text else None
 
 
 def _one_line(el: Element | None) -> str | None:
     """Text with all whitespace runs collapsed (short free text such as ``why_stopped``)."""
-    if el is None or el.text is None:
-        return None
-    s = " ".join(el.text.split())
-    return s or None
+    return (" ".join(el.text.split()) or None) if el is not None and el.text else None
 
 
 def _markup(el: Element | None) -> str | None:
     """A short markdown field (arm/outcome descriptions): CRLF -> LF, metacharacters escaped."""
-    if el is None or el.text is None:
-        return None
-    s = el.text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    s = el.text.replace("\r\n", "\n").replace("\r", "\n").strip() if el is not None and el.text else None
     return _md(s) if s else None
 
 
 def _block(el: Element | None) -> str | None:
     """The re-flowed ``<textblock>`` under ``el`` (brief_summary, criteria, ...)."""
-    if el is None:
-        return None
-    tb = el.find("textblock")
-    return textblock(tb.text if tb is not None else el.text)
+    tb = el.find("textblock") if el is not None else None
+    return textblock(tb.text if tb is not None else el.text if el is not None else None)
 
 
-# ---------------------------------------------------------------------------------------------- helpers
 
 
 def _put(d: dict, key: str, value: Any) -> None:
@@ -289,13 +255,33 @@ def _put(d: dict, key: str, value: Any) -> None:
         d[key] = value
 
 
-def _texts(els: list[Element] | None) -> list[str]:
-    out = []
-    for e in els or ():
-        t = _plain(e)
-        if t:
-            out.append(t)
+def _yes_no(el: Element | None) -> bool | None:
+    return _bool(_plain(el))
+
+
+def _date_of(el: Element | None) -> str | None:
+    return convert_date(_plain(el))
+
+
+def _enum_of(enum_type: str) -> Callable[[Element | None], str | None]:
+    return lambda el: _enum(enum_type, _plain(el))
+
+
+Spec = tuple[tuple[str, str, Callable[[Element | None], Any]], ...]
+
+
+def _fields(el: Element, spec: Spec, out: dict | None = None) -> dict:
+    """``{v2 key: convert(child)}`` for each ``(child tag, v2 key, convert)`` whose value is not empty."""
+    out = {} if out is None else out
+    for tag, key, fn in spec:
+        value = fn(el.find(tag))
+        if value is not None and value != []:
+            out[key] = value
     return out
+
+
+def _texts(els: list[Element] | None) -> list[str]:
+    return [t for t in map(_plain, els or ()) if t]
 
 
 def _person(el: Element) -> str | None:
@@ -308,26 +294,21 @@ def _person(el: Element) -> str | None:
     return name or None
 
 
+_CONTACT: Spec = (("phone", "phone", _plain), ("phone_ext", "phoneExt", _plain), ("email", "email", _plain))
+_OFFICIAL: Spec = (("affiliation", "affiliation", _plain), ("role", "role", _enum_of("OfficialRole")))
+_OUTCOME: Spec = (("measure", "measure", _plain), ("description", "description", _markup),
+                  ("time_frame", "timeFrame", _plain))
+
+
 def _contact(el: Element, role: str | None) -> dict:
     c: dict[str, Any] = {}
     _put(c, "name", _person(el))
     _put(c, "role", role)
-    _put(c, "phone", _plain(el.find("phone")))
-    _put(c, "phoneExt", _plain(el.find("phone_ext")))
-    _put(c, "email", _plain(el.find("email")))
-    return c
+    return _fields(el, _CONTACT, c)
 
 
 def _outcomes(els: list[Element] | None) -> list[dict]:
-    out = []
-    for e in els or ():
-        o: dict[str, Any] = {}
-        _put(o, "measure", _plain(e.find("measure")))
-        _put(o, "description", _markup(e.find("description")))
-        _put(o, "timeFrame", _plain(e.find("time_frame")))
-        if o:
-            out.append(o)
-    return out
+    return [o for o in (_fields(e, _OUTCOME) for e in els or ()) if o]
 
 
 def std_ages(minimum: str | None, maximum: str | None) -> list[str]:
@@ -338,14 +319,7 @@ def std_ages(minimum: str | None, maximum: str | None) -> list[str]:
     lo = parse_age(minimum) or 0.0
     hi = parse_age(maximum)
     hi = float("inf") if hi is None else hi
-    groups = []
-    if lo < 18:
-        groups.append("CHILD")
-    if lo < 65 and hi >= 18:
-        groups.append("ADULT")
-    if hi >= 65:
-        groups.append("OLDER_ADULT")
-    return groups
+    return [g for g, yes in (("CHILD", lo < 18), ("ADULT", lo < 65 and hi >= 18), ("OLDER_ADULT", hi >= 65)) if yes]
 
 
 def _masking(text: str | None) -> dict:
@@ -362,26 +336,17 @@ def _masking(text: str | None) -> dict:
     return info
 
 
-_OLD_DESIGN_KEYS = {
-    "allocation": "allocation", "intervention model": "intervention_model", "masking": "masking",
-    "primary purpose": "primary_purpose", "observational model": "observational_model",
-    "time perspective": "time_perspective",
-}
-_OLD_DESIGN_RE = re.compile(r"(?:^|,\s*)(" + "|".join(map(re.escape, _OLD_DESIGN_KEYS)) + r"|[A-Za-z ]+?):\s*", re.I)
+_OLD_DESIGN_KEYS = {"allocation", "intervention_model", "masking", "primary_purpose", "observational_model",
+                    "time_perspective"}
+_OLD_DESIGN_SPLIT = re.compile(r",\s*(?=[A-Za-z ]+:)")
 
 
 def _old_study_design(text: str) -> dict[str, str]:
     """Pre-2017 records carry the design as one string: ``"Allocation: Randomized, Masking: ..."``."""
-    parts = _OLD_DESIGN_RE.split(text)
-    out: dict[str, str] = {}
-    for i in range(1, len(parts) - 1, 2):
-        key = _OLD_DESIGN_KEYS.get(parts[i].strip().lower())
-        if key:
-            out[key] = parts[i + 1].strip().rstrip(",")
-    return out
+    pairs = (part.partition(":") for part in _OLD_DESIGN_SPLIT.split(text))
+    return {k: v.strip() for k, _, v in ((k.strip().lower().replace(" ", "_"), c, v) for k, c, v in pairs)
+            if k in _OLD_DESIGN_KEYS and v.strip()}
 
-
-# ---------------------------------------------------------------------------------------------- parsing
 
 _RESULTS_OPEN = b"<clinical_results>"
 _RESULTS_CLOSE = b"</clinical_results>"
@@ -424,24 +389,58 @@ def _nct_hint(data: bytes) -> str | None:
     return m.group(1).decode() if m else None
 
 
-# ---------------------------------------------------------------------------------------------- convert
 
-#: statusModule dates: (legacy tag, pre-2017 legacy tag, v2 key, is a DateStruct with a type)
-_STATUS_DATES = (
-    ("start_date", None, "startDateStruct", True),
-    ("primary_completion_date", None, "primaryCompletionDateStruct", True),
-    ("completion_date", None, "completionDateStruct", True),
-    ("study_first_submitted", "firstreceived_date", "studyFirstSubmitDate", False),
-    ("study_first_submitted_qc", None, "studyFirstSubmitQcDate", False),
-    ("study_first_posted", None, "studyFirstPostDateStruct", True),
-    ("results_first_submitted", "firstreceived_results_date", "resultsFirstSubmitDate", False),
-    ("results_first_submitted_qc", None, "resultsFirstSubmitQcDate", False),
-    ("results_first_posted", None, "resultsFirstPostDateStruct", True),
-    ("disposition_first_submitted", None, "dispFirstSubmitDate", False),
-    ("disposition_first_submitted_qc", None, "dispFirstSubmitQcDate", False),
-    ("disposition_first_posted", None, "dispFirstPostDateStruct", True),
-    ("last_update_submitted", "lastchanged_date", "lastUpdateSubmitDate", False),
+def _from(one: dict[str, Element], spec: Spec, out: dict) -> dict:
+    """Like :func:`_fields` for top-level elements; a key already set is kept (so aliases come last)."""
+    for tag, key, fn in spec:
+        el = one.get(tag)
+        if el is not None and key not in out:
+            value = fn(el)
+            if value is not None and value != []:
+                out[key] = value
+    return out
+
+
+_IDENTIFICATION_TOP: Spec = (
+    ("brief_title", "briefTitle", _one_line), ("official_title", "officialTitle", _one_line),
+    ("acronym", "acronym", _plain),
 )
+#: statusModule, in v2 key order; the pre-2017 tag names (firstreceived_date, ...) come after their
+#: current equivalents so that they only fill in when those are missing.
+_STATUS_TOP: Spec = (
+    ("verification_date", "statusVerifiedDate", _date_of), ("overall_status", "overallStatus", _enum_of("Status")),
+    ("last_known_status", "lastKnownStatus", _enum_of("Status")), ("why_stopped", "whyStopped", _one_line),
+    ("has_expanded_access", "expandedAccessInfo", lambda el: _expanded_access(_yes_no(el))),
+    ("start_date", "startDateStruct", _date_struct), ("completion_date", "completionDateStruct", _date_struct),
+    ("primary_completion_date", "primaryCompletionDateStruct", _date_struct),
+    ("study_first_submitted", "studyFirstSubmitDate", _date_of), ("firstreceived_date", "studyFirstSubmitDate", _date_of),
+    ("study_first_submitted_qc", "studyFirstSubmitQcDate", _date_of),
+    ("study_first_posted", "studyFirstPostDateStruct", _date_struct),
+    ("results_first_submitted", "resultsFirstSubmitDate", _date_of),
+    ("firstreceived_results_date", "resultsFirstSubmitDate", _date_of),
+    ("results_first_submitted_qc", "resultsFirstSubmitQcDate", _date_of),
+    ("results_first_posted", "resultsFirstPostDateStruct", _date_struct),
+    ("disposition_first_submitted", "dispFirstSubmitDate", _date_of),
+    ("disposition_first_submitted_qc", "dispFirstSubmitQcDate", _date_of),
+    ("disposition_first_posted", "dispFirstPostDateStruct", _date_struct),
+    ("last_update_submitted", "lastUpdateSubmitDate", _date_of), ("lastchanged_date", "lastUpdateSubmitDate", _date_of),
+    ("last_update_posted", "lastUpdatePostDateStruct", _date_struct),
+)
+#: Substitutes for a missing last_update_posted, best first (the store versions records by it).
+_LAST_UPDATE_FALLBACKS = ("lastchanged_date", "last_update_submitted", "study_first_posted", "firstreceived_date",
+                          "study_first_submitted")
+_DESCRIPTION_TOP: Spec = (("brief_summary", "briefSummary", _block),
+                          ("detailed_description", "detailedDescription", _block))
+
+
+def _expanded_access(value: bool | None) -> dict | None:
+    return None if value is None else {"hasExpandedAccess": value}
+
+
+def _download_date(one: dict[str, Element]) -> str | None:
+    header = one.get("required_header")
+    dl = _plain(header.find("download_date")) if header is not None else None
+    return convert_date(dl.rsplit(" on ", 1)[-1]) if dl else None
 
 
 def convert(xml: bytes, geocoder: Gazetteer | None = None) -> dict:
@@ -462,93 +461,44 @@ def convert(xml: bytes, geocoder: Gazetteer | None = None) -> dict:
         else:
             lst.append(el)
 
-    def first(*tags: str) -> Element | None:
-        # (never ``a or b`` on elements: an element without children is falsy)
-        for tag in tags:
-            el = one.get(tag)
-            if el is not None:
-                return el
-        return None
-
-    id_info = first("id_info")
+    id_info = one.get("id_info")
     nct = _plain(id_info.find("nct_id")) if id_info is not None else None
-    if not nct:
+    if not nct or id_info is None:
         raise RecordError("missing <id_info>/<nct_id>")
     if not NCT_RE.match(nct):
         raise RecordError(f"invalid NCT id {nct!r}: expected NCT followed by 8 digits", nct)
 
-    ps: dict[str, Any] = {}
-    sponsors = first("sponsors")
+    sponsors = one.get("sponsors")
     lead = sponsors.find("lead_sponsor") if sponsors is not None else None
     lead_name = _plain(lead.find("agency")) if lead is not None else None
     lead_class = _enum("AgencyClass", _plain(lead.find("agency_class"))) if lead is not None else None
 
-    # identification
-    ident = _identification(nct, id_info) if id_info is not None else {"nctId": nct}
-    source = _plain(first("source"))
+    ident = _identification(nct, id_info)
+    source = _plain(one.get("source"))
     if source:
-        org = {"fullName": source}
+        ident["organization"] = {"fullName": source}
         if lead_class and source == lead_name:
-            org["class"] = lead_class
-        ident["organization"] = org
-    _put(ident, "briefTitle", _one_line(first("brief_title")))
-    _put(ident, "officialTitle", _one_line(first("official_title")))
-    _put(ident, "acronym", _plain(first("acronym")))
-    ps["identificationModule"] = ident
+            ident["organization"]["class"] = lead_class
+    ps: dict[str, Any] = {"identificationModule": _from(one, _IDENTIFICATION_TOP, ident)}
 
-    # status
-    status: dict[str, Any] = {}
-    _put(status, "statusVerifiedDate", convert_date(_plain(first("verification_date"))))
-    _put(status, "overallStatus", _enum("Status", _plain(first("overall_status"))))
-    _put(status, "lastKnownStatus", _enum("Status", _plain(first("last_known_status"))))
-    _put(status, "whyStopped", _one_line(first("why_stopped")))
-    hea = _bool(_plain(first("has_expanded_access")))
-    if hea is not None:
-        status["expandedAccessInfo"] = {"hasExpandedAccess": hea}
-    eai = first("expanded_access_info")
-    if eai is not None and "expandedAccessInfo" in status:
-        alias = _plain(eai.find("expanded_access_nct_id"))
-        if alias and NCT_RE.match(alias):
-            status["expandedAccessInfo"]["nctId"] = alias
-    for tag, alias, key, struct in _STATUS_DATES:
-        el = one.get(tag)
-        if el is None and alias:
-            el = one.get(alias)
-        if el is not None:
-            if struct:
-                _put(status, key, _date_struct(el))
-            else:
-                _put(status, key, convert_date(el.text))
-    last_posted = _date_struct(first("last_update_posted"))
-    if last_posted is None:
-        # The store versions records by this date, so it is always set: fall back to the best substitute.
-        for tag in ("lastchanged_date", "last_update_submitted", "study_first_posted", "firstreceived_date",
-                    "study_first_submitted"):
-            last_posted = _date_struct(first(tag))
-            if last_posted:
-                last_posted.pop("type", None)
+    status = _from(one, _STATUS_TOP, {})
+    if "lastUpdatePostDateStruct" not in status:
+        for tag in _LAST_UPDATE_FALLBACKS:
+            substitute = _date_struct(one.get(tag))
+            if substitute:
+                status["lastUpdatePostDateStruct"] = {"date": substitute["date"]}
                 break
-    if last_posted is None and first("required_header") is not None:
-        dl = _plain(one["required_header"].find("download_date"))
-        date = convert_date(dl.rsplit(" on ", 1)[-1]) if dl else None
-        last_posted = {"date": date} if date else None
-    if last_posted is None:
-        raise RecordError("no usable last-update date (<last_update_posted> or a substitute)", nct)
-    status["lastUpdatePostDateStruct"] = last_posted
+        else:
+            download = _download_date(one)
+            if not download:
+                raise RecordError("no usable last-update date (<last_update_posted> or a substitute)", nct)
+            status["lastUpdatePostDateStruct"] = {"date": download}
     ps["statusModule"] = status
 
-    # sponsors
     spons: dict[str, Any] = {}
-    rp = first("responsible_party")
+    rp = one.get("responsible_party")
     if rp is not None:
-        party: dict[str, Any] = {}
-        _put(party, "type", _enum("ResponsiblePartyType", _plain(rp.find("responsible_party_type"))))
-        _put(party, "investigatorFullName", _plain(rp.find("investigator_full_name")))
-        _put(party, "investigatorTitle", _plain(rp.find("investigator_title")))
-        _put(party, "investigatorAffiliation", _plain(rp.find("investigator_affiliation")))
-        _put(party, "oldNameTitle", _plain(rp.find("name_title")))
-        _put(party, "oldOrganization", _plain(rp.find("organization")))
-        _put(spons, "responsibleParty", party)
+        _put(spons, "responsibleParty", _fields(rp, _RESPONSIBLE_PARTY))
     if lead_name:
         spons["leadSponsor"] = {"name": lead_name, **({"class": lead_class} if lead_class else {})}
     collabs = []
@@ -559,80 +509,80 @@ def convert(xml: bytes, geocoder: Gazetteer | None = None) -> dict:
             collabs.append({"name": name, **({"class": cls} if cls else {})})
     _put(spons, "collaborators", collabs)
     _put(ps, "sponsorCollaboratorsModule", spons)
-
-    # oversight
-    ov = first("oversight_info")
+    ov = one.get("oversight_info")
     if ov is not None:
-        oversight: dict[str, Any] = {}
-        for tag, key in (("has_dmc", "oversightHasDmc"), ("is_fda_regulated_drug", "isFdaRegulatedDrug"),
-                         ("is_fda_regulated_device", "isFdaRegulatedDevice"),
-                         ("is_unapproved_device", "isUnapprovedDevice"), ("is_ppsd", "isPpsd"),
-                         ("is_us_export", "isUsExport")):
-            _put(oversight, key, _bool(_plain(ov.find(tag))))
-        _put(ps, "oversightModule", oversight)
-
-    # description
-    desc: dict[str, Any] = {}
-    _put(desc, "briefSummary", _block(first("brief_summary")))
-    _put(desc, "detailedDescription", _block(first("detailed_description")))
-    _put(ps, "descriptionModule", desc)
-
-    # conditions
+        _put(ps, "oversightModule", _fields(ov, _OVERSIGHT))
+    _put(ps, "descriptionModule", _from(one, _DESCRIPTION_TOP, {}))
     conds: dict[str, Any] = {}
     _put(conds, "conditions", _texts(kids.get("condition")))
     _put(conds, "keywords", _texts(kids.get("keyword")))
     _put(ps, "conditionsModule", conds)
-
-    # design
-    ps_design = _design(kids, first)
-    _put(ps, "designModule", ps_design)
-
-    # arms and interventions
+    _put(ps, "designModule", _design(one))
     _put(ps, "armsInterventionsModule", _arms(kids))
-
-    # outcomes
     outs: dict[str, Any] = {}
-    _put(outs, "primaryOutcomes", _outcomes(kids.get("primary_outcome")))
-    _put(outs, "secondaryOutcomes", _outcomes(kids.get("secondary_outcome")))
-    _put(outs, "otherOutcomes", _outcomes(kids.get("other_outcome")))
+    for tag, key in (("primary_outcome", "primaryOutcomes"), ("secondary_outcome", "secondaryOutcomes"),
+                     ("other_outcome", "otherOutcomes")):
+        _put(outs, key, _outcomes(kids.get(tag)))
     _put(ps, "outcomesModule", outs)
-
-    # eligibility
-    _put(ps, "eligibilityModule", _eligibility(first("eligibility")))
-
-    # contacts and locations
+    _put(ps, "eligibilityModule", _eligibility(one.get("eligibility")))
     _put(ps, "contactsLocationsModule", _contacts_locations(kids, geocoder))
-
-    # references
     _put(ps, "referencesModule", _references(kids))
-
-    # IPD sharing
-    _put(ps, "ipdSharingStatementModule", _ipd(first("patient_data")))
+    _put(ps, "ipdSharingStatementModule", _ipd(one.get("patient_data")))
 
     study: dict[str, Any] = {"protocolSection": ps}
-    docs = _documents(first("provided_document_section"))
+    docs = _documents(one.get("provided_document_section"))
     if docs:
         study["documentSection"] = {"largeDocumentModule": {"largeDocs": docs}}
-    derived: dict[str, Any] = {}
     misc: dict[str, Any] = {}
-    header = first("required_header")
-    if header is not None:
-        dl = _plain(header.find("download_date"))
-        if dl:
-            _put(misc, "versionHolder", convert_date(dl.rsplit(" on ", 1)[-1]))
-    removed = first("removed_countries")
+    _put(misc, "versionHolder", _download_date(one))
+    removed = one.get("removed_countries")
     if removed is not None:
         _put(misc, "removedCountries", _texts(removed.findall("country")))
+    derived: dict[str, Any] = {}
     _put(derived, "miscInfoModule", misc)
     for tag, key in (("condition_browse", "conditionBrowseModule"), ("intervention_browse", "interventionBrowseModule")):
-        browse = first(tag)
-        if browse is not None:
-            meshes = [{"term": t} for t in _texts(browse.findall("mesh_term"))]
-            if meshes:
-                derived[key] = {"meshes": meshes}
+        browse = one.get(tag)
+        meshes = [{"term": t} for t in _texts(browse.findall("mesh_term"))] if browse is not None else []
+        if meshes:
+            derived[key] = {"meshes": meshes}
     _put(study, "derivedSection", derived)
     study["hasResults"] = has_results
     return study
+
+
+_RESPONSIBLE_PARTY: Spec = (
+    ("responsible_party_type", "type", _enum_of("ResponsiblePartyType")),
+    ("investigator_full_name", "investigatorFullName", _plain), ("investigator_title", "investigatorTitle", _plain),
+    ("investigator_affiliation", "investigatorAffiliation", _plain), ("name_title", "oldNameTitle", _plain),
+    ("organization", "oldOrganization", _plain),
+)
+_OVERSIGHT: Spec = (
+    ("has_dmc", "oversightHasDmc", _yes_no), ("is_fda_regulated_drug", "isFdaRegulatedDrug", _yes_no),
+    ("is_fda_regulated_device", "isFdaRegulatedDevice", _yes_no),
+    ("is_unapproved_device", "isUnapprovedDevice", _yes_no), ("is_ppsd", "isPpsd", _yes_no),
+    ("is_us_export", "isUsExport", _yes_no),
+)
+_ELIGIBILITY: Spec = (
+    ("criteria", "eligibilityCriteria", _block), ("healthy_volunteers", "healthyVolunteers", _yes_no),
+    ("gender", "sex", _enum_of("Sex")), ("gender_based", "genderBased", _yes_no),
+    ("gender_description", "genderDescription", _one_line),
+)
+_ELIGIBILITY_TAIL: Spec = (
+    ("study_pop", "studyPopulation", _block), ("sampling_method", "samplingMethod", _enum_of("SamplingMethod")),
+)
+_IPD: Spec = (
+    ("sharing_ipd", "ipdSharing", _enum_of("IpdSharing")), ("ipd_description", "description", _markup),
+    ("ipd_time_frame", "timeFrame", _markup), ("ipd_access_criteria", "accessCriteria", _markup),
+    ("ipd_url", "url", _plain),
+)
+_AVAIL_IPD: Spec = (("doc_id", "id", _one_line), ("doc_type", "type", _one_line), ("doc_url", "url", _one_line),
+                    ("doc_comment", "comment", _one_line))
+_REFERENCE: Spec = (("PMID", "pmid", _plain), ("citation", "citation", _one_line))
+_LINK: Spec = (("description", "label", lambda el: _md(t) if (t := _one_line(el)) else None), ("url", "url", _plain))
+_DOCUMENT: Spec = (
+    ("document_has_protocol", "hasProtocol", _yes_no), ("document_has_sap", "hasSap", _yes_no),
+    ("document_has_icf", "hasIcf", _yes_no), ("document_type", "label", _plain), ("document_date", "date", _date_of),
+)
 
 
 def _identification(nct: str, id_info: Element) -> dict:
@@ -645,61 +595,62 @@ def _identification(nct: str, id_info: Element) -> dict:
     return ident
 
 
-def _design(kids: dict[str, list[Element]], first: Any) -> dict:
+_DESIGN_INFO = (("allocation", "allocation", "DesignAllocation"),
+                ("intervention_model", "interventionModel", "InterventionalAssignment"),
+                ("primary_purpose", "primaryPurpose", "PrimaryPurpose"),
+                ("observational_model", "observationalModel", "ObservationalModel"),
+                ("time_perspective", "timePerspective", "DesignTimePerspective"))
+_EXPANDED_ACCESS_TYPES: Spec = (("expanded_access_type_individual", "individual", _yes_no),
+                                ("expanded_access_type_intermediate", "intermediate", _yes_no),
+                                ("expanded_access_type_treatment", "treatment", _yes_no))
+
+
+def _design(one: dict[str, Element]) -> dict:
     design: dict[str, Any] = {}
-    st_text = _plain(first("study_type"))
-    study_type = _enum("StudyType", st_text)
-    _put(design, "studyType", study_type)
-    if study_type == "OBSERVATIONAL" and st_text:
+    st_text = _plain(one.get("study_type"))
+    _put(design, "studyType", _enum("StudyType", st_text))
+    eai = one.get("expanded_access_info")
+    if eai is not None:
+        _put(design, "expandedAccessTypes", _fields(eai, _EXPANDED_ACCESS_TYPES))
+    if design.get("studyType") == "OBSERVATIONAL" and st_text:
         design["patientRegistry"] = "registry" in st_text.lower()
-    _put(design, "targetDuration", _plain(first("target_duration")))
-    phase_text = _plain(first("phase"))
+    _put(design, "targetDuration", _plain(one.get("target_duration")))
+    phase_text = _plain(one.get("phase"))
     if phase_text:
         whole = _enum("Phase", phase_text)  # "N/A", "Phase 2"; else "Phase 1/Phase 2" is split
         phases = [whole] if whole else [_enum("Phase", p.strip()) for p in phase_text.split("/")]
         _put(design, "phases", [p for p in phases if p])
-    sdi = first("study_design_info")
+    sdi = one.get("study_design_info")
     fields: dict[str, str] = {}
     if sdi is not None:
-        for el in sdi:
-            t = _plain(el)
-            if t:
-                fields[el.tag] = t
-    else:
-        old = _plain(first("study_design"))
-        if old:
-            fields = _old_study_design(old)
+        fields = {el.tag: el.text.strip() for el in sdi if el.text and el.text.strip()}
+    elif one.get("study_design") is not None:
+        fields = _old_study_design(_plain(one["study_design"]) or "")
     info: dict[str, Any] = {}
-    _put(info, "allocation", _enum("DesignAllocation", fields.get("allocation")))
-    _put(info, "interventionModel", _enum("InterventionalAssignment", fields.get("intervention_model")))
+    for tag, key, enum_type in _DESIGN_INFO:
+        _put(info, key, _enum(enum_type, fields.get(tag)))
     if fields.get("intervention_model_description"):
         info["interventionModelDescription"] = _md(fields["intervention_model_description"].replace("\r\n", "\n"))
-    _put(info, "primaryPurpose", _enum("PrimaryPurpose", fields.get("primary_purpose")))
-    _put(info, "observationalModel", _enum("ObservationalModel", fields.get("observational_model")))
-    _put(info, "timePerspective", _enum("DesignTimePerspective", fields.get("time_perspective")))
     masking = _masking(fields.get("masking"))
     if fields.get("masking_description"):
         masking["maskingDescription"] = _md(fields["masking_description"])
     _put(info, "maskingInfo", masking)
     _put(design, "designInfo", info)
     bio: dict[str, Any] = {}
-    _put(bio, "retention", _enum("BioSpecRetention", _plain(first("biospec_retention"))))
-    _put(bio, "description", _block(first("biospec_descr")))
+    _put(bio, "retention", _enum("BioSpecRetention", _plain(one.get("biospec_retention"))))
+    _put(bio, "description", _block(one.get("biospec_descr")))
     _put(design, "bioSpec", bio)
-    enroll = first("enrollment")
+    enroll = one.get("enrollment")
     if enroll is not None and enroll.text and enroll.text.strip().isdigit():
-        ei: dict[str, Any] = {"count": int(enroll.text.strip())}
-        _put(ei, "type", _enum("EnrollmentType", enroll.get("type")))
-        design["enrollmentInfo"] = ei
-    eai = first("expanded_access_info")
-    if eai is not None:
-        types: dict[str, Any] = {}
-        for tag, key in (("expanded_access_type_individual", "individual"),
-                         ("expanded_access_type_intermediate", "intermediate"),
-                         ("expanded_access_type_treatment", "treatment")):
-            _put(types, key, _bool(_plain(eai.find(tag))))
-        _put(design, "expandedAccessTypes", types)
+        design["enrollmentInfo"] = {"count": int(enroll.text.strip())}
+        _put(design["enrollmentInfo"], "type", _enum("EnrollmentType", enroll.get("type")))
     return design
+
+
+_INTERVENTION: Spec = (("intervention_type", "type", _enum_of("InterventionType")),
+                       ("intervention_name", "name", _plain), ("description", "description", _markup))
+_ARM: Spec = (("arm_group_label", "label", _plain), ("arm_group_type", "type", _enum_of("ArmGroupType")),
+              ("description", "description", _markup))
 
 
 def _arms(kids: dict[str, list[Element]]) -> dict:
@@ -707,33 +658,21 @@ def _arms(kids: dict[str, list[Element]]) -> dict:
     interventions = []
     names_by_arm: dict[str, list[str]] = {}
     for iv in kids.get("intervention") or ():
-        entry: dict[str, Any] = {}
-        type_text = _plain(iv.find("intervention_type"))
-        name = _plain(iv.find("intervention_name"))
-        _put(entry, "type", _enum("InterventionType", type_text))
-        _put(entry, "name", name)
-        _put(entry, "description", _markup(iv.find("description")))
+        entry = _fields(iv, _INTERVENTION)
         labels = _texts(iv.findall("arm_group_label"))
         _put(entry, "armGroupLabels", labels)
         _put(entry, "otherNames", _texts(iv.findall("other_name")))
         if entry:
             interventions.append(entry)
         # v2 lists each arm's interventions as "<Type display name>: <name>", e.g. "Drug: Palbociclib"
+        type_text, name = _plain(iv.find("intervention_type")), entry.get("name")
         display = f"{type_text}: {name}" if type_text and name else name
-        for label in labels:
-            if display:
-                names_by_arm.setdefault(label, []).append(display)
-    arms = []
-    for ag in kids.get("arm_group") or ():
-        arm: dict[str, Any] = {}
-        label = _plain(ag.find("arm_group_label"))
-        _put(arm, "label", label)
-        _put(arm, "type", _enum("ArmGroupType", _plain(ag.find("arm_group_type"))))
-        _put(arm, "description", _markup(ag.find("description")))
-        _put(arm, "interventionNames", names_by_arm.get(label or "", []))
-        if arm:
-            arms.append(arm)
-    _put(arms_m, "armGroups", arms)
+        for label in labels if display else ():
+            names_by_arm.setdefault(label, []).append(display)
+    arms = [_fields(ag, _ARM) for ag in kids.get("arm_group") or ()]
+    for arm in arms:
+        _put(arm, "interventionNames", names_by_arm.get(arm.get("label", ""), []))
+    _put(arms_m, "armGroups", [a for a in arms if a])
     _put(arms_m, "interventions", interventions)
     return arms_m
 
@@ -741,12 +680,7 @@ def _arms(kids: dict[str, list[Element]]) -> dict:
 def _eligibility(el: Element | None) -> dict:
     if el is None:
         return {}
-    elig: dict[str, Any] = {}
-    _put(elig, "eligibilityCriteria", _block(el.find("criteria")))
-    _put(elig, "healthyVolunteers", _bool(_plain(el.find("healthy_volunteers"))))
-    _put(elig, "sex", _enum("Sex", _plain(el.find("gender"))))
-    _put(elig, "genderBased", _bool(_plain(el.find("gender_based"))))
-    _put(elig, "genderDescription", _one_line(el.find("gender_description")))
+    elig = _fields(el, _ELIGIBILITY)
     ages = []
     for tag, key in (("minimum_age", "minimumAge"), ("maximum_age", "maximumAge")):
         age = _one_line(el.find(tag))
@@ -757,9 +691,7 @@ def _eligibility(el: Element | None) -> dict:
             ages.append(None)
     given = [a for a in (_enum("StandardAge", t) for t in _texts(el.findall("std_age"))) if a]
     _put(elig, "stdAges", given or std_ages(ages[0], ages[1]))
-    _put(elig, "studyPopulation", _block(el.find("study_pop")))
-    _put(elig, "samplingMethod", _enum("SamplingMethod", _plain(el.find("sampling_method"))))
-    return elig
+    return _fields(el, _ELIGIBILITY_TAIL, elig)
 
 
 def _contacts_locations(kids: dict[str, list[Element]], geocoder: Gazetteer | None) -> dict:
@@ -767,15 +699,8 @@ def _contacts_locations(kids: dict[str, list[Element]], geocoder: Gazetteer | No
     central = [_contact(c, "CONTACT") for tag in ("overall_contact", "overall_contact_backup")
                for c in kids.get(tag) or ()]
     _put(cl, "centralContacts", [c for c in central if c.get("name") or c.get("email") or c.get("phone")])
-    officials = []
-    for o in kids.get("overall_official") or ():
-        off: dict[str, Any] = {}
-        _put(off, "name", _person(o))
-        _put(off, "affiliation", _plain(o.find("affiliation")))
-        _put(off, "role", _enum("OfficialRole", _plain(o.find("role"))))
-        if off:
-            officials.append(off)
-    _put(cl, "overallOfficials", officials)
+    officials = [_fields(o, _OFFICIAL, {"name": _person(o)}) for o in kids.get("overall_official") or ()]
+    _put(cl, "overallOfficials", [{k: v for k, v in o.items() if v} for o in officials if any(o.values())])
     locations = []
     for loc in kids.get("location") or ():
         entry = _location(loc)
@@ -790,7 +715,7 @@ def _contacts_locations(kids: dict[str, list[Element]], geocoder: Gazetteer | No
     return cl
 
 
-_ADDRESS_KEYS = {"city": "city", "state": "state", "zip": "zip", "country": "country"}
+_ADDRESS_KEYS = frozenset({"city", "state", "zip", "country"})
 
 
 def _location(loc: Element) -> dict:
@@ -803,15 +728,11 @@ def _location(loc: Element) -> dict:
         if tag == "facility":
             for f in ch:
                 if f.tag == "name":
-                    if f.text and f.text.strip():
-                        entry["facility"] = f.text.strip()
+                    _put(entry, "facility", _plain(f))
                 elif f.tag == "address":
                     for a in f:
-                        key = _ADDRESS_KEYS.get(a.tag)
-                        if key and a.text:
-                            value = a.text.strip()
-                            if value:
-                                entry[key] = value
+                        if a.tag in _ADDRESS_KEYS:
+                            _put(entry, a.tag, _plain(a))
         elif tag == "status":
             _put(entry, "status", _enum("RecruitmentStatus", _plain(ch)))
         elif tag == "contact" or tag == "contact_backup":
@@ -835,30 +756,15 @@ def _references(kids: dict[str, list[Element]]) -> dict:
     refs = []
     for tag, rtype in (("reference", "BACKGROUND"), ("results_reference", "RESULT")):
         for r in kids.get(tag) or ():
-            ref: dict[str, Any] = {}
-            _put(ref, "pmid", _plain(r.find("PMID")))
-            ref["type"] = rtype
-            _put(ref, "citation", _one_line(r.find("citation")))
+            ref = _fields(r, _REFERENCE[1:], _fields(r, _REFERENCE[:1]) | {"type": rtype})
             if len(ref) > 1:
                 refs.append(ref)
     _put(refs_m, "references", refs)
-    links = []
-    for link in kids.get("link") or ():
-        entry: dict[str, Any] = {}
-        desc = _one_line(link.find("description"))
-        _put(entry, "label", _md(desc) if desc else None)
-        _put(entry, "url", _plain(link.find("url")))
-        if entry.get("url"):
-            links.append(entry)
-    _put(refs_m, "seeAlsoLinks", links)
+    links = [_fields(link, _LINK) for link in kids.get("link") or ()]
+    _put(refs_m, "seeAlsoLinks", [x for x in links if "url" in x])
     ipds = []
     for docs in kids.get("study_docs") or ():
-        for doc in docs.findall("study_doc"):
-            entry = {}
-            for tag, key in (("doc_id", "id"), ("doc_type", "type"), ("doc_url", "url"), ("doc_comment", "comment")):
-                _put(entry, key, _one_line(doc.find(tag)))
-            if entry:
-                ipds.append(entry)
+        ipds.extend(entry for entry in (_fields(d, _AVAIL_IPD) for d in docs.findall("study_doc")) if entry)
     _put(refs_m, "availIpds", ipds)
     return refs_m
 
@@ -866,33 +772,21 @@ def _references(kids: dict[str, list[Element]]) -> dict:
 def _ipd(el: Element | None) -> dict:
     if el is None:
         return {}
-    ipd: dict[str, Any] = {}
-    _put(ipd, "ipdSharing", _enum("IpdSharing", _plain(el.find("sharing_ipd"))))
-    _put(ipd, "description", _markup(el.find("ipd_description")))
-    types = [_enum("IpdSharingInfoType", t) for t in _texts(el.findall("ipd_info_type"))]
-    _put(ipd, "infoTypes", [t for t in types if t])
-    _put(ipd, "timeFrame", _markup(el.find("ipd_time_frame")))
-    _put(ipd, "accessCriteria", _markup(el.find("ipd_access_criteria")))
-    _put(ipd, "url", _plain(el.find("ipd_url")))
-    return ipd
+    ipd = _fields(el, _IPD[:2])
+    _put(ipd, "infoTypes", [t for t in (_enum("IpdSharingInfoType", x) for x in _texts(el.findall("ipd_info_type"))) if t])
+    return _fields(el, _IPD[2:], ipd)  # (v2 key order)
 
 
 def _documents(el: Element | None) -> list[dict]:
-    if el is None:
-        return []
-    docs = []
-    for d in el.findall("provided_document"):
+    docs: list[dict] = []
+    for d in el.findall("provided_document") if el is not None else ():
         doc: dict[str, Any] = {}
         url = _plain(d.find("document_url"))
         filename = url.rsplit("/", 1)[-1] if url else None
         if filename:
             # "Prot_SAP_000.pdf" -> typeAbbrev "Prot_SAP", as v2 has it
             doc["typeAbbrev"] = re.sub(r"_\d+\.\w+$", "", filename)
-        _put(doc, "hasProtocol", _bool(_plain(d.find("document_has_protocol"))))
-        _put(doc, "hasSap", _bool(_plain(d.find("document_has_sap"))))
-        _put(doc, "hasIcf", _bool(_plain(d.find("document_has_icf"))))
-        _put(doc, "label", _plain(d.find("document_type")))
-        _put(doc, "date", convert_date(_plain(d.find("document_date"))))
+        _fields(d, _DOCUMENT, doc)
         _put(doc, "filename", filename)
         if doc:
             docs.append(doc)
