@@ -112,8 +112,13 @@ class EdgeMiddleware:
 
 
 def wants_api_error_text(request: Request) -> bool:
-    """Errors on API paths are plain text, as ClinicalTrials.gov sends them."""
-    return request.url.path.startswith("/api/")
+    """Errors of the ClinicalTrials.gov-compatible API are plain text, as ClinicalTrials.gov sends them."""
+    return request.url.path.startswith("/api/v2/") or request.url.path == "/api/v2"
+
+
+def is_other_api(request: Request) -> bool:
+    """trialfinder's own JSON endpoints (``/api/...`` outside v2) keep FastAPI's JSON error bodies."""
+    return request.url.path.startswith("/api/") and not wants_api_error_text(request)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -161,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(api.router)
     app.include_router(pages.router)
+    _install_extensions(app)
     static_dir = str(resources.files("trialfinder.web") / "static")
     app.mount("/static", StaticFiles(directory=static_dir), name="static")
     _install_error_handlers(app)
@@ -168,7 +174,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+def _install_extensions(app: FastAPI) -> None:
+    """Features that live in their own modules and mount themselves (routes plus study-page hooks)."""
+    try:
+        from trialfinder.web import eligibility
+    except ModuleNotFoundError as exc:  # the eligibility feature is not part of this build
+        if exc.name != "trialfinder.web.eligibility":
+            raise
+        return
+    eligibility.install(app)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
+    from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+
     from trialfinder.web.pages import error_page
 
     @app.exception_handler(SearchError)
@@ -184,6 +203,8 @@ def _install_error_handlers(app: FastAPI) -> None:
             loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body")]
             messages.append(f"{'.'.join(loc) or 'request'}: {err.get('msg', 'invalid value')}")
         text = "; ".join(messages) or "invalid request"
+        if is_other_api(request):
+            return await request_validation_exception_handler(request, exc)
         if wants_api_error_text(request):
             return PlainTextResponse(text, 400)
         return error_page(request, 400, "Bad request", text)
@@ -192,6 +213,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else "error"
         headers = getattr(exc, "headers", None)
+        if is_other_api(request):
+            return await http_exception_handler(request, exc)
         if wants_api_error_text(request) or exc.status_code == 405:
             return PlainTextResponse(detail, exc.status_code, headers=headers)
         title = {404: "Not found"}.get(exc.status_code, "Error")
@@ -200,7 +223,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BudgetExceeded)
     async def budget(request: Request, exc: BudgetExceeded) -> Response:
         text = "the request needed more work than one request may do; narrow the search and try again"
-        if wants_api_error_text(request):
+        if wants_api_error_text(request) or is_other_api(request):
             return PlainTextResponse(text, 503, headers={"Retry-After": "5"})
         return error_page(request, 503, "Too much work", text)
 
