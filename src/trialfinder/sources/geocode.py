@@ -9,9 +9,9 @@ that have to become a point for distance search. The data comes from two install
 * ``zipcodes`` -- every US ZIP code with its city, state and centroid; also used to derive a centroid for
   small US towns that geonames does not list (the mean of the town's ZIP centroids).
 
-Everything is loaded lazily on first use into plain dict indexes (one-time cost well under 1.5 s for the
-geonames part; the ZIP part is loaded only when a ZIP or a US town geonames lacks is asked for), after
-which a lookup is a few dict probes. Names are compared accent-, case- and punctuation-insensitively, with
+Everything is loaded lazily on first use into plain dict indexes (one-time cost ~0.9 s of CPU for the
+geonames part; the ZIP part, ~0.8 s, only when a ZIP or a US town geonames lacks is asked for), after
+which a lookup is a few dict probes (~10 us; repeated ``locate`` calls are memoised). Names are compared accent-, case- and punctuation-insensitively, with
 ``St.``/``Saint``-style abbreviations unified, and ties go to the most populous place.
 """
 
