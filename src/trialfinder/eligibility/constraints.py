@@ -29,6 +29,7 @@ from trialfinder.eligibility.constraints_lexicon import (
     parse_age,
     parse_labs,
 )
+from trialfinder.eligibility.nlp import parse_number
 from trialfinder.eligibility.vocab import load_vocab
 
 __all__ = ["KINDS", "Constraint", "extract_constraints"]
@@ -223,7 +224,10 @@ def _extract_life(b: Builder) -> None:
     m = _LIFE.search(n)
     unit_days = {"h": 1 / 24, "d": 1, "w": 7, "m": 30.44, "y": 365.25}
     if m:
-        val = float(m.group("n").replace(",", ".")) * unit_days[m.group("u")[0]]
+        n = parse_number(m.group("n"))
+        if n is None:
+            return
+        val = n * unit_days[m.group("u")[0]]
         cmp = (m.group("cmp") or "").strip()
         if cmp in ("<", "<=", "≤", "less than", "shorter than", "under"):
             b.add(
@@ -250,7 +254,10 @@ def _extract_life(b: Builder) -> None:
         return
     m = _SURVIVE.search(n)
     if m:
-        val = float(m.group("n")) * unit_days[m.group("u")[0]]
+        n = parse_number(m.group("n"))
+        if n is None:
+            return
+        val = n * unit_days[m.group("u")[0]]
         b.add(
             "life_expectancy", m.start(), m.end(), 0.6, low=None, high=val, high_inclusive=False, unit="days"
         )

@@ -12,7 +12,7 @@ import re
 
 from trialfinder.eligibility.constraints_base import Builder, c_end, c_start, negated_before
 from trialfinder.eligibility.constraints_lexicon import NUM, parse_window
-from trialfinder.eligibility.nlp import find_terms, stem, tokens
+from trialfinder.eligibility.nlp import find_terms, parse_number, stem, tokens
 from trialfinder.eligibility.vocab import Vocab
 
 __all__ = ["FAMILY_CRIT", "classify", "concept_cover", "extract_conditions", "phrase_tokens"]
@@ -27,7 +27,8 @@ _EXCEPT = re.compile(
 )
 _PAREN = re.compile(r"\(([^()]*)\)")
 _OR_SPLIT = re.compile(
-    r"\s*(?:,|;|\bor\b|\band/or\b|\bnor\b|(?<=[a-z])/(?=[a-z])|\bsuch as\b|\bincluding\b|\be\.?g\.?,?|\bi\.?e\.?,?|:|\bvs\.?\b)\s*"
+    r"(?:,|;|\bor\b|\band/or\b|\bnor\b|(?<=[a-z])/(?=[a-z])|\bsuch as\b|\bincluding\b|\be\.g\.,?|\beg\b,?|"
+    r"\bi\.e\.,?|\bie\b,?|:|\bvs\b\.?)"
 )
 _AND_SPLIT_INCL = re.compile(
     r"\s+(?:with|and|who (?:have|has|are|is)|presenting with|undergoing|in the setting of)\s+"
@@ -209,7 +210,9 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
     )
     stable_days = None
     if stable:
-        stable_days = float(stable.group("n")) * {"d": 1, "w": 7, "m": 30.44}[stable.group("u")[0]]
+        n = parse_number(stable.group("n"))
+        if n is not None:
+            stable_days = n * {"d": 1, "w": 7, "m": 30.44}[stable.group("u")[0]]
     # exceptions ("except basal cell carcinoma") are remembered, then cut from the text
     exceptions: list[str] = []
     for m in _EXCEPT.finditer(text):
@@ -239,6 +242,7 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
     text = _PAREN.sub(paren, text)
     text = re.sub(r",\s*(?:and|&)\s+", ",  ", text)  # "A, B, and C" is a list, not a conjunction
     and_split = _AND_SPLIT_INCL if b.kind == "inclusion" else _AND_SPLIT_EXCL
+    text = re.sub(r"\s+", " ", text)  # blanked spans leave long runs of spaces; keep the splitters linear
     segments = [s for s in and_split.split(text) if s and s.strip()]
     negated_item = b.kind == "inclusion" and bool(
         re.match(r"^\s*(?:no|not|without|absence of|free of|negative for|never)\b", b.norm)

@@ -91,6 +91,12 @@ def normalize(text: str, vocab: Vocab | None = None) -> tuple[str, list[int]]:
     low = src.lower()
     if len(low) != len(src):  # exotic case mappings: fall back to a per-character fold
         low = "".join(c.lower()[:1] or c for c in src)
+    if not _spelling_regex(vocab).search(low):
+        # fast path: nothing to respell, offsets are the identity
+        norm = low
+        if not norm.isascii():
+            norm = "".join(c if c.isascii() or unicodedata.normalize("NFKD", c) == c else _strip_accent(c) for c in norm)
+        return norm, list(range(len(low) + 1))
     out: list[str] = []
     mapping: list[int] = []
     pos = 0
@@ -113,6 +119,14 @@ def normalize(text: str, vocab: Vocab | None = None) -> tuple[str, list[int]]:
     if len(folded) != len(norm):
         norm = "".join(c if unicodedata.normalize("NFKD", c) == c else _strip_accent(c) for c in norm)
     return norm, mapping
+
+
+def _spelling_regex(vocab: Vocab) -> re.Pattern[str]:
+    rx = vocab.cache.get("spelling_regex")
+    if rx is None:
+        rx = re.compile("|".join(re.escape(k) for k, _v in vocab.spelling_pairs) or "(?!)")
+        vocab.cache["spelling_regex"] = rx
+    return rx
 
 
 def _strip_accent(ch: str) -> str:
