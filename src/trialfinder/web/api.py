@@ -293,8 +293,7 @@ _SIZE_CACHE: dict[tuple[str, str, int], dict[str, Any]] = {}
 
 def _size_stats(store: Any) -> dict[str, Any]:
     """Sizes of the stored JSON records; cached per data version (it reads every record)."""
-    key = (str(getattr(store, "url", "")), str(store.meta("data_timestamp") if hasattr(store, "meta") else ""),
-           store.count())
+    key = _data_key(store)
     if key in _SIZE_CACHE:
         return _SIZE_CACHE[key]
     sizes_of = getattr(store, "record_sizes", None)
@@ -357,7 +356,26 @@ FIELD_VALUE_COLUMNS: dict[str, tuple[str, str]] = {
 }
 
 
+_VALUES_CACHE: dict[tuple[str, str, int, str], dict[str, Any]] = {}
+
+
+def _data_key(store: Any) -> tuple[str, str, int]:
+    """Identifies one version of one database, for caching statistics that scan every study."""
+    stamp = store.meta("data_timestamp") if hasattr(store, "meta") else ""
+    return str(getattr(store, "url", "")), str(stamp), store.count()
+
+
 def _value_stats(store: Any, piece: str) -> dict[str, Any]:
+    """Value counts of one field; cached per data version (each is a scan of the studies table)."""
+    key = (*_data_key(store), piece)
+    if key not in _VALUES_CACHE:
+        if len(_VALUES_CACHE) > 64:
+            _VALUES_CACHE.clear()
+        _VALUES_CACHE[key] = _count_values(store, piece)
+    return _VALUES_CACHE[key]
+
+
+def _count_values(store: Any, piece: str) -> dict[str, Any]:
     path, column = FIELD_VALUE_COLUMNS[piece]
     counts: dict[str, int] = {}
     missing = 0
