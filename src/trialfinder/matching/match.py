@@ -29,7 +29,6 @@ from trialfinder.matching.relevance import (
     build_query,
     score_studies,
 )
-from trialfinder.search.plan import GeoClause, Plan, TextClause
 
 #: Ranking adjustments by verdict, added to the relevance normalised to [0, 1] within the candidates.
 #: Measured on the TREC 2021 judged pools (both halves of the odd/even split): an "eligible" verdict is
@@ -41,10 +40,10 @@ VERDICT_BONUS = {elig.ELIGIBLE: 0.5, elig.POSSIBLY: 0.0, elig.INELIGIBLE: -0.1}
 STRUCTURED_PENALTY = -0.3
 #: Weight of the engine's score (the share of criteria met, unknown counting half).
 ENGINE_SCORE_WEIGHT = 0.2
+RETRIEVAL_WORDS = 8
 #: Statuses of studies that take patients now or soon.
 OPEN_STATUSES = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION")
 DEFAULT_RADIUS_KM = 80.4672  # 50 miles
-RETRIEVAL_WORDS = 12
 DEFAULT_CANDIDATES = 150
 #: Studies given a verdict per match, by default: enough to replace ineligible ones in the top ``limit``
 #: while keeping one match well under two seconds (a verdict costs the engine tens of milliseconds).
@@ -175,15 +174,18 @@ def match(store: Any, patient_input: str | dict[str, Any], *, near: str | None =
         return MatchResult([], [], prepared.summary(), engine=_engine_name(),
                            elapsed_ms=(time.perf_counter() - started) * 1000)
     near = near or (prepared.facts or {}).get("location") or None
-    plan, place_name = _plan(prepared, near=near, radius_km=radius_km, recruiting=recruiting,
-                             candidates=max(candidates, limit))
-    raw = store.run_search(plan)
-    ids = [h.nct_id for h in raw.hits]
-    nearest = {h.nct_id: _nearest(h.nearest) for h in raw.hits if h.nearest}
+    filters, place_name = _filters(prepared, near=near, radius_km=radius_km, recruiting=recruiting)
+    rows = _retrieve(store, query.top_words(RETRIEVAL_WORDS), max(candidates, limit), filters)
+    ids = [r[0] for r in rows]
     n_eval = max(2 * limit, MIN_EVALUATE) if evaluate is None else max(evaluate, limit)
     hits = _rank(store, stats, prepared, ids, evaluate=n_eval)[:limit]
+    where = {r[0]: (r[2], r[3]) for r in rows if r[3] is not None}
+    sites = _nearest_sites(store, [where[h.nct_id][1] for h in hits if h.nct_id in where])
     for h in hits:
-        h.nearest = nearest.get(h.nct_id)
+        if h.nct_id in where:
+            dist, lid = where[h.nct_id]
+            if lid in sites:
+                h.nearest = _nearest({**sites[lid], "distance_km": None if dist is None else round(dist, 2)})
     return MatchResult(hits, query.top_words(RETRIEVAL_WORDS), prepared.summary(), len(ids),
                        sum(h.verdict is not None for h in hits), place_name,
                        (time.perf_counter() - started) * 1000, _engine_name())
@@ -205,21 +207,19 @@ def _engine_name() -> str:
     return "engine" if elig.engine_available() else "structured fields only"
 
 
-def _plan(prepared: PreparedPatient, *, near: str | None, radius_km: float | None, recruiting: bool,
-          candidates: int) -> tuple[Plan, str | None]:
-    words = prepared.query.top_words(RETRIEVAL_WORDS)
-    clause = TextClause("cond", RETRIEVAL_FIELDS, tuple((w,) for w in words), tuple(False for _ in words),
-                        " ".join(words))
-    plan = Plan(text=[clause], limit=candidates)
+def _filters(prepared: PreparedPatient, *, near: str | None, radius_km: float | None,
+             recruiting: bool) -> tuple[dict[str, Any], str | None]:
+    """Retrieval filters for the patient (age, sex), the place and recruitment; and the place's name."""
+    out: dict[str, Any] = {}
     p = prepared.patient
     age = getattr(p, "age", None)
     if isinstance(age, (int, float)):
-        plan.age = float(age)
+        out["age"] = float(age)
     sex = elig.patient_sex(p)
     if sex in ("female", "male"):
-        plan.filters["sex"] = (sex.upper(),)
+        out["sexes"] = (sex.upper(), "ALL")
     if recruiting:
-        plan.filters["status"] = OPEN_STATUSES
+        out["statuses"] = OPEN_STATUSES
     place_name = None
     if near:
         from trialfinder.search.engine import _gazetteer
@@ -230,13 +230,27 @@ def _plan(prepared: PreparedPatient, *, near: str | None, radius_km: float | Non
             raise MatchError(f"unknown place {near!r}: try a city, 'City, State', a country or a US ZIP code")
         place_name = place.name
         if place.kind == "country" and radius_km is None:
-            plan.filters["country"] = (place.country or place.name,)
+            out["country"] = place.country or place.name
         else:
             radius = float(radius_km) if radius_km else DEFAULT_RADIUS_KM
             if radius <= 0:
                 raise MatchError("radius must be positive")
-            plan.geo = GeoClause(place.lat, place.lon, radius, recruiting)
-    return plan, place_name
+            out["geo"] = (place.lat, place.lon, radius, recruiting)
+    return out, place_name
+
+
+def _retrieve(store: Any, words: list[str], limit: int, filters: dict[str, Any]) -> list[tuple]:
+    """Candidates from the store: (nct_id, score, distance_km, nearest location id)."""
+    from trialfinder.store import sqlite_matching
+
+    pool = 8000 if "geo" in filters else 1000
+    return sqlite_matching.retrieve(store.conn, words, RETRIEVAL_FIELDS, limit=limit, pool=pool, **filters)
+
+
+def _nearest_sites(store: Any, lids: list[int]) -> dict[int, dict[str, Any]]:
+    from trialfinder.store import sqlite_matching
+
+    return sqlite_matching.locations_by_id(store.conn, lids)
 
 
 def _nearest(n: dict[str, Any]) -> dict[str, Any]:

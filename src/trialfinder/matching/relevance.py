@@ -55,6 +55,16 @@ MIN_AFFINITY = 0.0
 AFFINITY_PRIOR = 0.05
 AFFINITY_PRIOR_WEIGHT = 30.0
 
+#: Function words: never condition words, and the largest posting lists of the index, so they are not
+#: even looked up (over the whole registry each lookup would read megabytes).
+STOPWORDS = (
+    "a an and are as at be been being but by did do does for from had has have he her hers him his i if in "
+    "into is it its of on or our she so than that the their them then there these they this those to was we "
+    "were what when where which while who whom why will with would you your patient patients year years old "
+    "also after before during about over under again who presented presents"
+)
+_STOP_STEMS: set[str] = set()
+
 _CLAUSE_SPLIT = re.compile(r"[.;:!?\n]+|,\s+(?=(?:but|however|although|and)\b)", re.IGNORECASE)
 
 
@@ -232,7 +242,9 @@ def build_query(stats: IndexStats, note: str | None, conditions: Sequence[str] =
     for t, pos in toks_note:
         first.setdefault(t, pos)
     cond_terms = {t for t, _ in toks_cond}
-    vocab = set(tf) | cond_terms
+    if not _STOP_STEMS:
+        _STOP_STEMS.update(t for t, _ in stats.tokenize([STOPWORDS])[0])
+    vocab = (set(tf) | cond_terms) - _STOP_STEMS
     counts = stats.field_counts(vocab)
     n = stats.n_docs
     terms: list[QueryTerm] = []

@@ -12,10 +12,12 @@ All functions take the ``sqlite3`` connection of a :class:`~trialfinder.store.sq
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from trialfinder.store.sqlite import FTS_COLUMNS
 
@@ -149,3 +151,84 @@ def pool_bm25(texts: dict[str, str], query: str) -> dict[str, float]:
         return scores
     finally:
         mem.close()
+
+
+def retrieve(conn: sqlite3.Connection, words: Sequence[str], fields: Sequence[str], *, limit: int,
+             age: float | None = None, sexes: Sequence[str] = (), statuses: Sequence[str] = (),
+             country: str | None = None, geo: tuple[float, float, float, bool] | None = None,
+             pool: int = 1000) -> list[tuple[str, float, float | None, int | None]]:
+    """Candidate studies for a patient: ``(nct_id, relevance, distance_km, nearest location id)``.
+
+    Any of ``words`` in ``fields`` matches; the best ``pool`` matches by FTS5 BM25 are taken *before*
+    the study filters (age, sex, status, country, ``geo`` = (lat, lon, radius_km, recruiting sites
+    only)), because filtering every match first reads every matching study row, which over the whole
+    registry costs seconds.  When the filters leave fewer than ``limit``, the pool grows (x8) until
+    every match has been considered.
+    """
+    from trialfinder.search.plan import FIELD_WEIGHTS
+    from trialfinder.store.sqlite_search import RECRUITING_SITE, fts_quote
+
+    alts = [q for q in (fts_quote((w,), False) for w in words) if q]
+    cols = [f for f in fields if f in FTS_COLUMNS]
+    if not alts or not cols or limit < 1:
+        return []
+    fts = "{" + " ".join(cols) + "} : (" + " OR ".join(alts) + ")"
+    weights = ", ".join(str(FIELD_WEIGHTS[c]) for c in FTS_COLUMNS)
+    where: list[str] = []
+    params: list[Any] = []
+    if age is not None:
+        where.append("(s.min_age IS NULL OR s.min_age <= ?) AND (s.max_age IS NULL OR s.max_age >= ?)")
+        params += [age, age]
+    if sexes:
+        where.append(f"s.sex IN ({', '.join('?' * len(sexes))})")
+        params += list(sexes)
+    if statuses:
+        where.append(f"s.overall_status IN ({', '.join('?' * len(statuses))})")
+        params += list(statuses)
+    if country:
+        where.append("EXISTS (SELECT 1 FROM locations l WHERE l.sid = s.sid AND l.country = ? COLLATE NOCASE)")
+        params.append(country)
+    geo_sql, geo_params, geo_cols = "", [], "NULL, NULL"
+    if geo is not None:
+        lat, lon, radius, recruiting_only = geo
+        dlat = radius / 111.0
+        dlon = min(180.0, radius / (111.0 * max(math.cos(math.radians(lat)), 0.01)))
+        status_sql = " AND l.status = ?" if recruiting_only else ""
+        geo_sql = (" JOIN (SELECT sid, min(dist) AS dist, lid FROM (SELECT l.sid AS sid, l.lid AS lid, "
+                   "tf_dist_km(?, ?, l.lat, l.lon) AS dist FROM location_points p JOIN locations l ON l.lid = p.lid "
+                   "WHERE p.min_lat BETWEEN ? AND ? AND p.min_lon BETWEEN ? AND ?" + status_sql
+                   + ") WHERE dist <= ? GROUP BY sid) g ON g.sid = t.sid")
+        geo_params = [lat, lon, lat - dlat, lat + dlat, lon - dlon, lon + dlon]
+        if recruiting_only:
+            geo_params.append(RECRUITING_SITE)
+        geo_params.append(radius)
+        geo_cols = "g.dist, g.lid"
+    w_sql = (" WHERE " + " AND ".join(f"({w})" for w in where)) if where else ""
+    size = max(pool, limit)
+    while True:
+        sql = (f"SELECT s.nct_id, t.r, {geo_cols} FROM (SELECT rowid AS sid, bm25(study_text, {weights}) AS r "
+               "FROM study_text WHERE study_text MATCH ? ORDER BY r LIMIT ?) t" + geo_sql
+               + f" JOIN studies s ON s.sid = t.sid{w_sql} ORDER BY t.r, s.nct_id LIMIT ?")
+        rows = conn.execute(sql, [fts, size, *geo_params, *params, limit]).fetchall()
+        if len(rows) >= limit or size >= 10_000_000:
+            break
+        matched = conn.execute("SELECT count(*) FROM (SELECT rowid FROM study_text WHERE study_text MATCH ? "
+                               "LIMIT ?)", (fts, size + 1)).fetchone()[0]
+        if matched <= size:
+            break
+        size *= 8
+    return [(nct, -float(r), dist, lid) for nct, r, dist, lid in rows]
+
+
+def locations_by_id(conn: sqlite3.Connection, lids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """Study sites by location id (for "nearest site" lines)."""
+    ids = [int(x) for x in dict.fromkeys(lids) if x is not None]
+    out: dict[int, dict[str, Any]] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        marks = ", ".join("?" * len(chunk))
+        for row in conn.execute(f"SELECT lid, facility, city, state, zip, country, status, lat, lon, geo_derived "
+                                f"FROM locations WHERE lid IN ({marks})", chunk):
+            keys = ("facility", "city", "state", "zip", "country", "status", "lat", "lon", "derived")
+            out[row[0]] = dict(zip(keys, row[1:], strict=True))
+    return out
