@@ -33,10 +33,22 @@ def _one(cs: list[Constraint], kind: str) -> Constraint:
     ],
 )
 def test_age(text: str, low: float | None, high: float | None, low_inc: bool, high_inc: bool) -> None:
-    c = _one(extract_constraints(text, "inclusion"), "age")
+    c = [c for c in extract_constraints(text, "inclusion") if c.kind == "age"][0]
     assert (c.low, c.high, c.low_inclusive, c.high_inclusive) == (low, high, low_inc, high_inc)
     assert c.text and c.text in text
     assert 0 < c.confidence <= 1
+
+
+def test_age_alternatives_and_conditions() -> None:
+    cs = [c for c in extract_constraints("Age younger than 18 and older than 80 years", "exclusion") if c.kind == "age"]
+    assert sorted(((c.low or 0), (c.high or 999)) for c in cs) == [(0, 18), (80, 999)]
+    assert len({c.group for c in cs}) == 1
+    cs = [c for c in extract_constraints("patients under 18 years of age or over 80 years of age", "exclusion") if c.kind == "age"]
+    assert len(cs) == 2 and len({c.group for c in cs}) == 1
+    c = _one(extract_constraints("Written informed consent from a parent or guardian if < 18 years old.", "inclusion"), "age")
+    assert c.conditional
+    assert "age" not in _kinds(extract_constraints("Stopping therapy for 4 weeks or less is allowed", "inclusion"))
+    assert "age" not in _kinds(extract_constraints("Juvenile arthritis: under 16 years of age at onset", "inclusion"))
 
 
 def test_age_in_months_and_not_a_patient_age() -> None:

@@ -206,19 +206,20 @@ def _reproductive(c: Constraint, p: Patient) -> AtomResult:
             p.evidence.get("age", []) + ev_sex,
         )
     if c.kind == "menopause":
+        conf = 0.8
         if p.menopausal is not None:
             post = p.menopausal
         elif p.sex == "female" and p.age is not None and p.age >= 55:
-            post = True
+            post, conf = True, 0.65  # inferred from age only: never decisive
         elif p.sex == "female" and p.age is not None and p.age < 45:
-            post = False
+            post, conf = False, 0.65
         else:
             return _res(c, "U", 0.5, "unknown", "menopausal status unknown")
         want_post = c.value == "post"
         return _res(
             c,
             "T" if post == want_post else "F",
-            0.75,
+            conf,
             "explicit",
             "postmenopausal" if post else "premenopausal",
             p.evidence.get("menopause", []) + p.evidence.get("age", []),

@@ -47,7 +47,7 @@ _CHILDBEARING = re.compile(
 _SEX_BOTH = re.compile(
     r"\b(?:males?\s*(?:and|or|&|/|and/or)\s*females?|females?\s*(?:and|or|&|/|and/or)\s*males?|men\s+(?:and|or)\s+women|"
     r"women\s+(?:and|or)\s+men|both\s+(?:genders|sexes|sex)|either\s+(?:sex|gender)|all\s+(?:genders|sexes)|"
-    r"boys\s+and\s+girls|girls\s+and\s+boys|any\s+(?:sex|gender)|gender-?\s?independent)\b"
+    r"boys?\s+(?:and|or)\s+girls?|girls?\s+(?:and|or)\s+boys?|any\s+(?:sex|gender)|gender-?\s?independent)\b"
 )
 _SEX_FEMALE = re.compile(
     r"^(?:(?:adult|healthy|postmenopausal|post-menopausal|premenopausal|pre-menopausal|non-?pregnant|young)\s+)?"
@@ -72,7 +72,8 @@ _LACT = re.compile(
     r"\b(?:non-?\s?lactating|breast-?\s?feeding|lactating|lactation|nursing(?!\s+home|\s+staff|\s+care))\b"
 )
 _CONTRA = re.compile(
-    r"\b(?:contracepti\w*|birth\s+control|barrier\s+method|abstain\w*|abstinence|intrauterine\s+device|iud)\b"
+    r"\b(?:contracepti\w*|birth\s+control|barrier\s+method|abstain\w*|abstinence|intrauterine\s+device|iud|"
+    r"(?:prevent|avoid|protect\s+against)\w*\s+(?:a\s+)?pregnan\w*)\b"
 )
 _MENO = re.compile(r"\b(post|pre|peri)-?\s?menopausal\b")
 _LIFE = re.compile(
@@ -115,6 +116,12 @@ def _extract_population(b: Builder) -> None:
         b.consumed.append((m.start(), m.end()))
 
 
+_SEX_ONLY_WORDS = frozenset(
+    "are is will be shall not eligible ineligible excluded included allowed enrolled in this the study trial "
+    "for from participation participate to may can only sex gender patients subjects participants volunteers".split()
+)
+
+
 def _extract_sex(b: Builder, reproductive: bool) -> None:
     n = b.norm
     m = _SEX_BOTH.search(n)
@@ -123,13 +130,14 @@ def _extract_sex(b: Builder, reproductive: bool) -> None:
         return
     if reproductive:
         return
-    m = _SEX_FEMALE.search(n)
-    if m and b.free(m.start(), m.end()):
-        b.add("sex", m.start(), m.end(), 0.9, value="female")
-        return
-    m = _SEX_MALE.search(n)
-    if m and b.free(m.start(), m.end()):
-        b.add("sex", m.start(), m.end(), 0.9, value="male")
+    for rx, value in ((_SEX_FEMALE, "female"), (_SEX_MALE, "male")):
+        m = rx.search(n)
+        if m and b.free(m.start(), m.end()):
+            rest = [w for w in re.findall(r"[a-z]+", n[: m.start()] + " " + n[m.end() :]) if w not in _SEX_ONLY_WORDS]
+            # in an exclusion item "Women with vulvar disease" names whom it is about; "Females" alone excludes
+            conditional = b.kind == "exclusion" and bool(rest)
+            b.add("sex", m.start(), m.end(), 0.9, value=value, conditional=conditional)
+            return
 
 
 def _extract_reproductive(b: Builder) -> bool:
@@ -269,7 +277,10 @@ def _extract_participation(b: Builder) -> None:
         b.add("participation", m.start(), m.end(), 0.6)
 
 
-_META = re.compile(r"\b(?:inclusion|exclusion)\s+criteri|\bas defined above\b|\bcriteria listed\b")
+_META = re.compile(
+    r"\b(?:inclusion|exclusion)\s+criteri|\bas defined above\b|\bcriteria listed\b|"
+    r"^(?:a\s+|an\s+)?[a-z ]{0,40}\b(?:is|are)\s+(?:considered|defined)\b|^definitions?\b"
+)
 _RECIPIENTS = re.compile(
     r"^(?P<who>(?:recipients|patients|subjects|participants|those|women|men|children)\s+(?:who|that)\s+"
     r"(?:have\s+had|have\s+received|had|received|underwent|have\s+undergone|are\s+on|are\s+receiving)\s+"
@@ -287,6 +298,8 @@ def _mark_descriptors(b: Builder) -> None:
     """In exclusion items, "Women who ..." / "Pregnant women who ..." only say whom the item is about."""
     if b.kind != "exclusion":
         return
+    # "men and women who ..." describes the population, it excludes no one by itself
+    b.out = [c for c in b.out if not (c.kind == "sex" and c.value == "all")]
     for c in b.out:
         if c.kind in ("sex", "pregnancy", "lactation", "childbearing", "menopause") and not c.conditional:
             end = next((i for i, orig in enumerate(b.mapping) if orig >= c.span[1] - b.offset), len(b.norm))
@@ -336,17 +349,21 @@ def extract_constraints(
         )
         b.consumed.append((0, rec.end("who")))
     _extract_population(b)
-    for age in parse_age(b.norm):
+    ages = parse_age(b.norm)
+    age_group = b.new_group()
+    for age in ages:
         b.add(
             "age",
             age.start,
             age.end,
             0.95,
+            group=age_group,
             low=age.low,
             high=age.high,
             low_inclusive=age.low_inclusive,
             high_inclusive=age.high_inclusive,
             unit="years",
+            conditional=age.conditional,
         )
     reproductive = _extract_reproductive(b)
     _extract_sex(b, reproductive)
@@ -377,6 +394,17 @@ def extract_constraints(
         )
     _extract_participation(b)
     _mark_descriptors(b)
+    if kind == "exclusion":
+        for c in b.out:
+            if c.kind in ("pregnancy", "lactation"):
+                c.negated = False  # "Nonpregnant" under an exclusion header still means pregnancy excludes
+    elif any(c.kind == "pregnancy" and not c.negated and not c.conditional for c in b.out):
+        # a pregnancy requirement buried in a long inclusion item is too easy to misread
+        first = min((c.span[0] for c in b.out if c.kind == "pregnancy"), default=0) - b.offset
+        if len(b.norm) > 100 and first > 20:
+            for c in b.out:
+                if c.kind == "pregnancy":
+                    c.confidence = min(c.confidence, 0.6)
     if re.search(r"\b(?:initial|initially|first|baseline|at admission|on admission)\b", b.norm):
         for c in b.out:
             if c.kind == "lab":
@@ -386,6 +414,11 @@ def extract_constraints(
         c.kind not in ("lab", "life_expectancy", "participation") and not c.conditional for c in b.out
     )
     extract_conditions(b, concept_only)
+    if re.search(r"\b(?:if|when|provided\s+that|in\s+case\s+of)\b", b.norm[6:]):
+        # "... if participating in Step 2": the deciding condition is outside what we can check
+        for c in b.out:
+            if c.kind in ("condition", "therapy", "infection", "malignancy", "surgery", "vaccination") and not c.conditional:
+                c.confidence = min(c.confidence, 0.6)
     # renumber groups densely so callers can rely on 0..n-1
     remap: dict[int, int] = {}
     for c in b.out:

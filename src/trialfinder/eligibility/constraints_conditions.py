@@ -256,8 +256,10 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
         lead_quals: list[str] = []
         if alts:
             first_words = [stem(w) for w in re.findall(r"[a-z-]+", alts[0])]
-            while first_words and first_words[0] in vocab.qualifiers:
-                lead_quals.append(first_words.pop(0))
+            while first_words and (first_words[0] in vocab.qualifiers or first_words[0] in vocab.boilerplate):
+                w = first_words.pop(0)
+                if w in vocab.qualifiers:
+                    lead_quals.append(w)
             if not first_words:
                 lead_quals = []  # "Severe or complicated malaria": the qualifier is an alternative itself
         if si == len(segments) - 1:

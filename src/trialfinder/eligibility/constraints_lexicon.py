@@ -55,6 +55,7 @@ class AgeSpan:
     high: float | None
     low_inclusive: bool = True
     high_inclusive: bool = True
+    conditional: bool = False
 
 
 def _num(text: str) -> float | None:
@@ -92,41 +93,58 @@ _AGE_LOW = [
     ),
     re.compile(rf"{_LOW_CMP}\s*(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s*(?:of\s+age|old|of\s+age\s+or\s+older)"),
     re.compile(
-        rf"(?<![\d.,])(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})?\s*(?:of\s+age\s*|old\s*)?(?:or|and)\s+(?:older)"
+        rf"(?<![\d.,])(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})?\s*(?:of\s+age\s*|old\s*)?(?:or|and)\s+(?:older)(?!\s+than)"
     ),
     re.compile(
-        rf"(?<![\d.,])(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s*(?:of\s+age\s*|old\s*)?(?:or|and)\s+(?:over|above)"
+        rf"(?<![\d.,])(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s*(?:of\s+age\s*|old\s*)?(?:or|and)\s+(?:over|above)(?!\s+(?:than|\d))"
     ),
     re.compile(
         rf"(?<![\d.,])(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s+(?:of\s+age\s*|old\s*)?(?:or|and)\s+(?:more|greater)"
     ),
     re.compile(rf"\bage[ds]?\s*:?\s*(?P<n>{NUM})\s*\+"),
+    re.compile(rf"(?P<c>older\s+than)\s*(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})?"),
     re.compile(rf"(?<![\d.,])(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s+onwards?"),
     re.compile(rf"\b(?:aged|age)\s+(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})?\s+(?:and|or)\s+(?:over|above|older)"),
 ]
 _AGE_HIGH = [
+    re.compile(rf"(?P<c>younger\s+than)\s*(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})?"),
     re.compile(
         rf"\bage[ds]?\s*(?:of\s*|:\s*|is\s*|must\s+be\s*)?{_HIGH_CMP}\s*(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})?"
     ),
     re.compile(rf"{_HIGH_CMP}\s*(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s*(?:of\s+age|old)"),
     re.compile(
-        rf"(?<![\d.,])(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s*(?:of\s+age\s*|old\s*)?(?:or|and)\s+(?:younger|under|less|below)"
+        rf"(?<![\d.,])(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s*(?:of\s+age\s*|old\s*)?(?:or|and)\s+(?:younger|under|less|below)(?!\s+(?:than|\d))"
     ),
 ]
 
 
+_AGE_WORDS = re.compile(
+    r"\bage[ds]?\b|\bold\b|\bolder\b|\byounger\b|of\s+age|\badults?\b|\bchild(?:ren)?\b|\binfants?\b|"
+    r"\bneonates?\b|\badolescents?\b|\bminors?\b|\bborn\b|\byrs?\s+old\b"
+)
+_AFTER_NOT_PATIENT = re.compile(r"^\s*(?:of\s+age\s+)?(?:at|of)\s+(?:the\s+)?(?:onset|diagnosis|first|menarche)")
+_CONDITIONAL_BEFORE = re.compile(r"\b(?:if|when|for|whose|unless)\b(?:\s+(?:the\s+)?[a-z]+){0,4}\s*[(]?\s*$")
+_CONDITIONAL_AFTER = re.compile(r"^[^.;]{0,25}?\b(?:must|should|need|needs|require|requires|will need)\b")
+
+
 def parse_age(norm: str) -> list[AgeSpan]:
-    """Age bounds in a criterion, merged into one interval (union over alternatives, so never stricter)."""
-    lows: list[tuple[float, bool, int, int]] = []
-    highs: list[tuple[float, bool, int, int]] = []
+    """Age intervals in a criterion; several spans are alternatives (OR), e.g. "< 18 or > 80 years".
+
+    Bounds written together narrow each other ("> 18 years, ≤ 65 years"); bounds joined by "or", or
+    that cannot both hold ("younger than 18 and older than 80"), are alternatives.  An age in an "if"
+    clause ("consent of a guardian if < 18 years") is marked ``conditional``: it says whom the item is for.
+    """
+    found: list[tuple[int, int, float | None, float | None, bool, bool]] = []
     taken: list[tuple[int, int]] = []
 
     def ok(m: re.Match[str]) -> bool:
         if any(a < m.end() and m.start() < b for a, b in taken):
             return False
-        if _NOT_PATIENT_AGE.search(norm[max(0, m.start() - 25) : m.start()]):
+        before = norm[max(0, m.start() - 25) : m.start()]
+        if _NOT_PATIENT_AGE.search(before) or _AFTER_NOT_PATIENT.match(norm[m.end() :]):
             return False
-        return True
+        context = norm[max(0, m.start() - 20) : m.end() + 12]
+        return bool(_AGE_WORDS.search(context))
 
     for rx in _AGE_RANGE:
         for m in rx.finditer(norm):
@@ -140,86 +158,72 @@ def parse_age(norm: str) -> list[AgeSpan]:
                 a, b2 = b2, a
             if b2 * f > 130:
                 continue
-            lows.append((a * f, True, m.start(), m.end()))
-            highs.append((b2 * f, True, m.start(), m.end()))
+            found.append((m.start(), m.end(), a * f, b2 * f, True, True))
             taken.append((m.start(), m.end()))
     for rx in _AGE_LOW:
         for m in rx.finditer(norm):
             if not ok(m):
                 continue
             n = _num(m.group("n"))
-            if n is None:
+            if n is None or n * _age_factor(m.groupdict().get("u")) > 130:
                 continue
             c = (m.groupdict().get("c") or "").strip()
-            inclusive = c not in (">", "over", "above", "older than", "greater than", "more than")
-            v = n * _age_factor(m.groupdict().get("u"))
-            if v > 130:
-                continue
-            lows.append((v, inclusive, m.start(), m.end()))
+            inclusive = re.sub(r"\s+", " ", c) not in (">", "over", "above", "older than", "greater than", "more than")
+            found.append((m.start(), m.end(), n * _age_factor(m.groupdict().get("u")), None, inclusive, True))
             taken.append((m.start(), m.end()))
     for rx in _AGE_HIGH:
         for m in rx.finditer(norm):
             if not ok(m):
                 continue
             n = _num(m.group("n"))
-            if n is None:
+            if n is None or n * _age_factor(m.groupdict().get("u")) > 130:
                 continue
             c = (m.groupdict().get("c") or "").strip()
-            inclusive = (
-                c in ("≤", "<=", "=<", "at most", "up to", "maximum", "maximum of", "") or "equal" in c
-            )
-            v = n * _age_factor(m.groupdict().get("u"))
-            if v > 130:
-                continue
-            highs.append((v, inclusive, m.start(), m.end()))
+            c = re.sub(r"\s+", " ", c)
+            inclusive = c in ("≤", "<=", "=<", "at most", "up to", "maximum", "maximum of", "") or "equal" in c
+            found.append((m.start(), m.end(), None, n * _age_factor(m.groupdict().get("u")), True, inclusive))
             taken.append((m.start(), m.end()))
-    if not lows and not highs:
+    if not found:
         m = re.search(r"\bminors?\b", norm)
         if m:
-            return [AgeSpan(m.start(), m.end(), None, 18.0, True, False)]
-        m = re.search(
-            r"^(?:\W*)(?:adults?|adult\s+(?:patients|subjects|participants|volunteers|men|women))\b", norm
-        )
+            return [AgeSpan(m.start(), m.end(), None, 18.0, True, False, _conditional(norm, m.start(), m.end()))]
+        m = re.search(r"^(?:\W*)(?:adults?|adult\s+(?:patients|subjects|participants|volunteers|men|women))\b", norm)
         if m:
             return [AgeSpan(m.start(), m.end(), 18.0, None)]
         return []
-    # bounds joined by "or"/"and/or" are alternatives (union); otherwise they narrow each other
-    bounds = sorted(
-        [(s, e, v, inc, "low") for v, inc, s, e in lows] + [(s, e, v, inc, "high") for v, inc, s, e in highs]
-    )
-    alternatives: list[list[tuple[int, int, float, bool, str]]] = [[bounds[0]]]
-    for prev, cur in zip(bounds, bounds[1:], strict=False):
+    found.sort()
+    # group bounds: "or"/"and/or"/"(" between two bounds starts a new alternative
+    groups: list[list[tuple[int, int, float | None, float | None, bool, bool]]] = [[found[0]]]
+    for prev, cur in zip(found, found[1:], strict=False):
         between = norm[prev[1] : cur[0]] if cur[0] >= prev[1] else ""
-        if re.search(r"\b(?:or|and/or)\b|\(", between):
-            alternatives.append([cur])
+        if re.search(r"\b(?:or|and/or)\b|\(|;|\.\s", between):
+            groups.append([cur])
         else:
-            alternatives[-1].append(cur)
-    intervals = []
-    for alt in alternatives:
-        lo_b = [b for b in alt if b[4] == "low"]
-        hi_b = [b for b in alt if b[4] == "high"]
-        lo = max(lo_b, key=lambda b: b[2]) if lo_b else None
-        hi = min(hi_b, key=lambda b: b[2]) if hi_b else None
-        intervals.append((lo, hi))
-    start, end = bounds[0][0], max(b[1] for b in bounds)
-    if any(lo is None for lo, _ in intervals):
-        low = None
-    else:
-        low = min((lo for lo, _ in intervals if lo is not None), key=lambda b: b[2])
-    if any(hi is None for _, hi in intervals):
-        high = None
-    else:
-        high = max((hi for _, hi in intervals if hi is not None), key=lambda b: b[2])
-    return [
-        AgeSpan(
-            start,
-            end,
-            low[2] if low else None,
-            high[2] if high else None,
-            low[3] if low else True,
-            high[3] if high else True,
-        )
-    ]
+            groups[-1].append(cur)
+    out: list[AgeSpan] = []
+    for g in groups:
+        lows = [(b[2], b[4]) for b in g if b[2] is not None]
+        highs = [(b[3], b[5]) for b in g if b[3] is not None]
+        lo = max(lows, key=lambda t: t[0]) if lows else None
+        hi = min(highs, key=lambda t: t[0]) if highs else None
+        start, end = g[0][0], g[-1][1]
+        if lo is not None and hi is not None and lo[0] > hi[0]:
+            # "younger than 18 and older than 80": two alternatives, not an empty range
+            out.append(AgeSpan(start, end, None, hi[0], True, hi[1]))
+            out.append(AgeSpan(start, end, lo[0], None, lo[1], True))
+            continue
+        out.append(AgeSpan(start, end, lo[0] if lo else None, hi[0] if hi else None,
+                           lo[1] if lo else True, hi[1] if hi else True))
+    for a in out:
+        a.conditional = _conditional(norm, a.start, a.end)
+    return out
+
+
+def _conditional(norm: str, start: int, end: int) -> bool:
+    """An age that only says whom a rule is for: "if < 18 years", "patients < 18 years must ..."."""
+    if _CONDITIONAL_BEFORE.search(norm[max(0, start - 30) : start]):
+        return True
+    return bool(start > 0 and _CONDITIONAL_AFTER.match(norm[end:]) and re.search(r"\b(?:consent|guardian|parent)", norm))
 
 
 # --------------------------------------------------------------------------------------------------

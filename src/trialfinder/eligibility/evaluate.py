@@ -53,6 +53,7 @@ class CriterionVerdict:
     kind: str = ""
     confidence: float = 0.0
     atoms: list[AtomResult] = field(default_factory=list, repr=False)
+    assumed: bool = False  # the verdict rests only on things the record does not mention
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (constraints included, per-atom details omitted)."""
@@ -209,12 +210,50 @@ def _explain(label: str, decisive: list[AtomResult], kind: str) -> str:
     return f"{label.capitalize()}: " + "; ".join(parts) + "."
 
 
+_NEGATIVE_LEAD = re.compile(
+    r"^\W*(?:\(?[0-9a-z]{1,3}[.)]\s+)?(?:no|not|without|absence\s+of|free\s+of|negative\s+for|never)\b\s*", re.I
+)
+_EXCLUSION_STATEMENT = re.compile(
+    r"\b(?:are|is|will\s+be|shall\s+be|must\s+be)\s+(?:excluded|not\s+eligible|ineligible|not\s+included|not\s+allowed)\b",
+    re.I,
+)
+
+
 def evaluate_criterion(
     patient: Patient, criterion_text: str, kind: Literal["inclusion", "exclusion"]
 ) -> CriterionVerdict:
-    """Judge one criterion item for one patient (see :data:`LABELS` for the possible labels)."""
+    """Judge one criterion item for one patient (see :data:`LABELS` for the possible labels).
+
+    Inclusion items that are really exclusions ("No diabetes", "Children are excluded") are judged as
+    exclusions and the answer is translated back; absence assumed only because the note is silent then
+    gives "not enough information", never "included".
+    """
     if kind not in ("inclusion", "exclusion"):
         raise ValueError(f"kind must be 'inclusion' or 'exclusion', not {kind!r}")
+    text = criterion_text or ""
+    if kind == "inclusion":
+        lead = _NEGATIVE_LEAD.match(text)
+        if lead or _EXCLUSION_STATEMENT.search(text):
+            inner = text[lead.end() :] if lead else text
+            if inner.strip():
+                return _as_exclusion(patient, text, inner)
+    return _evaluate(patient, text, kind)
+
+
+def _as_exclusion(patient: Patient, text: str, inner: str) -> CriterionVerdict:
+    v = _evaluate(patient, inner, "exclusion")
+    mapped = {
+        "excluded": "not included",
+        "not excluded": "not enough information" if v.assumed else "included",
+        "not applicable": "not applicable",
+    }.get(v.label, "not enough information")
+    expl = v.explanation.split(": ", 1)[-1] if ": " in v.explanation else v.explanation
+    return CriterionVerdict(mapped, v.evidence if mapped != "not enough information" or not v.assumed else [],
+                            f"{mapped.capitalize()}: {expl}", v.constraints, text, "inclusion", v.confidence,
+                            v.atoms, v.assumed)
+
+
+def _evaluate(patient: Patient, criterion_text: str, kind: Literal["inclusion", "exclusion"]) -> CriterionVerdict:
     vocab = load_vocab()
     constraints = extract_constraints(criterion_text or "", kind)
     atoms = [assess(c, patient, vocab) for c in constraints]
@@ -225,9 +264,10 @@ def evaluate_criterion(
             if kind == "inclusion"
             else "Not excluded: nothing in the patient's record matches this exclusion."
         )
-        return CriterionVerdict(label, [], expl, [], criterion_text, kind, 0.3, [])
+        return CriterionVerdict(label, [], expl, [], criterion_text, kind, 0.3, [], True)
     value, decisive, conf = _combine(kind, constraints, atoms)
     label = _label(kind, value, conf, decisive)
+    assumed = bool(decisive) and all(a.reason in ("assumed_absent", "inferred") for a in decisive)
     return CriterionVerdict(
         label,
         _evidence(decisive),
@@ -237,6 +277,7 @@ def evaluate_criterion(
         kind,
         round(conf, 3),
         atoms,
+        assumed or not decisive,
     )
 
 
