@@ -152,7 +152,9 @@ def test_match_is_fast_and_leaves_no_trace(store) -> None:
     started = time.process_time()  # CPU time: a busy CI machine must not make this flaky
     match(store, BREAST_NOTE + " Also ZQXWVPATIENTMARKER.", limit=10)
     assert time.process_time() - started < 2.0
-    assert store.conn.execute("SELECT count(*) FROM temp.tf_match_text").fetchone()[0] == 0
+    from trialfinder.store.sqlite_matching import _tokenizer
+
+    assert _tokenizer().execute("SELECT count(*) FROM texts").fetchone()[0] == 0
 
 
 def test_patient_text_never_reaches_the_database_file(sample_db: Path) -> None:

@@ -146,7 +146,7 @@ class IndexStats:
         return n
 
     def tokenize(self, texts: Sequence[str]) -> list[list[tuple[str, int]]]:
-        return self.sql.tokenize(self.conn, texts)
+        return self.sql.tokenize(texts)
 
     def field_counts(self, terms: Iterable[str]) -> dict[str, dict[str, int]]:
         terms = set(terms)

@@ -2,12 +2,13 @@
 
 The matcher (:mod:`trialfinder.matching`) builds its query from a patient's note, so it needs the note's
 words exactly as the full-text index sees them (same tokenizer, same Porter stems) and how often each
-word occurs per indexed field across the whole registry.  Both come from FTS5 itself: a temporary FTS5
-table tokenises the texts (read back through ``fts5vocab``), and a temporary ``fts5vocab`` view over
-``study_text`` gives per-field document frequencies.  Temporary tables live in memory on the caller's
-connection and are emptied after each use, so no patient text is ever written to the database file.
+word occurs per indexed field across the whole registry.  Both come from FTS5 itself: an FTS5 table in a
+private in-memory database tokenises texts (read back through ``fts5vocab``), so patient text never
+reaches a store's connection or file; a temporary ``fts5vocab`` view over ``study_text`` gives per-field
+document frequencies.
 
-All functions take the ``sqlite3`` connection of a :class:`~trialfinder.store.sqlite.SQLiteStore`.
+Functions that read the index take the ``sqlite3`` connection of a
+:class:`~trialfinder.store.sqlite.SQLiteStore`.
 """
 
 from __future__ import annotations
@@ -37,31 +38,42 @@ def _lock(conn: sqlite3.Connection) -> threading.Lock:
 
 
 def _ensure_temp(conn: sqlite3.Connection) -> None:
-    conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.tf_match_text USING fts5(body, tokenize = '{TOKENIZE}')")
-    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.tf_match_text_v USING fts5vocab(temp, tf_match_text, "
-                 "'instance')")
     conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.tf_match_col_v USING fts5vocab(main, study_text, 'col')")
     conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.tf_match_row_v USING fts5vocab(main, study_text, 'row')")
 
 
-def tokenize(conn: sqlite3.Connection, texts: Sequence[str]) -> list[list[tuple[str, int]]]:
+_LOCAL = threading.local()
+
+
+def _tokenizer() -> sqlite3.Connection:
+    """This thread's private in-memory database with an FTS5 table using the index's tokenizer."""
+    mem = getattr(_LOCAL, "mem", None)
+    if mem is None:
+        mem = sqlite3.connect(":memory:")
+        mem.execute(f"CREATE VIRTUAL TABLE texts USING fts5(body, tokenize = '{TOKENIZE}')")
+        mem.execute("CREATE VIRTUAL TABLE texts_v USING fts5vocab(texts, 'instance')")
+        _LOCAL.mem = mem
+    return mem
+
+
+def tokenize(texts: Sequence[str]) -> list[list[tuple[str, int]]]:
     """Each text's tokens as ``(stemmed term, position)`` in order, exactly as ``study_text`` indexes them.
 
-    The texts pass through a temporary in-memory table that is emptied before returning.
+    The texts (patient notes among them) go to a private in-memory database of the calling thread, never
+    to a store's connection, and are deleted before returning.
     """
     out: list[list[tuple[str, int]]] = [[] for _ in texts]
     if not texts:
         return out
-    with _lock(conn):
-        _ensure_temp(conn)
-        try:
-            conn.executemany("INSERT INTO temp.tf_match_text (rowid, body) VALUES (?, ?)",
-                             [(i + 1, t or "") for i, t in enumerate(texts)])
-            for term, doc, offset in conn.execute(
-                    "SELECT term, doc, offset FROM temp.tf_match_text_v ORDER BY doc, offset"):
-                out[doc - 1].append((term, offset))
-        finally:
-            conn.execute("DELETE FROM temp.tf_match_text")
+    mem = _tokenizer()
+    try:
+        mem.execute("DELETE FROM texts")
+        mem.executemany("INSERT INTO texts (rowid, body) VALUES (?, ?)",
+                        [(i + 1, t or "") for i, t in enumerate(texts)])
+        for term, doc, offset in mem.execute("SELECT term, doc, offset FROM texts_v ORDER BY doc, offset"):
+            out[doc - 1].append((term, offset))
+    finally:
+        mem.execute("DELETE FROM texts")
     return out
 
 
