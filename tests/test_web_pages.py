@@ -329,3 +329,9 @@ def test_static_leaflet_served_locally(client: TestClient) -> None:
 def test_overlong_input_is_rejected(client: TestClient) -> None:
     assert client.get("/search", params={"cond": "x" * 5000}).status_code == 400
     assert client.get("/search?" + "a=" + "b" * 20000).status_code == 414
+
+
+def test_head_requests(client: TestClient) -> None:
+    r = client.head("/study/NCT05631717")
+    assert r.status_code == 200 and r.content == b"" and int(r.headers["content-length"]) > 1000
+    assert client.head("/api/v2/version").status_code == 200

@@ -89,6 +89,9 @@ class EdgeMiddleware:
                     break
         cache = b"public, max-age=86400" if path.startswith("/static/") else b"no-cache"
         cors = is_api
+        head = scope.get("method") == "HEAD"
+        if head:  # answered as GET without the body (monitors and link checkers use HEAD)
+            scope = {**scope, "method": "GET"}
 
         async def send_wrapper(message: dict) -> None:
             if message["type"] == "http.response.start":
@@ -102,6 +105,8 @@ class EdgeMiddleware:
                 if b"vary" not in names and not path.startswith("/static/"):
                     headers.append((b"vary", b"Accept"))
                 message = {**message, "headers": headers}
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
