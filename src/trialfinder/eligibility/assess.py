@@ -368,7 +368,12 @@ def _condition_hits(c: Constraint, p: Patient, vocab: Vocab) -> list[_Hit]:
     for k in c.concepts:
         wanted |= vocab.class_members(k)
     sent_text = {s.sid: s.norm for s in p.sentences}
+    # a denied parent concept ("denies diabetes") also denies its subtypes ("type 1 diabetes")
+    parents = {k for k in vocab.concept_classes if wanted & vocab.class_members(k)} if wanted else set()
     for f in p.conditions:
+        if wanted and f.status == "absent" and f.concepts & parents and not f.concepts & wanted:
+            hits.append(_Hit(f.status, f.days_ago, f.historical, list(f.evidence), f.name, f.name.lower()))
+            continue
         if wanted and f.concepts & wanted:
             ctx = (
                 sent_text.get(f.evidence[0], f.name.lower())
@@ -510,7 +515,7 @@ def _therapy(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
                 return _res(
                     c, "U", 0.5, "time_unknown", f"{m.name} taken previously, date unknown", m.evidence
                 )
-        return _res(c, "T", 0.85, "explicit", f"patient takes {m.name}", m.evidence)
+        return _res(c, "T", min(0.85, c.confidence + 0.05), "explicit", f"patient takes {m.name}", m.evidence)
     if p.no_medications:
         return _res(c, "F", 0.85, "explicit", "patient takes no medications", p.medication_sentences)
     if p.medication_sentences or any(isinstance(e, str) for m in p.medications for e in m.evidence):

@@ -17,6 +17,7 @@ from typing import Literal
 
 from trialfinder.eligibility.constraints_base import KINDS, Builder, Constraint, negated_before
 from trialfinder.eligibility.constraints_conditions import (
+    FAMILY_CRIT,
     classify,
     concept_cover,
     extract_conditions,
@@ -47,14 +48,16 @@ _CHILDBEARING = re.compile(
 _SEX_BOTH = re.compile(
     r"\b(?:males?\s*(?:and|or|&|/|and/or)\s*females?|females?\s*(?:and|or|&|/|and/or)\s*males?|men\s+(?:and|or)\s+women|"
     r"women\s+(?:and|or)\s+men|both\s+(?:genders|sexes|sex)|either\s+(?:sex|gender)|all\s+(?:genders|sexes)|"
-    r"boys?\s+(?:and|or)\s+girls?|girls?\s+(?:and|or)\s+boys?|any\s+(?:sex|gender)|gender-?\s?independent)\b"
+    r"boys?\s+(?:and|or)\s+girls?|girls?\s+(?:and|or)\s+boys?|any\s+(?:sex|gender)|gender-?\s?independent|"
+    r"man\s+(?:and|or)\s+woman|woman\s+(?:and|or)\s+man|m\s*/\s*f|f\s*/\s*m|(?:of\s+)?either\s+(?:sex|gender))\b"
 )
 _SEX_FEMALE = re.compile(
     r"^(?:(?:adult|healthy|postmenopausal|post-menopausal|premenopausal|pre-menopausal|non-?pregnant|young)\s+)?"
-    r"(?:females?|women|woman|girls?)\b|\bfemale\s+(?:sex|gender|patients?|subjects?|participants?)\b"
+    r"(?:females?|women|woman|girls?)\b(?!\s+(?:sex\s+)?partners?)|\bfemale\s+(?:sex|gender|patients?|subjects?|participants?)\b(?!\s+partners?)"
 )
 _SEX_MALE = re.compile(
-    r"^(?:(?:adult|healthy|young)\s+)?(?:males?|men|man|boys?)\b|\bmale\s+(?:sex|gender|patients?|subjects?|participants?)\b"
+    r"^(?:(?:adult|healthy|young)\s+)?(?:males?|men|man|boys?)\b(?!\s+(?:sex\s+)?partners?)|"
+    r"\bmale\s+(?:sex|gender|patients?|subjects?|participants?)\b(?!\s+partners?)"
 )
 _NEG_PREG = re.compile(
     r"\b(?:negative\s+(?:serum\s+|urine\s+|urinary\s+|blood\s+|(?:serum|urine)\s+or\s+(?:serum|urine)\s+)?"
@@ -196,8 +199,18 @@ def _extract_reproductive(b: Builder) -> bool:
     if not any(c.kind == "childbearing" for c in b.out):
         m = _CHILDBEARING.search(n)
         if m and b.free(m.start(), m.end()):
-            b.add("childbearing", m.start(), m.end(), 0.7, group=group)
+            neg = bool(re.search(r"\bnon-?\s?$|\bnot\s+(?:of\s+)?$", n[max(0, m.start() - 12) : m.start()]))
+            b.add("childbearing", m.start(), m.end(), 0.7, group=group, negated=neg)
             found = True
+    m = re.match(
+        r"^\W*(?:pregnant|breast-?\s?feeding|lactating|nursing)\s+(?:women|participants?|patients?|subjects?|mothers?)\s+"
+        r"(?:must|should|will|need)\b",
+        n,
+    )
+    if m and b.kind == "inclusion":
+        for c in b.out:
+            if c.kind in ("pregnancy", "lactation") and c.span[0] - b.offset <= m.end():
+                c.conditional = True  # "Breastfeeding participants must stop breastfeeding": says whom it is for
     m = _MENO.search(n)
     if m and b.free(m.start(), m.end()):
         b.add(
@@ -349,7 +362,7 @@ def extract_constraints(
         )
         b.consumed.append((0, rec.end("who")))
     _extract_population(b)
-    ages = parse_age(b.norm)
+    ages = [] if FAMILY_CRIT.search(b.norm) else parse_age(b.norm)  # "relatives affected before age 55"
     age_group = b.new_group()
     for age in ages:
         b.add(
@@ -414,7 +427,11 @@ def extract_constraints(
         c.kind not in ("lab", "life_expectancy", "participation") and not c.conditional for c in b.out
     )
     extract_conditions(b, concept_only)
-    if re.search(r"\b(?:if|when|provided\s+that|in\s+case\s+of)\b", b.norm[6:]):
+    if re.search(r"\b(?:if|when|provided\s+that|in\s+case\s+of)\b", b.norm[6:]) or re.search(
+        r"\bdefined\s+(?:as|by)\b|^[a-z /-]{3,40}:\s*\D{0,40}\d", b.norm
+    ):
+        # "... if participating in Step 2", "Hypertension: pressures > 160/95": the deciding detail is
+        # a condition or a definition we cannot check, so a bare diagnosis must not decide
         # "... if participating in Step 2": the deciding condition is outside what we can check
         for c in b.out:
             if c.kind in ("condition", "therapy", "infection", "malignancy", "surgery", "vaccination") and not c.conditional:

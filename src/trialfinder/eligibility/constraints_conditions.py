@@ -37,8 +37,9 @@ _AND_SPLIT_EXCL = re.compile(r"\s+(?:with|who (?:have|has|are|is)|in the setting
 
 
 FAMILY_CRIT = re.compile(
-    r"\b(?:family history|first-degree relative|biological parent|parents?|mother|father|sibling|siblings|brother|sister)\b"
-    r"(?!\s+(?:reports|says|states|tells))"
+    r"\b(?:family\s+history|first[- ]degree|second[- ]degree|relatives?|biological\s+(?:parent|mother|father)s?|"
+    r"(?:mother|father|parents?|siblings?|brothers?|sisters?)\s+(?:with|who\s+(?:has|have|had)|diagnosed|affected|had|has)"
+    r"(?!\s+(?:reports|says|states|tells|consent)))\b"
 )
 
 _MODIFIER_NOUNS = frozenset(
@@ -144,7 +145,11 @@ def _residual_text(b: Builder) -> str:
 
 
 _CAUSAL = re.compile(
-    r"\b(?:due\s+to|because\s+of|secondary\s+to|caused\s+by|attributable\s+to|which\s+would|that\s+would)\b[^;]*"
+    r"\b(?:due\s+to|because\s+of|secondary\s+to|caused\s+by|attributable\s+to|which\s+would|that\s+would)\b[^;()]*"
+)
+_ALLERGY = re.compile(
+    r"\b(?:allerg\w*|hypersensitiv\w*|sensitivity|intoleran\w*|contraindicat\w*|contra-indicat\w*|"
+    r"adverse\s+reactions?|reactions?\s+to|anaphyla\w*|idiosyncra\w*)\b"
 )
 _POPULATION_PREFIX = re.compile(
     r"^\s*(?:for|in)\s+(?:all\s+)?(?P<what>[a-z -]{3,40}?)\s+(?:patients|subjects|participants|individuals|women|men)\s*$"
@@ -219,13 +224,14 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
         tail = re.split(r"[;.)]", text[m.end() :])[0]
         exceptions.extend(a.strip() for a in _OR_SPLIT.split(tail) if a and a.strip())
     text = _EXCEPT.split(text)[0] if _EXCEPT.search(text) else text
-    text = _CAUSAL.sub(lambda m: " " * len(m.group(0)), text)
 
     # parentheticals: abbreviations and examples become alternatives, remarks are dropped
     extra: list[str] = []
 
     def paren(m: re.Match[str]) -> str:
         inner = m.group(1).strip()
+        if _CAUSAL.search(text[max(0, m.start() - 60) : m.start()]):
+            return " " * len(m.group(0))  # examples of a cause ("due to asthma symptoms (cough, wheeze)")
         if "   " in inner or re.search(
             r"\b(?:not|allowed|eligible|permitted|will be|may be|can be|see|defined|unless|only)\b", inner
         ):
@@ -240,6 +246,8 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
         return " " * len(m.group(0))
 
     text = _PAREN.sub(paren, text)
+    text = _CAUSAL.sub(lambda m: " " * len(m.group(0)), text)
+    allergy = bool(_ALLERGY.search(b.norm))
     text = re.sub(r",\s*(?:and|&)\s+", ",  ", text)  # "A, B, and C" is a list, not a conjunction
     and_split = _AND_SPLIT_INCL if b.kind == "inclusion" else _AND_SPLIT_EXCL
     text = re.sub(r"\s+", " ", text)  # blanked spans leave long runs of spaces; keep the splitters linear
@@ -277,7 +285,7 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
             pop_alt = _POPULATION_PREFIX.match(alt)
             if re.search(r"\d", alt):
                 required = [*required, "#quantity"]  # an unparsed amount/frequency we cannot check lexically
-            drug_terms = [t for _s, _e, t in find_terms(alt, drug_names)]
+            drug_terms = [] if allergy else [t for _s, _e, t in find_terms(alt, drug_names)]
             if not core and not concepts and not drug_terms:
                 continue
             if not concepts and not drug_terms:

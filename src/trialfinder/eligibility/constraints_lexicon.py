@@ -136,6 +136,9 @@ def parse_age(norm: str) -> list[AgeSpan]:
     """
     found: list[tuple[int, int, float | None, float | None, bool, bool]] = []
     taken: list[tuple[int, int]] = []
+    cut = re.search(r"\b(?:except|excluding|unless|with the exception of)\b", norm)
+    if cut:
+        norm = norm[: cut.start()]  # ages inside an exception describe other people
 
     def ok(m: re.Match[str]) -> bool:
         if any(a < m.end() and m.start() < b for a, b in taken):
@@ -184,7 +187,7 @@ def parse_age(norm: str) -> list[AgeSpan]:
             found.append((m.start(), m.end(), None, n * _age_factor(m.groupdict().get("u")), True, inclusive))
             taken.append((m.start(), m.end()))
     if not found:
-        m = re.search(r"\bminors?\b", norm)
+        m = re.search(r"\bminors\b|\bminor\b(?=\s*(?:[,.;)]|$|patients?|children|subjects?|participants?))", norm)
         if m:
             return [AgeSpan(m.start(), m.end(), None, 18.0, True, False, _conditional(norm, m.start(), m.end()))]
         m = re.search(r"^(?:\W*)(?:adults?|adult\s+(?:patients|subjects|participants|volunteers|men|women))\b", norm)

@@ -210,6 +210,13 @@ def _explain(label: str, decisive: list[AtomResult], kind: str) -> str:
     return f"{label.capitalize()}: " + "; ".join(parts) + "."
 
 
+_HEADING = re.compile(
+    r"^\s*(?:other|hepatic|renal|cardiovascular|cardiac|pulmonary|hematopoietic|hematologic|neurologic|"
+    r"performance\s+status|life\s+expectancy|chemotherapy|radiotherapy|surgery|endocrine\s+therapy|"
+    r"biologic\s+therapy|prior\s+treatment|concurrent\s+medication|prior\s+medication|co-existing\s+condition|"
+    r"patient\s+characteristics|disease\s+characteristics|prior\s+concurrent\s+therapy)\s*:\s*(?=\S)",
+    re.I,
+)
 _NEGATIVE_LEAD = re.compile(
     r"^\W*(?:\(?[0-9a-z]{1,3}[.)]\s+)?(?:no|not|without|absence\s+of|free\s+of|negative\s+for|never)\b\s*", re.I
 )
@@ -230,7 +237,7 @@ def evaluate_criterion(
     """
     if kind not in ("inclusion", "exclusion"):
         raise ValueError(f"kind must be 'inclusion' or 'exclusion', not {kind!r}")
-    text = criterion_text or ""
+    text = _HEADING.sub("", criterion_text or "", count=1)
     if kind == "inclusion":
         lead = _NEGATIVE_LEAD.match(text)
         if lead or _EXCLUSION_STATEMENT.search(text):
