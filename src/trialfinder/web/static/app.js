@@ -29,7 +29,7 @@
     tiles.on("tileerror", function () {
       if (failed) return;
       failed = true;
-      var note = el("p", "Map tiles could not load (offline?). The list of sites below is complete.");
+      var note = el("p", "Map tiles could not load (offline?); the list below has everything the map shows.");
       note.className = "map-note";
       container.parentNode.insertBefore(note, container.nextSibling);
     });
