@@ -4,14 +4,25 @@ Why batches: each batch is one transaction, so a run killed at any point leaves 
 after the last committed batch, and re-running the same command completes the job (upserts of what is
 already stored are no-ops). Rejections never stop a run; they are counted, reported and optionally
 written as JSON lines.
+
+Why this shape (registry scale, see the "Ingest" section of ``benchmarks/README.md``): the database has
+one writer, so everything that is not a database write runs in worker processes -- reading and
+inflating archive members, parsing, validation, normalisation, synonyms, hashing, and turning each study
+into the store's row tuples. The writer only assigns ids and runs one ``executemany`` per table and
+batch. Work in flight is bounded, so memory stays flat whatever the input size, and results are consumed
+in input order, so a re-run after an interruption sees the same sequence.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import sys
 import time
+import zipfile
+import zlib
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
@@ -22,14 +33,35 @@ import orjson
 
 from trialfinder.model.study import RecordError, normalize
 from trialfinder.search.synonyms import extract_synonyms
-from trialfinder.sources import RawDocument, Rejection, SourceRecord, iter_documents, parse_raw
+from trialfinder.sources import (
+    ARCHIVE_SUFFIXES,
+    JSON_SUFFIXES,
+    NDJSON_SUFFIXES,
+    XML_SUFFIXES,
+    RawDocument,
+    Rejection,
+    SourceRecord,
+    iter_documents,
+    parse_bytes,
+)
 from trialfinder.store.base import PreparedStudy, Store, UpsertCounts
 
-BATCH_SIZE = 500
-#: Raw documents handed to a worker at a time: large enough to amortise inter-process overhead.
-CHUNK_DOCS = 64
+try:  # ISA-L inflates about twice as fast as zlib; optional
+    from isal.isal_zlib import decompress as _inflate
+except ImportError:  # pragma: no cover - depends on the environment
+    from zlib import decompress as _inflate
+
+#: Studies per transaction: large enough that the full-text index writes few, large segments; a run
+#: killed mid-way loses at most this much work (never consistency).
+BATCH_SIZE = 2000
+#: Uncompressed bytes of documents handed to a worker at a time: large enough to amortise the
+#: inter-process overhead, small enough to keep both workers busy and memory low.
+CHUNK_BYTES = 1 << 20
+CHUNK_DOCS = 256
+#: Chunks in flight per worker; bounds memory whatever the input size.
+INFLIGHT_PER_WORKER = 4
 #: Below this many input bytes, worker processes cost more to start than they save.
-PARALLEL_MIN_BYTES = 32 * 1024 * 1024
+PARALLEL_MIN_BYTES = 4 * 1024 * 1024
 
 
 def sample_path() -> Path:
@@ -50,24 +82,17 @@ class IngestResult:
         return self.counts.total / self.seconds if self.seconds else 0.0
 
 
-def _split_criteria(text: str) -> dict | None:
-    if not text:
-        return None
-    try:
-        from trialfinder.eligibility.criteria import split_criteria
-    except ImportError:  # the eligibility package is optional for storage
-        return None
-    return split_criteria(text).to_dict()
-
-
 def prepare(item: SourceRecord) -> PreparedStudy:
-    """Validate and normalise one record and serialise it once; raises :class:`RecordError`."""
+    """Validate and normalise one record and serialise it once; raises :class:`RecordError`.
+
+    The generic form, for stores without a row builder. The eligibility criteria are no longer split
+    here: stores split them on demand (see ``SQLiteStore.get_criteria_split``).
+    """
     study = normalize(item.record)
     blob = orjson.dumps(item.record)
     digest = hashlib.blake2b(blob, digest_size=16).hexdigest()
     source = item.file + (f"!{item.entry}" if item.entry else "")
-    extra = {"criteria_split": _split_criteria(study.criteria), "synonyms": extract_synonyms(study)}
-    return PreparedStudy(study, blob, digest, source, extra)
+    return PreparedStudy(study, blob, digest, source, {"synonyms": extract_synonyms(study)})
 
 
 class Progress:
@@ -119,6 +144,9 @@ def ingest(
     start = time.monotonic()
     bar = Progress(progress)
     ingest_id = store.begin_ingest(" ".join(paths))
+    # Stores that take ready-made rows (SQLite) get them from the workers; others get PreparedStudy.
+    rows_fn = getattr(store, "row_builder", None)
+    write: Callable[[list[Any]], UpsertCounts] = store.upsert_rows if rows_fn else store.upsert_many  # type: ignore[attr-defined]
 
     def reject(r: Rejection) -> None:
         result.counts.rejected += 1
@@ -128,23 +156,142 @@ def ingest(
         if on_rejection is not None:
             on_rejection(r)
 
-    batch: list[PreparedStudy] = []
-    for item in _prepared(paths, workers):
-        if isinstance(item, Rejection):
-            reject(item)
-            continue
-        batch.append(item)
-        if len(batch) >= batch_size:
-            result.counts += store.upsert_many(batch)
-            batch = []
-            bar.update(result.counts)
-    if batch:
-        result.counts += store.upsert_many(batch)
+    # The writer holds a few batches of plain tuples that never form cycles: collecting them as
+    # garbage candidates again and again costs more than the whole write.
+    threshold = gc.get_threshold()
+    gc.set_threshold(200_000, 50, 100)
+    try:
+        batch: list[Any] = []
+        for item in _prepared(paths, workers, rows_fn):
+            if isinstance(item, Rejection):
+                reject(item)
+                continue
+            batch.append(item)
+            if len(batch) >= batch_size:
+                result.counts += write(batch)
+                batch = []
+                bar.update(result.counts)
+        if batch:
+            result.counts += write(batch)
+    finally:
+        gc.set_threshold(*threshold)
     bar.update(result.counts, force=True)
     bar.done()
-    result.seconds = time.monotonic() - start
     store.finish_ingest(ingest_id, result.counts)
+    result.seconds = time.monotonic() - start
     return result
+
+
+# -- reading: what to hand to the workers ---------------------------------------------------------------
+
+#: A zip member the worker reads itself: (name, local header offset, compressed size, size, CRC, method).
+Member = tuple[str, int, int, int, int, int]
+
+
+@dataclass(slots=True)
+class _ZipTask:
+    """Members of one zip archive, read, checked and inflated by the worker (not by the writer)."""
+
+    path: str
+    members: list[Member]
+
+
+@dataclass(slots=True)
+class _DocsTask:
+    """Documents already read by the writer process (plain files, tar members, unusual zip members)."""
+
+    docs: list[RawDocument]
+
+
+Task = _ZipTask | _DocsTask
+
+
+def _kind(name: str) -> str | None:
+    low = name.lower()
+    if low.endswith(ARCHIVE_SUFFIXES):
+        return "archive"
+    if low.endswith(NDJSON_SUFFIXES):
+        return "ndjson"
+    if low.endswith(JSON_SUFFIXES):
+        return "json"
+    if low.endswith(XML_SUFFIXES):
+        return "xml"
+    return None
+
+
+def _files(paths: list[str]) -> Iterator[str]:
+    """The inputs in the order :func:`trialfinder.sources.iter_documents` visits them."""
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs.sort()
+                for f in sorted(files):
+                    if _kind(f) is not None:
+                        yield str(Path(root) / f)
+        else:
+            yield p
+
+
+def _tasks(paths: list[str]) -> Iterator[Task | Rejection]:
+    """Chunks of work in input order; rejections of whole files pass through in their place."""
+    for path in _files(paths):
+        if path.lower().endswith(".zip") and os.path.isfile(path):
+            yield from _zip_tasks(path)
+            continue
+        chunk: list[RawDocument] = []
+        size = 0
+        for doc in iter_documents([path]):
+            if isinstance(doc, Rejection):
+                if chunk:
+                    yield _DocsTask(chunk)
+                    chunk, size = [], 0
+                yield doc
+                continue
+            chunk.append(doc)
+            size += len(doc.data)
+            if size >= CHUNK_BYTES or len(chunk) >= CHUNK_DOCS:
+                yield _DocsTask(chunk)
+                chunk, size = [], 0
+        if chunk:
+            yield _DocsTask(chunk)
+
+
+def _zip_tasks(path: str) -> Iterator[_ZipTask | Rejection]:
+    """The members of a zip (sorted by name, as the readers do) as tasks of offsets, not bytes."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = sorted(zf.infolist(), key=lambda i: i.filename)
+    except (zipfile.BadZipFile, OSError) as exc:
+        yield Rejection(path, None, None, f"unreadable zip archive: {exc}")
+        return
+    members: list[Member] = []
+    size = 0
+    for info in infos:
+        if info.is_dir() or _kind(info.filename) in (None, "archive"):
+            continue
+        members.append((info.filename, info.header_offset, info.compress_size, info.file_size, info.CRC,
+                        info.compress_type if not info.flag_bits & 1 else -1))
+        size += info.file_size
+        if size >= CHUNK_BYTES or len(members) >= CHUNK_DOCS:
+            yield _ZipTask(path, members)
+            members, size = [], 0
+    if members:
+        yield _ZipTask(path, members)
+
+
+def _input_bytes(paths: list[str]) -> int:
+    total = 0
+    for p in paths:
+        path = Path(p)
+        if path.is_file():
+            total += path.stat().st_size
+        elif path.is_dir():
+            total += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return total
+
+
+# -- the workers ------------------------------------------------------------------------------------------
 
 
 class _LazyGazetteer:
@@ -161,79 +308,167 @@ class _LazyGazetteer:
         return getattr(self._g, name)
 
 
-_WORKER_GEO: dict[str, _LazyGazetteer] = {}
+#: Per-process state: the gazetteer and open archive handles (a forked worker inherits the gazetteer
+#: the writer loaded before forking, so it is built once).
+_STATE: dict[str, Any] = {"geocoder": _LazyGazetteer(), "zips": {}}
 
 
-def _prepare_docs(docs: list[RawDocument]) -> list[PreparedStudy | Rejection]:
-    """Parse, validate and normalise a chunk of raw documents (runs in a worker process or inline)."""
-    geocoder = _WORKER_GEO.setdefault("g", _LazyGazetteer())
-    out: list[PreparedStudy | Rejection] = []
-    for doc in docs:
-        for item in parse_raw(doc, geocoder):
-            if isinstance(item, Rejection):
-                out.append(item)
-                continue
+def _nct_from_name(name: str) -> str | None:
+    stem = os.path.basename(name).split(".")[0]
+    return stem if stem.startswith("NCT") and len(stem) == 11 else None
+
+
+def _read_member(path: str, m: Member) -> tuple[bytes, bytes | None]:
+    """The bytes of one zip member and, when it is DEFLATE-compressed, its raw compressed stream.
+
+    Reads with ``pread`` on a per-process descriptor (forked workers must not share a file offset) and
+    checks size and CRC like :mod:`zipfile` does.
+    """
+    name, offset, csize, size, crc, method = m
+    handles = _STATE["zips"]
+    fd = handles.get(path)
+    if fd is None:
+        fd = handles[path] = os.open(path, os.O_RDONLY)
+    header = os.pread(fd, 30, offset)
+    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile("Bad magic number for file header")
+    start = offset + 30 + int.from_bytes(header[26:28], "little") + int.from_bytes(header[28:30], "little")
+    raw = os.pread(fd, csize, start)
+    if len(raw) != csize:
+        raise EOFError(f"entry truncated: {len(raw)} of {csize} bytes")
+    data = _inflate(raw, -15) if method == zipfile.ZIP_DEFLATED else raw
+    if len(data) != size or zlib.crc32(data) != crc:
+        raise zipfile.BadZipFile(f"Bad CRC-32 for file {name!r}")
+    return data, raw if method == zipfile.ZIP_DEFLATED else None
+
+
+def _work(task: Task, rows_fn: Callable[..., Any] | None) -> list[Any]:
+    """Turn one chunk into ready-to-write studies and rejections (runs in a worker process or inline)."""
+    out: list[Any] = []
+    if isinstance(task, _DocsTask):
+        for doc in task.docs:
+            _parse_doc(doc.data, None, doc.name, doc.file, doc.entry, rows_fn, out)
+        return out
+    path = task.path
+    for m in task.members:
+        name = m[0]
+        if m[5] not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):  # encrypted, bzip2, lzma: let zipfile do it
             try:
-                out.append(prepare(item))
-            except RecordError as exc:
-                out.append(Rejection(item.file, item.entry, exc.nct_id, exc.reason))
+                zf = _STATE.setdefault("zipfiles", {}).get(path) or zipfile.ZipFile(path)
+                _STATE["zipfiles"][path] = zf
+                data, raw = zf.read(name), None
+            except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
+                out.append(Rejection(path, name, _nct_from_name(name), f"corrupt archive entry: {exc}"))
+                continue
+        else:
+            try:
+                data, raw = _read_member(path, m)
+            except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+                out.append(Rejection(path, name, _nct_from_name(name), f"corrupt archive entry: {exc}"))
+                continue
+        _parse_doc(data, raw, name, path, name, rows_fn, out)
     return out
 
 
-def _chunks(paths: list[str]) -> Iterator[list[RawDocument] | Rejection]:
-    chunk: list[RawDocument] = []
-    for doc in iter_documents(paths):
-        if isinstance(doc, Rejection):
-            if chunk:
-                yield chunk
-                chunk = []
-            yield doc
-            continue
-        chunk.append(doc)
-        if len(chunk) >= CHUNK_DOCS:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def _parse_doc(data: bytes, deflated: bytes | None, name: str, file: str, entry: str | None,
+               rows_fn: Callable[..., Any] | None, out: list[Any]) -> None:
+    """Parse one document and append its studies (or rejections) to ``out``.
+
+    A JSON document that is exactly one study is parsed once here and its own bytes become the stored
+    record (they load back to the same dict), so it is neither re-serialised nor, for a zip member,
+    re-compressed. Every other shape goes through :func:`trialfinder.sources.parse_bytes`.
+    """
+    doc: Any = None
+    if _kind(name) == "json":
+        try:
+            doc = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            doc = None
+    if isinstance(doc, dict) and "protocolSection" in doc:
+        _prepare_one(SourceRecord(doc, file, entry), data, deflated, rows_fn, out)
+        return
+    for item in parse_bytes(data, name, file, entry, _STATE["geocoder"]):
+        if isinstance(item, Rejection):
+            out.append(item)
+        else:
+            _prepare_one(item, None, None, rows_fn, out)
 
 
-def _input_bytes(paths: list[str]) -> int:
-    total = 0
-    for p in paths:
-        path = Path(p)
-        if path.is_file():
-            total += path.stat().st_size
-        elif path.is_dir():
-            total += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-    return total
+def _prepare_one(item: SourceRecord, original: bytes | None, deflated: bytes | None,
+                 rows_fn: Callable[..., Any] | None, out: list[Any]) -> None:
+    try:
+        study = normalize(item.record)
+    except RecordError as exc:
+        out.append(Rejection(item.file, item.entry, exc.nct_id, exc.reason))
+        return
+    blob = original if original is not None else orjson.dumps(item.record)
+    digest = hashlib.blake2b(blob, digest_size=16).hexdigest()
+    source = item.file + (f"!{item.entry}" if item.entry else "")
+    synonyms = extract_synonyms(study)
+    if rows_fn is None:
+        out.append(PreparedStudy(study, blob, digest, source, {"synonyms": synonyms}))
+    elif deflated is not None:
+        out.append(rows_fn(study, deflated, digest, source, synonyms, deflated=True))
+    else:
+        out.append(rows_fn(study, blob, digest, source, synonyms))
 
 
-def _prepared(paths: list[str], workers: int | None) -> Iterator[PreparedStudy | Rejection]:
+def _worker_init() -> None:
+    # Parsed records are trees of thousands of dicts and lists, freed study by study and never cyclic:
+    # the default thresholds would scan them for cycles over and over.
+    gc.set_threshold(100_000, 50, 100)
+    gc.freeze()
+
+
+# -- running the workers -----------------------------------------------------------------------------------
+
+
+def _prepared(paths: list[str], workers: int | None, rows_fn: Callable[..., Any] | None) -> Iterator[Any]:
     if workers is None:
         workers = (os.cpu_count() or 1) if _input_bytes(paths) >= PARALLEL_MIN_BYTES else 1
+    tasks = _tasks(paths)
     if workers <= 1:
-        for chunk in _chunks(paths):
-            yield from [chunk] if isinstance(chunk, Rejection) else _prepare_docs(chunk)
+        for task in tasks:
+            if isinstance(task, Rejection):
+                yield task
+            else:
+                yield from _work(task, rows_fn)
         return
+    first = next(tasks, None)
+    if first is None:
+        return
+    if _has_xml(first):
+        _STATE["geocoder"].load()  # built once here and shared with the forked workers
     import multiprocessing as mp
 
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    with ctx.Pool(workers) as pool:
-        # rejections of whole archives pass straight through; chunks are prepared in order
-        def work() -> Iterator[list[RawDocument]]:
-            for chunk in _chunks(paths):
-                if isinstance(chunk, Rejection):
-                    pending.append(chunk)
-                    yield []
-                else:
-                    yield chunk
+    window: deque[Any] = deque()
+    limit = workers * INFLIGHT_PER_WORKER
+    with ctx.Pool(workers, initializer=_worker_init) as pool:
+        for task in _chain(first, tasks):
+            # a rejection waits in the window, so results come out in input order
+            window.append(task if isinstance(task, Rejection) else pool.apply_async(_work, (task, rows_fn)))
+            while len(window) > limit:
+                yield from _resolve(window.popleft())
+        while window:
+            yield from _resolve(window.popleft())
 
-        pending: list[Rejection] = []
-        for prepared in pool.imap(_prepare_docs, work(), chunksize=1):
-            while pending:
-                yield pending.pop(0)
-            yield from prepared
-        yield from pending
+
+def _chain(first: Task | Rejection, rest: Iterator[Task | Rejection]) -> Iterator[Task | Rejection]:
+    yield first
+    yield from rest
+
+
+def _resolve(entry: Any) -> list[Any]:
+    return [entry] if isinstance(entry, Rejection) else entry.get()
+
+
+def _has_xml(task: Task | Rejection) -> bool:
+    if isinstance(task, _ZipTask):
+        return any(_kind(m[0]) == "xml" for m in task.members)
+    if isinstance(task, _DocsTask):
+        return any(_kind(d.name) == "xml" for d in task.docs)
+    return False
 
 
 def print_summary(result: IngestResult, stream: IO[str] | None = None) -> None:

@@ -3,13 +3,22 @@
 Every write happens in a transaction per batch, so a run killed at any point (even ``kill -9``) leaves
 the database as it was after the last committed batch; running the same ingest again completes the job
 because upserts of already stored versions are no-ops.
+
+Write path (built for registry scale, see the "Ingest" section of ``benchmarks/README.md``): worker
+processes turn each study into ready-to-insert row tuples with :func:`study_rows`, and the writer only
+assigns ids and runs one ``executemany`` per table and batch (:meth:`SQLiteStore.upsert_rows`). An ingest
+into an empty database is a *bulk load*: the secondary value indexes are built once at the end instead of
+row by row, and the full-text index merges less often; both are plain ``CREATE INDEX IF NOT EXISTS`` /
+FTS5 settings, so a killed bulk load still leaves a consistent database and the next writable open
+re-creates any missing index.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +26,11 @@ import orjson
 
 from trialfinder.store.base import PreparedStudy, Store, UpsertCounts
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: Page size of new databases: larger pages keep most compressed records inside their row (no
+#: overflow chains) and make the B-trees shallower. Only applies when the file is created.
+PAGE_SIZE = 8192
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -26,7 +39,6 @@ CREATE TABLE IF NOT EXISTS studies (
   nct_id TEXT NOT NULL UNIQUE,
   last_update TEXT NOT NULL,
   content_hash TEXT NOT NULL,
-  record BLOB NOT NULL,
   source TEXT,
   ingested_at TEXT,
   brief_title TEXT, official_title TEXT, acronym TEXT, org_study_id TEXT,
@@ -40,7 +52,8 @@ CREATE TABLE IF NOT EXISTS studies (
   has_results INTEGER NOT NULL DEFAULT 0,
   n_locations INTEGER NOT NULL DEFAULT 0,
   n_geo INTEGER NOT NULL DEFAULT 0,
-  criteria_split BLOB
+  criteria_split BLOB,
+  record BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS studies_status ON studies(overall_status);
 CREATE INDEX IF NOT EXISTS studies_first_posted ON studies(first_posted);
@@ -97,18 +110,118 @@ CHILD_TABLES = ("identifiers", "conditions", "interventions", "intervention_mesh
 FTS_COLUMNS = ("title", "conditions", "keywords", "cond_mesh", "interventions", "intr_mesh", "summary",
                "description", "eligibility", "outcomes", "sponsors", "places")
 
+#: Indexes on values (not on ``sid``) that a bulk load builds once at the end: inserting into them row
+#: by row means random B-tree writes, while ``CREATE INDEX`` sorts once. The ``*_sid`` indexes stay,
+#: because rows arrive in ``sid`` order (appends) and updates during the load need them.
+DEFERRED_INDEXES = ("studies_status", "studies_first_posted", "studies_last_update", "studies_start",
+                    "identifiers_value", "locations_place", "synonyms_term")
+
+#: ``studies`` columns filled from :func:`study_rows`, in row order (``sid``, ``ingested_at`` and
+#: ``record`` are added by the writer).
+STUDY_VALUE_COLUMNS = (
+    "nct_id", "last_update", "content_hash", "source", "brief_title", "official_title", "acronym",
+    "org_study_id", "overall_status", "study_type", "phases", "allocation", "intervention_model", "masking",
+    "primary_purpose", "lead_sponsor", "lead_class", "sex", "healthy_volunteers", "min_age", "max_age",
+    "std_ages", "enrollment", "enrollment_type", "start_date", "first_posted", "last_update_posted",
+    "completion_date", "primary_completion_date", "has_results", "n_locations", "n_geo")
+
+_STUDY_INSERT = (f"INSERT INTO studies (sid, {', '.join(STUDY_VALUE_COLUMNS)}, ingested_at, record) "
+                 f"VALUES ({', '.join('?' * (len(STUDY_VALUE_COLUMNS) + 3))})")
+_CHILD_INSERTS = {
+    "identifiers": "INSERT INTO identifiers VALUES (?, ?, ?)",
+    "conditions": "INSERT INTO conditions VALUES (?, ?, ?)",
+    "interventions": "INSERT INTO interventions VALUES (?, ?, ?, ?)",
+    "intervention_meshes": "INSERT INTO intervention_meshes VALUES (?, ?, ?)",
+    "arms": "INSERT INTO arms VALUES (?, ?, ?, ?, ?)",
+    "sponsors": "INSERT INTO sponsors VALUES (?, ?, ?, ?)",
+    "contacts": "INSERT INTO contacts VALUES (?, ?, ?, ?, ?, ?, ?)",
+    "synonyms": "INSERT INTO synonyms VALUES (?, ?, ?, ?)",
+}
+_LOCATION_INSERT = ("INSERT INTO locations (lid, sid, facility, city, state, zip, country, status, lat, lon, "
+                    "geo_derived) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_POINT_INSERT = "INSERT INTO location_points VALUES (?, ?, ?, ?, ?)"
+_FTS_INSERT = f"INSERT INTO study_text (rowid, {', '.join(FTS_COLUMNS)}) VALUES (?{', ?' * len(FTS_COLUMNS)})"
+
+#: First byte of a stored record that is a raw DEFLATE stream of the study's JSON (for instance the
+#: member of a bulk ``.zip`` taken as it is, so it is neither re-serialised nor re-compressed). A plain
+#: JSON record starts with ``{``.
+RECORD_DEFLATE = b"\x01"
+
+#: One study ready for :meth:`SQLiteStore.upsert_rows`: (``studies`` values in
+#: :data:`STUDY_VALUE_COLUMNS` order, child rows per :data:`CHILD_TABLES` without ``sid``, locations
+#: ``(facility, city, state, zip, country, status, lat, lon, derived)``, full-text columns, record blob).
+StudyRows = tuple[tuple, tuple[list, ...], list, tuple, bytes]
+
+
+def decode_record(blob: bytes) -> dict:
+    """The stored record as a dict, whichever way it was stored (plain JSON or DEFLATE-compressed)."""
+    if blob[:1] == RECORD_DEFLATE:
+        return orjson.loads(zlib.decompress(memoryview(blob)[1:], -15))
+    return orjson.loads(blob)
+
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def study_rows(s: Any, record: bytes, content_hash: str, source: str,
+               synonyms: Sequence[tuple[str, str, str]] = (), *, deflated: bool = False) -> StudyRows:
+    """The rows of one normalised study, as plain tuples.
+
+    Why tuples built here: this runs in the ingest worker processes, so the single writer process only
+    binds ready values; tuples of strings and numbers are also the cheapest thing to pickle back.
+    ``record`` is the study's JSON, or with ``deflated`` a raw DEFLATE stream of it (stored as it is).
+    """
+    if deflated:
+        record = RECORD_DEFLATE + record
+    locs = s.locations
+    n_geo = 0
+    locations = []
+    for loc in locs:
+        if loc[6] is not None:
+            n_geo += 1
+        locations.append((*loc[:8], 1 if loc[8] else 0))
+    hv = s.healthy_volunteers
+    values = (
+        s.nct_id, s.last_update, content_hash, source, s.brief_title, s.official_title, s.acronym,
+        s.org_study_id, s.overall_status, s.study_type, " ".join(s.phases), s.allocation,
+        s.intervention_model, s.masking, s.primary_purpose, s.lead_sponsor, s.lead_class, s.sex,
+        None if hv is None else int(hv), s.min_age, s.max_age, " ".join(s.std_ages), s.enrollment,
+        s.enrollment_type, s.start_date, s.first_posted, s.last_update_posted, s.completion_date,
+        s.primary_completion_date, int(s.has_results), len(locs), n_geo,
+    )
+    children = (
+        s.identifiers,
+        s.conditions,
+        [(t, n, "\t".join(o)) for t, n, o in s.interventions],
+        s.intervention_meshes,
+        [(a, b, c, "\t".join(d)) for a, b, c, d in s.arms],
+        s.sponsors,
+        s.contacts,
+        list(synonyms),
+    )
+    return values, children, locations, fts_columns(s), record
+
+
 class SQLiteStore(Store):
     """A :class:`Store` in one SQLite file."""
+
+    #: Builds the rows :meth:`upsert_rows` takes; the ingest runs it in its worker processes.
+    row_builder = staticmethod(study_rows)
+
+    #: FTS5 settings while bulk loading: merge segments in larger groups, so each posting is rewritten
+    #: fewer times on its way to the final large segments (restored to FTS5's defaults at the end).
+    BULK_FTS_SETTINGS = (("automerge", 8), ("crisismerge", 32))
+    NORMAL_FTS_SETTINGS = (("automerge", 4), ("crisismerge", 16))
+    #: Pending full-text data kept in memory before it is written as a segment (FTS5's default is 1 MB,
+    #: which splits one large batch into many small segments that must be merged again later).
+    FTS_HASHSIZE = 64 * 1024 * 1024
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
         self.url = str(self.path)
         self.readonly = readonly
+        self._bulk = False
         if readonly:
             if not self.path.exists():
                 raise FileNotFoundError(f"no database at {self.path}")
@@ -118,8 +231,11 @@ class SQLiteStore(Store):
             self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self.conn.execute("PRAGMA busy_timeout = 10000")
         if not readonly:
+            if self.conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+                self.conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # a new file: before WAL fixes it
             self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.execute("PRAGMA synchronous = NORMAL")
+            # re-creates anything missing, including indexes a killed bulk load had not built yet
             self.conn.executescript(SCHEMA)
             self.conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
                               (str(SCHEMA_VERSION),))
@@ -132,98 +248,41 @@ class SQLiteStore(Store):
     # -- writing -------------------------------------------------------------------------------------
 
     def upsert_many(self, studies: Iterable[PreparedStudy]) -> UpsertCounts:
+        return self.upsert_rows([
+            study_rows(p.study, p.record_json, p.content_hash, p.source, p.extra.get("synonyms") or ())
+            for p in studies])
+
+    def upsert_rows(self, batch: Sequence[StudyRows]) -> UpsertCounts:
+        """Store a batch of :func:`study_rows` results atomically, with the same rules as :meth:`upsert_many`:
+        a newer version replaces the stored one, the same version is a no-op, an older one is ignored."""
         counts = UpsertCounts()
+        if not batch:
+            return counts
         cur = self.conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
-            for p in studies:
-                s = p.study
-                row = cur.execute("SELECT sid, last_update, content_hash FROM studies WHERE nct_id = ?",
-                                  (s.nct_id,)).fetchone()
-                if row is None:
-                    self._insert(cur, p, None)
-                    counts.added += 1
-                    continue
-                sid, old_version, old_hash = row
-                if old_hash == p.content_hash:
-                    counts.unchanged += 1
-                elif s.last_update > old_version or (not s.last_update and not old_version):
-                    self._delete_children(cur, sid)
-                    self._insert(cur, p, sid)
-                    counts.updated += 1
-                elif s.last_update == old_version:
-                    counts.unchanged += 1
-                else:
-                    counts.older += 1
+            _BatchWriter(cur).write(batch, counts)
             cur.execute("COMMIT")
         except BaseException:
-            cur.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                cur.execute("ROLLBACK")
             raise
         return counts
 
-    def _delete_children(self, cur: sqlite3.Cursor, sid: int) -> None:
-        for table in CHILD_TABLES:
-            cur.execute(f"DELETE FROM {table} WHERE sid = ?", (sid,))
-        cur.execute("DELETE FROM location_points WHERE lid IN (SELECT lid FROM locations WHERE sid = ?)", (sid,))
-        cur.execute("DELETE FROM locations WHERE sid = ?", (sid,))
-        cur.execute("DELETE FROM study_text WHERE rowid = ?", (sid,))
-
-    def _insert(self, cur: sqlite3.Cursor, p: PreparedStudy, sid: int | None) -> None:
-        s = p.study
-        n_geo = sum(1 for loc in s.locations if loc[6] is not None)
-        split = p.extra.get("criteria_split")
-        values = (
-            s.nct_id, s.last_update, p.content_hash, p.record_json, p.source, _now(),
-            s.brief_title, s.official_title, s.acronym, s.org_study_id,
-            s.overall_status, s.study_type, " ".join(s.phases),
-            s.allocation, s.intervention_model, s.masking, s.primary_purpose,
-            s.lead_sponsor, s.lead_class,
-            s.sex, None if s.healthy_volunteers is None else int(s.healthy_volunteers), s.min_age, s.max_age,
-            " ".join(s.std_ages), s.enrollment, s.enrollment_type,
-            s.start_date, s.first_posted, s.last_update_posted, s.completion_date, s.primary_completion_date,
-            int(s.has_results), len(s.locations), n_geo,
-            orjson.dumps(split) if split is not None else None,
-        )
-        cols = ("nct_id, last_update, content_hash, record, source, ingested_at, brief_title, official_title, "
-                "acronym, org_study_id, overall_status, study_type, phases, allocation, intervention_model, "
-                "masking, primary_purpose, lead_sponsor, lead_class, sex, healthy_volunteers, min_age, max_age, "
-                "std_ages, enrollment, enrollment_type, start_date, first_posted, last_update_posted, "
-                "completion_date, primary_completion_date, has_results, n_locations, n_geo, criteria_split")
-        marks = ", ".join("?" * len(values))
-        if sid is None:
-            cur.execute(f"INSERT INTO studies ({cols}) VALUES ({marks})", values)
-            sid = cur.lastrowid
-        else:
-            cur.execute(f"INSERT OR REPLACE INTO studies (sid, {cols}) VALUES (?, {marks})", (sid, *values))
-        cur.executemany("INSERT INTO identifiers VALUES (?, ?, ?)", [(sid, k, v) for k, v in s.identifiers])
-        cur.executemany("INSERT INTO conditions VALUES (?, ?, ?)", [(sid, k, t) for k, t in s.conditions])
-        cur.executemany("INSERT INTO interventions VALUES (?, ?, ?, ?)",
-                        [(sid, t, n, "\t".join(o)) for t, n, o in s.interventions])
-        cur.executemany("INSERT INTO intervention_meshes VALUES (?, ?, ?)",
-                        [(sid, k, t) for k, t in s.intervention_meshes])
-        cur.executemany("INSERT INTO arms VALUES (?, ?, ?, ?, ?)",
-                        [(sid, a, b, c, "\t".join(d)) for a, b, c, d in s.arms])
-        cur.executemany("INSERT INTO sponsors VALUES (?, ?, ?, ?)", [(sid, *sp) for sp in s.sponsors])
-        cur.executemany("INSERT INTO contacts VALUES (?, ?, ?, ?, ?, ?, ?)", [(sid, *c) for c in s.contacts])
-        for loc in s.locations:
-            cur.execute(
-                "INSERT INTO locations (sid, facility, city, state, zip, country, status, lat, lon, geo_derived)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (sid, *loc[:8], int(loc[8])))
-            if loc[6] is not None:
-                cur.execute("INSERT INTO location_points VALUES (?, ?, ?, ?, ?)",
-                            (cur.lastrowid, loc[6], loc[6], loc[7], loc[7]))
-        cur.executemany("INSERT INTO synonyms VALUES (?, ?, ?, ?)",
-                        [(sid, *row) for row in p.extra.get("synonyms") or ()])
-        cur.execute(
-            f"INSERT INTO study_text (rowid, {', '.join(FTS_COLUMNS)}) VALUES (?{', ?' * len(FTS_COLUMNS)})",
-            (sid, *fts_columns(s)),
-        )
-
     def begin_ingest(self, source: str) -> int:
         cur = self.conn.execute("INSERT INTO ingests (source, started_at) VALUES (?, ?)", (source, _now()))
-        return int(cur.lastrowid)
+        ingest_id = int(cur.lastrowid)
+        self.conn.execute("PRAGMA cache_size = -262144")
+        self.conn.execute("PRAGMA wal_autocheckpoint = 4096")
+        self._fts_config((("hashsize", self.FTS_HASHSIZE),))
+        if self.conn.execute("SELECT 1 FROM studies LIMIT 1").fetchone() is None:
+            self._begin_bulk()
+        return ingest_id
 
     def finish_ingest(self, ingest_id: int, counts: UpsertCounts) -> None:
+        self._end_bulk()
+        self.conn.execute("PRAGMA cache_size = -65536")
+        self.conn.execute("PRAGMA wal_autocheckpoint = 1000")
         self.conn.execute(
             "UPDATE ingests SET finished_at = ?, added = ?, updated = ?, unchanged = ?, older = ?, rejected = ? "
             "WHERE id = ?",
@@ -231,16 +290,53 @@ class SQLiteStore(Store):
         )
         self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('data_timestamp', ?)", (_now(),))
 
+    def _begin_bulk(self) -> None:
+        """An ingest into an empty database: defer the value indexes and merge full-text segments lazily."""
+        for name in DEFERRED_INDEXES:
+            self.conn.execute(f"DROP INDEX IF EXISTS {name}")
+        self._fts_config(self.BULK_FTS_SETTINGS)
+        self._bulk = True
+
+    def _end_bulk(self) -> None:
+        if not self._bulk:
+            return
+        self._bulk = False
+        self.conn.executescript(SCHEMA)  # CREATE INDEX IF NOT EXISTS: one sort per deferred index
+        self._fts_config(self.NORMAL_FTS_SETTINGS)
+
+    def _fts_config(self, settings: Iterable[tuple[str, int]]) -> None:
+        current = dict(self.conn.execute("SELECT k, v FROM study_text_config"))
+        for key, value in settings:
+            if current.get(key) != value:
+                self.conn.execute("INSERT INTO study_text(study_text, rank) VALUES (?, ?)", (key, value))
+
     # -- reading -------------------------------------------------------------------------------------
 
     def get(self, nct_id: str) -> dict | None:
         row = self.conn.execute("SELECT record FROM studies WHERE nct_id = ?", (nct_id,)).fetchone()
-        return orjson.loads(row[0]) if row else None
+        return decode_record(row[0]) if row else None
 
     def get_criteria_split(self, nct_id: str) -> dict | None:
-        """The stored split of the study's eligibility criteria (see :mod:`trialfinder.eligibility`)."""
-        row = self.conn.execute("SELECT criteria_split FROM studies WHERE nct_id = ?", (nct_id,)).fetchone()
-        return orjson.loads(row[0]) if row and row[0] else None
+        """The split of the study's eligibility criteria (see :mod:`trialfinder.eligibility`).
+
+        Computed on demand from the record: splitting every study at ingest cost as much as parsing it,
+        for a result that is only needed for the few studies a user opens.
+        """
+        row = self.conn.execute("SELECT criteria_split, record FROM studies WHERE nct_id = ?",
+                                (nct_id,)).fetchone()
+        if not row:
+            return None
+        if row[0]:
+            return orjson.loads(row[0])
+        elig = (decode_record(row[1]).get("protocolSection") or {}).get("eligibilityModule") or {}
+        text = elig.get("eligibilityCriteria") if isinstance(elig, dict) else None
+        if not text or not isinstance(text, str):
+            return None
+        try:
+            from trialfinder.eligibility.criteria import split_criteria
+        except ImportError:  # the eligibility package is optional for storage
+            return None
+        return split_criteria(text).to_dict()
 
     def resolve_id(self, any_id: str) -> str | None:
         row = self.conn.execute("SELECT nct_id FROM studies WHERE nct_id = ?", (any_id,)).fetchone()
@@ -257,7 +353,7 @@ class SQLiteStore(Store):
     def iter_records(self, nct_ids: Iterable[str] | None = None) -> Iterator[dict]:
         if nct_ids is None:
             for (blob,) in self.conn.execute("SELECT record FROM studies ORDER BY nct_id"):
-                yield orjson.loads(blob)
+                yield decode_record(blob)
             return
         for nct in nct_ids:
             rec = self.get(nct)
@@ -318,7 +414,7 @@ class SQLiteStore(Store):
         if not nct_ids:
             return {}
         marks = ", ".join("?" * len(nct_ids))
-        return {nct: orjson.loads(blob) for nct, blob in self.conn.execute(
+        return {nct: decode_record(blob) for nct, blob in self.conn.execute(
             f"SELECT nct_id, record FROM studies WHERE nct_id IN ({marks})", nct_ids)}
 
     def location_counts(self, country: str | None = None, state: str | None = None) -> list[tuple[str, int]]:
@@ -356,7 +452,104 @@ class SQLiteStore(Store):
             f"SELECT {column}, count(*) FROM studies GROUP BY 1 ORDER BY 2 DESC LIMIT ?", (limit,))]
 
     def close(self) -> None:
+        if self._bulk and not self.readonly:
+            self._end_bulk()  # an interrupted bulk load still leaves every index in place
         self.conn.close()
+
+
+class _BatchWriter:
+    """Writes one batch inside the caller's transaction: ids assigned here, one ``executemany`` per table.
+
+    Rows are queued and inserted together at the end; a study that replaces one inserted earlier in the
+    same batch flushes the queue first, so the result is the same as writing the studies one by one.
+    """
+
+    def __init__(self, cur: sqlite3.Cursor) -> None:
+        self.cur = cur
+        self.studies: list[tuple] = []
+        self.children: tuple[list[tuple], ...] = tuple([] for _ in CHILD_TABLES)
+        self.locations: list[tuple] = []
+        self.points: list[tuple] = []
+        self.texts: list[tuple] = []
+        self.queued: set[int] = set()
+
+    def write(self, batch: Sequence[StudyRows], counts: UpsertCounts) -> None:
+        cur = self.cur
+        existing = self._existing([r[0][0] for r in batch])
+        next_sid = (cur.execute("SELECT max(sid) FROM studies").fetchone()[0] or 0) + 1
+        next_lid = (cur.execute("SELECT max(lid) FROM locations").fetchone()[0] or 0) + 1
+        now = _now()
+        studies, texts, locations, points = self.studies, self.texts, self.locations, self.points
+        children = self.children
+        for values, kids, locs, fts, record in batch:
+            nct, version, digest = values[0], values[1], values[2]
+            old = existing.get(nct)
+            if old is None:
+                sid = next_sid
+                next_sid += 1
+                counts.added += 1
+            else:
+                sid, old_version, old_hash = old
+                if old_hash == digest:
+                    counts.unchanged += 1
+                    continue
+                if version > old_version or (not version and not old_version):
+                    if sid in self.queued:
+                        self.flush()
+                    self._delete(sid)
+                    counts.updated += 1
+                elif version == old_version:
+                    counts.unchanged += 1
+                    continue
+                else:
+                    counts.older += 1
+                    continue
+            existing[nct] = (sid, version, digest)
+            self.queued.add(sid)
+            studies.append((sid, *values, now, record))
+            for rows, kid in zip(children, kids, strict=True):
+                if kid:
+                    rows.extend([(sid, *r) for r in kid])
+            for loc in locs:
+                locations.append((next_lid, sid, *loc))
+                if loc[6] is not None:
+                    points.append((next_lid, loc[6], loc[6], loc[7], loc[7]))
+                next_lid += 1
+            texts.append((sid, *fts))
+        self.flush()
+
+    def flush(self) -> None:
+        cur = self.cur
+        cur.executemany(_STUDY_INSERT, self.studies)
+        for table, rows in zip(CHILD_TABLES, self.children, strict=True):
+            if rows:
+                cur.executemany(_CHILD_INSERTS[table], rows)
+                rows.clear()
+        cur.executemany(_LOCATION_INSERT, self.locations)
+        cur.executemany(_POINT_INSERT, self.points)
+        cur.executemany(_FTS_INSERT, self.texts)
+        for queue in (self.studies, self.locations, self.points, self.texts):
+            queue.clear()
+        self.queued.clear()
+
+    def _existing(self, ncts: list[str]) -> dict[str, tuple[int, str, str]]:
+        found: dict[str, tuple[int, str, str]] = {}
+        for i in range(0, len(ncts), 500):
+            chunk = ncts[i:i + 500]
+            marks = ", ".join("?" * len(chunk))
+            for nct, sid, version, digest in self.cur.execute(
+                    f"SELECT nct_id, sid, last_update, content_hash FROM studies WHERE nct_id IN ({marks})", chunk):
+                found[nct] = (sid, version, digest)
+        return found
+
+    def _delete(self, sid: int) -> None:
+        cur = self.cur
+        for table in CHILD_TABLES:
+            cur.execute(f"DELETE FROM {table} WHERE sid = ?", (sid,))
+        cur.execute("DELETE FROM location_points WHERE lid IN (SELECT lid FROM locations WHERE sid = ?)", (sid,))
+        cur.execute("DELETE FROM locations WHERE sid = ?", (sid,))
+        cur.execute("DELETE FROM study_text WHERE rowid = ?", (sid,))
+        cur.execute("DELETE FROM studies WHERE sid = ?", (sid,))
 
 
 def fts_columns(s: Any) -> tuple[str, ...]:
