@@ -168,10 +168,10 @@ def pool_bm25(texts: dict[str, str], query: str) -> dict[str, float]:
 def retrieve(conn: sqlite3.Connection, words: Sequence[str], fields: Sequence[str], *, limit: int,
              age: float | None = None, sexes: Sequence[str] = (), statuses: Sequence[str] = (),
              country: str | None = None, geo: tuple[float, float, float, bool] | None = None,
-             pool: int = 1000) -> list[tuple[str, float, float | None, int | None]]:
+             pool: int = 1000, phrases: Sequence[str] = ()) -> list[tuple[str, float, float | None, int | None]]:
     """Candidate studies for a patient: ``(nct_id, relevance, distance_km, nearest location id)``.
 
-    Any of ``words`` in ``fields`` matches; the best ``pool`` matches by FTS5 BM25 are taken *before*
+    Any of ``words`` (or of ``phrases``, as phrases) in ``fields`` matches; the best ``pool`` matches by FTS5 BM25 are taken *before*
     the study filters (age, sex, status, country, ``geo`` = (lat, lon, radius_km, recruiting sites
     only)), because filtering every match first reads every matching study row, which over the whole
     registry costs seconds.  When the filters leave fewer than ``limit``, the pool grows (x8) until
@@ -181,6 +181,7 @@ def retrieve(conn: sqlite3.Connection, words: Sequence[str], fields: Sequence[st
     from trialfinder.store.sqlite_search import RECRUITING_SITE, fts_quote
 
     alts = [q for q in (fts_quote((w,), False) for w in words) if q]
+    alts += [q for q in (fts_quote((p,), True) for p in phrases) if q]
     cols = [f for f in fields if f in FTS_COLUMNS]
     if not alts or not cols or limit < 1:
         return []
