@@ -245,3 +245,24 @@ def test_cli_eval_criteria(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         assert "not available" in capsys.readouterr().err
     else:
         assert rc == 0 and capsys.readouterr().out.strip()
+
+
+def test_acronyms_widen_retrieval(store) -> None:
+    from trialfinder.matching.match import expand_acronyms
+
+    assert "chronic obstructive pulmonary disease" in expand_acronyms(store, "70 yo M with COPD and CLL")
+    assert expand_acronyms(store, "no acronyms here") == []
+    result = match(store, "70 yo M with COPD", limit=5)
+    assert any("pulmonary" in (h.title + " ".join(h.conditions)).lower() for h in result.hits)
+
+
+def test_retrieval_pool_grows_until_filters_are_satisfied(store) -> None:
+    from trialfinder.store.sqlite_matching import retrieve
+
+    rows = retrieve(store.conn, ["cancer"], ("title", "conditions"), limit=5, pool=2, statuses=("RECRUITING",))
+    assert len(rows) == 5
+    statuses = {store.get(nct)["protocolSection"]["statusModule"]["overallStatus"] for nct, *_ in rows}
+    assert statuses == {"RECRUITING"}
+    assert [r[1] for r in rows] == sorted((r[1] for r in rows), reverse=True)
+    assert retrieve(store.conn, ["zzzqqqnotaword"], ("title",), limit=5) == []
+    assert retrieve(store.conn, [], ("title",), limit=5) == []
