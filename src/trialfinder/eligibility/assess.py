@@ -486,6 +486,29 @@ def _condition(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
 
 
 def _therapy(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
+    r = _therapy_taken(c, p, vocab)
+    if c.min_days is None or r.value not in ("T", "F"):
+        return r
+    # washout ("at least 4 weeks since prior chemotherapy", "able to discontinue ACE inhibitors"):
+    # met when the drug is not taken now, or was stopped long enough ago
+    taken = (r.value == "T") != c.negated
+    if not taken:
+        return AtomResult(c, "T", r.confidence, r.reason, r.explanation, r.evidence)
+    m = next((m for m in p.medications if m.evidence == r.evidence and m.status == "past"), None)
+    if m is not None and m.days_ago is not None:
+        ok = m.days_ago >= c.min_days
+        return AtomResult(
+            c,
+            "T" if ok else "F",
+            0.75,
+            "explicit",
+            f"{m.name} stopped {round(m.days_ago)} days ago",
+            m.evidence,
+        )
+    return AtomResult(c, "U", 0.5, "time_unknown", r.explanation, r.evidence)
+
+
+def _therapy_taken(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
     found = []
     for term in c.terms:
         cls = vocab.drug_class_names.get(term)

@@ -136,7 +136,11 @@ def _extract_sex(b: Builder, reproductive: bool) -> None:
     for rx, value in ((_SEX_FEMALE, "female"), (_SEX_MALE, "male")):
         m = rx.search(n)
         if m and b.free(m.start(), m.end()):
-            rest = [w for w in re.findall(r"[a-z]+", n[: m.start()] + " " + n[m.end() :]) if w not in _SEX_ONLY_WORDS]
+            rest = [
+                w
+                for w in re.findall(r"[a-z]+", n[: m.start()] + " " + n[m.end() :])
+                if w not in _SEX_ONLY_WORDS
+            ]
             # in an exclusion item "Women with vulvar disease" names whom it is about; "Females" alone excludes
             conditional = b.kind == "exclusion" and bool(rest)
             b.add("sex", m.start(), m.end(), 0.9, value=value, conditional=conditional)
@@ -210,7 +214,9 @@ def _extract_reproductive(b: Builder) -> bool:
     if m and b.kind == "inclusion":
         for c in b.out:
             if c.kind in ("pregnancy", "lactation") and c.span[0] - b.offset <= m.end():
-                c.conditional = True  # "Breastfeeding participants must stop breastfeeding": says whom it is for
+                c.conditional = (
+                    True  # "Breastfeeding participants must stop breastfeeding": says whom it is for
+                )
     m = _MENO.search(n)
     if m and b.free(m.start(), m.end()):
         b.add(
@@ -427,14 +433,24 @@ def extract_constraints(
         c.kind not in ("lab", "life_expectancy", "participation") and not c.conditional for c in b.out
     )
     extract_conditions(b, concept_only)
-    if re.search(r"\b(?:if|when|provided\s+that|in\s+case\s+of)\b", b.norm[6:]) or re.search(
-        r"\bdefined\s+(?:as|by)\b|^[a-z /-]{3,40}:\s*\D{0,40}\d", b.norm
+    permissive = re.search(
+        r"\b(?:allowed|permitted|acceptable|may\s+(?:continue|be\s+(?:included|enrolled|eligible))|"
+        r"(?:are|is)\s+eligible|not\s+be\s+(?:specifically\s+)?excluded)\b",
+        b.norm,
+    )
+    if (
+        permissive
+        or re.search(r"\b(?:if|when|provided\s+that|in\s+case\s+of)\b", b.norm[6:])
+        or re.search(r"\bdefined\s+(?:as|by)\b|^[a-z /-]{3,40}:\s*\D{0,80}\d", b.norm)
     ):
         # "... if participating in Step 2", "Hypertension: pressures > 160/95": the deciding detail is
         # a condition or a definition we cannot check, so a bare diagnosis must not decide
         # "... if participating in Step 2": the deciding condition is outside what we can check
         for c in b.out:
-            if c.kind in ("condition", "therapy", "infection", "malignancy", "surgery", "vaccination") and not c.conditional:
+            if (
+                c.kind in ("condition", "therapy", "infection", "malignancy", "surgery", "vaccination")
+                and not c.conditional
+            ):
                 c.confidence = min(c.confidence, 0.6)
     # renumber groups densely so callers can rely on 0..n-1
     remap: dict[int, int] = {}

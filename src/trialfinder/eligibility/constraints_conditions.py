@@ -167,6 +167,9 @@ def concept_cover(alt: str, vocab: Vocab) -> tuple[set[str], list[str]]:
         covered.append((start, end))
     if not concepts:
         return concepts, []
+    specific = {k for k in concepts if k not in vocab.concept_classes}
+    if specific:
+        concepts = specific  # "hepatitis C infection" is about hepatitis C, not any infection
     rest = []
     for tok, a, e in tokens(alt):
         if any(x <= a and e <= y for x, y in covered):
@@ -246,7 +249,10 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
         return " " * len(m.group(0))
 
     text = _PAREN.sub(paren, text)
-    text = _CAUSAL.sub(lambda m: " " * len(m.group(0)), text)
+    text = _CAUSAL.sub(
+        lambda m: m.group(0) if re.search(r"infections?\s*$", text[: m.start()]) else " " * len(m.group(0)),
+        text,
+    )
     allergy = bool(_ALLERGY.search(b.norm))
     text = re.sub(r",\s*(?:and|&)\s+", ",  ", text)  # "A, B, and C" is a list, not a conjunction
     and_split = _AND_SPLIT_INCL if b.kind == "inclusion" else _AND_SPLIT_EXCL
@@ -262,8 +268,13 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
         alts = [a.strip(" -,.") for a in _OR_SPLIT.split(seg) if a and a.strip(" -,.")]
         n_main = len(alts)
         lead_quals: list[str] = []
+        listing = re.search(r"\b(?:including|such\s+as|e\.g\.|especially|particularly)\b", seg)
+        head_quals: list[str] = []
+        if listing:
+            # "serious bacterial infections including sepsis, pneumonia": the examples inherit "serious"
+            head_quals = [q for q in phrase_tokens(seg[: listing.start()], vocab)[1]]
         if alts:
-            first_words = [stem(w) for w in re.findall(r"[a-z-]+", alts[0])]
+            first_words = [stem(w) for w in re.findall(r"[a-z]+", alts[0])]
             while first_words and (first_words[0] in vocab.qualifiers or first_words[0] in vocab.boilerplate):
                 w = first_words.pop(0)
                 if w in vocab.qualifiers:
@@ -281,6 +292,8 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
                 quals = quals + [
                     q for q in lead_quals if q not in quals
                 ]  # "uncontrolled bacterial or fungal infection"
+            if listing and b.norm.find(alt) > b.norm.find(seg[listing.start() : listing.end()]):
+                quals = quals + [q for q in head_quals if q not in quals]
             concepts, required = concept_cover(alt, vocab)
             pop_alt = _POPULATION_PREFIX.match(alt)
             if re.search(r"\d", alt):
@@ -297,7 +310,17 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
                     continue  # leftovers of an age/sex/consent item ("Female sex", "18 or older")
             pos = b.norm.find(alt)
             start, end = (pos, pos + len(alt)) if pos >= 0 else (0, len(b.norm))
-            neg = negated_item or (b.kind == "inclusion" and pos >= 0 and negated_before(b.norm, pos))
+            anchor = pos
+            key = (drug_terms or [""])[0]
+            if key and b.norm.find(key) >= 0:
+                anchor = b.norm.find(key)  # "must not be taking warfarin": negation before the drug
+            neg = negated_item or (b.kind == "inclusion" and anchor >= 0 and negated_before(b.norm, anchor))
+            washout = b.kind == "inclusion" and bool(
+                re.search(
+                    r"\b(?:discontinue|stop|withdraw|taper|wash\s*out|since\s+(?:prior|last|previous))\b",
+                    b.norm,
+                )
+            )
             kind = classify(alt, concepts, drug_terms)
             conf = 0.8 if concepts or drug_terms else 0.6
             c = b.add(
@@ -313,7 +336,13 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
                 qualifiers=quals,
                 exceptions=exceptions,
                 window_days=window[0] if window else None,
-                min_days=window[1] if window else None,
+                min_days=(
+                    window[1]
+                    if window and window[1] is not None and b.kind == "inclusion"
+                    else 0.0
+                    if washout
+                    else None
+                ),
                 stable_days=stable_days,
                 historical=historical,
                 current=current,

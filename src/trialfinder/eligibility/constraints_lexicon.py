@@ -122,7 +122,9 @@ _AGE_WORDS = re.compile(
     r"\bage[ds]?\b|\bold\b|\bolder\b|\byounger\b|of\s+age|\badults?\b|\bchild(?:ren)?\b|\binfants?\b|"
     r"\bneonates?\b|\badolescents?\b|\bminors?\b|\bborn\b|\byrs?\s+old\b"
 )
-_AFTER_NOT_PATIENT = re.compile(r"^\s*(?:of\s+age\s+)?(?:at|of)\s+(?:the\s+)?(?:onset|diagnosis|first|menarche)")
+_AFTER_NOT_PATIENT = re.compile(
+    r"^\s*(?:of\s+age\s+)?(?:at|of)\s+(?:the\s+)?(?:onset|diagnosis|first|menarche)"
+)
 _CONDITIONAL_BEFORE = re.compile(r"\b(?:if|when|for|whose|unless)\b(?:\s+(?:the\s+)?[a-z]+){0,4}\s*[(]?\s*$")
 _CONDITIONAL_AFTER = re.compile(r"^[^.;]{0,25}?\b(?:must|should|need|needs|require|requires|will need)\b")
 
@@ -171,7 +173,14 @@ def parse_age(norm: str) -> list[AgeSpan]:
             if n is None or n * _age_factor(m.groupdict().get("u")) > 130:
                 continue
             c = (m.groupdict().get("c") or "").strip()
-            inclusive = re.sub(r"\s+", " ", c) not in (">", "over", "above", "older than", "greater than", "more than")
+            inclusive = re.sub(r"\s+", " ", c) not in (
+                ">",
+                "over",
+                "above",
+                "older than",
+                "greater than",
+                "more than",
+            )
             found.append((m.start(), m.end(), n * _age_factor(m.groupdict().get("u")), None, inclusive, True))
             taken.append((m.start(), m.end()))
     for rx in _AGE_HIGH:
@@ -183,14 +192,22 @@ def parse_age(norm: str) -> list[AgeSpan]:
                 continue
             c = (m.groupdict().get("c") or "").strip()
             c = re.sub(r"\s+", " ", c)
-            inclusive = c in ("≤", "<=", "=<", "at most", "up to", "maximum", "maximum of", "") or "equal" in c
+            inclusive = (
+                c in ("≤", "<=", "=<", "at most", "up to", "maximum", "maximum of", "") or "equal" in c
+            )
             found.append((m.start(), m.end(), None, n * _age_factor(m.groupdict().get("u")), True, inclusive))
             taken.append((m.start(), m.end()))
     if not found:
-        m = re.search(r"\bminors\b|\bminor\b(?=\s*(?:[,.;)]|$|patients?|children|subjects?|participants?))", norm)
+        m = re.search(
+            r"\bminors\b|\bminor\b(?=\s*(?:[,.;)]|$|patients?|children|subjects?|participants?))", norm
+        )
         if m:
-            return [AgeSpan(m.start(), m.end(), None, 18.0, True, False, _conditional(norm, m.start(), m.end()))]
-        m = re.search(r"^(?:\W*)(?:adults?|adult\s+(?:patients|subjects|participants|volunteers|men|women))\b", norm)
+            return [
+                AgeSpan(m.start(), m.end(), None, 18.0, True, False, _conditional(norm, m.start(), m.end()))
+            ]
+        m = re.search(
+            r"^(?:\W*)(?:adults?|adult\s+(?:patients|subjects|participants|volunteers|men|women))\b", norm
+        )
         if m:
             return [AgeSpan(m.start(), m.end(), 18.0, None)]
         return []
@@ -215,8 +232,16 @@ def parse_age(norm: str) -> list[AgeSpan]:
             out.append(AgeSpan(start, end, None, hi[0], True, hi[1]))
             out.append(AgeSpan(start, end, lo[0], None, lo[1], True))
             continue
-        out.append(AgeSpan(start, end, lo[0] if lo else None, hi[0] if hi else None,
-                           lo[1] if lo else True, hi[1] if hi else True))
+        out.append(
+            AgeSpan(
+                start,
+                end,
+                lo[0] if lo else None,
+                hi[0] if hi else None,
+                lo[1] if lo else True,
+                hi[1] if hi else True,
+            )
+        )
     for a in out:
         a.conditional = _conditional(norm, a.start, a.end)
     return out
@@ -226,7 +251,11 @@ def _conditional(norm: str, start: int, end: int) -> bool:
     """An age that only says whom a rule is for: "if < 18 years", "patients < 18 years must ..."."""
     if _CONDITIONAL_BEFORE.search(norm[max(0, start - 30) : start]):
         return True
-    return bool(start > 0 and _CONDITIONAL_AFTER.match(norm[end:]) and re.search(r"\b(?:consent|guardian|parent)", norm))
+    return bool(
+        start > 0
+        and _CONDITIONAL_AFTER.match(norm[end:])
+        and re.search(r"\b(?:consent|guardian|parent)", norm)
+    )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -218,7 +218,8 @@ _HEADING = re.compile(
     re.I,
 )
 _NEGATIVE_LEAD = re.compile(
-    r"^\W*(?:\(?[0-9a-z]{1,3}[.)]\s+)?(?:no|not|without|absence\s+of|free\s+of|negative\s+for|never)\b\s*", re.I
+    r"^\W*(?:\(?[0-9a-z]{1,3}[.)]\s+)?(?:no|not|without|absence\s+of|free\s+of|negative\s+for|never)\b\s*",
+    re.I,
 )
 _EXCLUSION_STATEMENT = re.compile(
     r"\b(?:are|is|will\s+be|shall\s+be|must\s+be)\s+(?:excluded|not\s+eligible|ineligible|not\s+included|not\s+allowed)\b",
@@ -255,12 +256,22 @@ def _as_exclusion(patient: Patient, text: str, inner: str) -> CriterionVerdict:
         "not applicable": "not applicable",
     }.get(v.label, "not enough information")
     expl = v.explanation.split(": ", 1)[-1] if ": " in v.explanation else v.explanation
-    return CriterionVerdict(mapped, v.evidence if mapped != "not enough information" or not v.assumed else [],
-                            f"{mapped.capitalize()}: {expl}", v.constraints, text, "inclusion", v.confidence,
-                            v.atoms, v.assumed)
+    return CriterionVerdict(
+        mapped,
+        v.evidence if mapped != "not enough information" or not v.assumed else [],
+        f"{mapped.capitalize()}: {expl}",
+        v.constraints,
+        text,
+        "inclusion",
+        v.confidence,
+        v.atoms,
+        v.assumed,
+    )
 
 
-def _evaluate(patient: Patient, criterion_text: str, kind: Literal["inclusion", "exclusion"]) -> CriterionVerdict:
+def _evaluate(
+    patient: Patient, criterion_text: str, kind: Literal["inclusion", "exclusion"]
+) -> CriterionVerdict:
     vocab = load_vocab()
     constraints = extract_constraints(criterion_text or "", kind)
     atoms = [assess(c, patient, vocab) for c in constraints]
@@ -296,26 +307,47 @@ _ONE_OF = re.compile(
 )
 
 
-def _items(items: list[CriterionItem]) -> list[tuple[str, list[str]]]:
-    """Flatten an item tree into (text, alternatives): alternatives are OR-ed children ("one of")."""
-    out: list[tuple[str, list[str]]] = []
+_ALLOWED_HEAD = re.compile(
+    r"^\W*(?:allowed|permitted|recommended|acceptable|may\s+be\s+(?:used|given|continued))\b", re.I
+)
+_EXCLUDED_HEAD = re.compile(r"^\W*(?:excluded|not\s+allowed|prohibited|not\s+permitted)\b", re.I)
+_REQUIRED_HEAD = re.compile(r"^\W*(?:required|must\s+have)\b", re.I)
+
+
+def _items(items: list[CriterionItem], kind: str) -> list[tuple[str, list[str], str]]:
+    """Flatten an item tree into (text, alternatives, kind); alternatives are OR-ed children ("one of").
+
+    Legacy group headings steer their children: "Allowed:" lists are permissions, not requirements, and
+    are skipped; "Excluded within 4 weeks of study entry:" turns its children into exclusions and lends
+    them its time window.
+    """
+    out: list[tuple[str, list[str], str]] = []
     for it in items:
+        head = it.text.strip()
         if not it.children:
-            out.append((it.text, []))
+            if head.endswith(":") and len(head) < 60:
+                continue  # a heading without items ("Cough:") is not a criterion
+            out.append((it.text, [], kind))
             continue
+        if _ALLOWED_HEAD.match(head):
+            continue
+        sub_kind = (
+            "exclusion" if _EXCLUDED_HEAD.match(head) else "inclusion" if _REQUIRED_HEAD.match(head) else kind
+        )
         kids = [c.full_text() for c in it.children]
         if _ONE_OF.search(it.text) or any(re.search(r"\bOR\s*$", c.text) for c in it.children):
-            out.append((it.text, kids))
+            out.append((it.text, kids, sub_kind))
             continue
-        head = it.text.strip()
         context = (
             head if len(head) < 80 and head.endswith(":") and re.search(r"\bwithin\b", head, re.I) else ""
         )
+        if context and _EXCLUDED_HEAD.match(context):
+            context = re.sub(r"^\W*excluded\s+", "", context, flags=re.I)
         if not head.endswith(":") and len(head) > 3:
-            out.append((head, []))
+            out.append((head, [], sub_kind))
         for c in it.children:
-            sub = _items([c])
-            out.extend(((f"{context} {t}".strip(), alts) for t, alts in sub))
+            for t, alts, k in _items([c], sub_kind):
+                out.append((f"{context} {t}".strip(), alts, k))
     return out
 
 
@@ -414,11 +446,11 @@ def evaluate_study(patient: Patient, record: dict[str, Any]) -> StudyVerdict:
     verdicts = _structured(patient, module)
     split = split_criteria(module.get("eligibilityCriteria"))
     for kind, items in (("inclusion", split.inclusion), ("exclusion", split.exclusion)):
-        for text, alts in _items(items):
+        for text, alts, item_kind in _items(items, kind):
             if alts:
-                verdicts.append(_alternatives(patient, text, alts, kind))  # type: ignore[arg-type]
+                verdicts.append(_alternatives(patient, text, alts, item_kind))  # type: ignore[arg-type]
             else:
-                verdicts.append(evaluate_criterion(patient, text, kind))  # type: ignore[arg-type]
+                verdicts.append(evaluate_criterion(patient, text, item_kind))  # type: ignore[arg-type]
     points = [_POINTS[v.label] for v in verdicts if _POINTS.get(v.label) is not None]
     score = round(sum(p for p in points if p is not None) / len(points), 4) if points else 0.5
     failed = [v for v in verdicts if v.label in ("not included", "excluded")]
@@ -448,9 +480,9 @@ def _record_constraints(record: dict[str, Any]) -> list[tuple[str, Constraint]]:
     split = split_criteria(module.get("eligibilityCriteria"))
     out: list[tuple[str, Constraint]] = []
     for kind, items in (("inclusion", split.inclusion), ("exclusion", split.exclusion)):
-        for i, (text, alts) in enumerate(_items(items)):
+        for i, (text, alts, item_kind) in enumerate(_items(items, kind)):
             for j, t in enumerate([text, *alts]):
-                for k, c in enumerate(extract_constraints(t, kind)):  # type: ignore[arg-type]
+                for k, c in enumerate(extract_constraints(t, item_kind)):  # type: ignore[arg-type]
                     out.append((f"{kind}[{i}]" + (f".alt[{j - 1}]" if j else "") + f"/{k}", c))
     return out
 

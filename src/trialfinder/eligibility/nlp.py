@@ -95,7 +95,9 @@ def normalize(text: str, vocab: Vocab | None = None) -> tuple[str, list[int]]:
         # fast path: nothing to respell, offsets are the identity
         norm = low
         if not norm.isascii():
-            norm = "".join(c if c.isascii() or unicodedata.normalize("NFKD", c) == c else _strip_accent(c) for c in norm)
+            norm = "".join(
+                c if c.isascii() or unicodedata.normalize("NFKD", c) == c else _strip_accent(c) for c in norm
+            )
         return norm, list(range(len(low) + 1))
     out: list[str] = []
     mapping: list[int] = []
