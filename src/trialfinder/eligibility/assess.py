@@ -441,7 +441,14 @@ def _condition(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
     if h.status == "possible":
         return _res(c, "U", 0.5, "uncertain", f"'{h.text}' is only suspected", h.evidence)
     if h.status == "absent":
-        return _res(c, "F", 0.85, "explicit", f"'{h.text}' is negated in the note", h.evidence)
+        return _res(
+            c,
+            "F",
+            min(0.85, c.confidence + 0.05),
+            "explicit",
+            f"'{h.text}' is negated in the note",
+            h.evidence,
+        )
     if h.status in ("family", "hypothetical"):
         why = "refers to a family member" if h.status == "family" else "is hypothetical"
         return _res(c, "U", 0.5, "not_mentioned", f"'{h.text}' {why}", h.evidence)
@@ -509,6 +516,7 @@ def _therapy(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
 
 
 def _therapy_taken(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
+    cap = min(0.85, c.confidence + 0.05)  # a weakly parsed constraint cannot decide either way
     found = []
     for term in c.terms:
         cls = vocab.drug_class_names.get(term)
@@ -520,7 +528,7 @@ def _therapy_taken(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
         found.sort(key=lambda m: {"current": 0, "past": 1, "absent": 2}.get(m.status, 3))
         m = found[0]
         if m.status == "absent":
-            return _res(c, "F", 0.85, "explicit", f"patient does not take {m.name}", m.evidence)
+            return _res(c, "F", cap, "explicit", f"patient does not take {m.name}", m.evidence)
         if m.status == "past":
             if c.current:
                 return _res(c, "F", 0.6, "explicit", f"{m.name} was taken in the past only", m.evidence)
@@ -540,7 +548,7 @@ def _therapy_taken(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
                 )
         return _res(c, "T", min(0.85, c.confidence + 0.05), "explicit", f"patient takes {m.name}", m.evidence)
     if p.no_medications:
-        return _res(c, "F", 0.85, "explicit", "patient takes no medications", p.medication_sentences)
+        return _res(c, "F", cap, "explicit", "patient takes no medications", p.medication_sentences)
     if p.medication_sentences or any(isinstance(e, str) for m in p.medications for e in m.evidence):
         return _res(
             c,

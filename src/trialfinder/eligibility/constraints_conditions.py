@@ -147,9 +147,14 @@ def _residual_text(b: Builder) -> str:
 _CAUSAL = re.compile(
     r"\b(?:due\s+to|because\s+of|secondary\s+to|caused\s+by|attributable\s+to|which\s+would|that\s+would)\b[^;()]*"
 )
+_FUTURE = re.compile(
+    r"\b(?:candidates?\s+for|eligible\s+for|scheduled\s+(?:to\s+receive|for)|planned|plans?\s+to|to\s+receive|"
+    r"will\s+(?:receive|undergo|start)|about\s+to|considered\s+for|indicated\s+for|requiring|requires?|need\s+for|"
+    r"needs?|undergo(?:ing)?|referred\s+for|suitable\s+for|fit\s+for)\b[^.;]*$"
+)
 _ALLERGY = re.compile(
     r"\b(?:allerg\w*|hypersensitiv\w*|sensitivity|intoleran\w*|contraindicat\w*|contra-indicat\w*|"
-    r"adverse\s+reactions?|reactions?\s+to|anaphyla\w*|idiosyncra\w*)\b"
+    r"adverse\s+reactions?|reactions?\s+to|anaphyla\w*|idiosyncra\w*|side\s+effects?|intolerable|toxicity\s+(?:to|from))\b"
 )
 _POPULATION_PREFIX = re.compile(
     r"^\s*(?:for|in)\s+(?:all\s+)?(?P<what>[a-z -]{3,40}?)\s+(?:patients|subjects|participants|individuals|women|men)\s*$"
@@ -315,6 +320,7 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
             if key and b.norm.find(key) >= 0:
                 anchor = b.norm.find(key)  # "must not be taking warfarin": negation before the drug
             neg = negated_item or (b.kind == "inclusion" and anchor >= 0 and negated_before(b.norm, anchor))
+            future = anchor >= 0 and bool(_FUTURE.search(b.norm[max(0, anchor - 50) : anchor]))
             washout = b.kind == "inclusion" and bool(
                 re.search(
                     r"\b(?:discontinue|stop|withdraw|taper|wash\s*out|since\s+(?:prior|last|previous))\b",
@@ -323,6 +329,8 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
             )
             kind = classify(alt, concepts, drug_terms)
             conf = 0.8 if concepts or drug_terms else 0.6
+            if future:
+                conf = 0.6  # "candidates for chemotherapy", "scheduled to receive infliximab": not taken yet
             c = b.add(
                 kind,
                 start,

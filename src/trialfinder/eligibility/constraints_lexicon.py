@@ -27,8 +27,11 @@ __all__ = [
     "NEG_BEFORE_RE",
 ]
 
-_NUM_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|eighteen|twenty|thirty"
-NUM = rf"(?:\d{{1,3}}(?:,\d{{3}})+(?![\d])|\d+(?:[.,]\d+)?|{_NUM_WORDS})"
+_NUM_WORDS = (
+    "eighteen|sixteen|fifteen|fourteen|thirteen|seventeen|nineteen|eleven|twelve|twenty|thirty|forty|fifty|sixty|"
+    "seven|three|eight|four|five|nine|one|two|six|ten"
+)
+NUM = rf"(?:\d{{1,3}}(?:,\d{{3}})+(?![\d])|\d+(?:[.,]\d+)?|(?:{_NUM_WORDS})(?![a-z]))"
 _AGE_UNIT = r"(?:years?|yrs?|y(?![a-z])|months?|mos?|weeks?|wks?|days?)"
 AGE_CONTEXT = re.compile(r"\b(?:age[ds]?|old|of age|adults?|years? of age)\b")
 
