@@ -53,6 +53,8 @@ def test_check_form_lists_questions(client: TestClient) -> None:
     assert "Check my eligibility" in r.text and 'method="post"' in r.text
     assert 'name="q_age"' in r.text
     assert r.headers["cache-control"] == "no-store"
+    as_json = client.get(f"/study/{STUDY}/eligibility.json")
+    assert as_json.status_code == 200 and as_json.json()["nctId"] == STUDY
     missing = client.get("/study/NCT99999999/eligibility")
     assert missing.status_code == 404
     assert client.get("/study/BOGUS/eligibility").status_code == 404

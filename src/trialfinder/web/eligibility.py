@@ -114,6 +114,10 @@ def _json(data: Any, status: int = 200) -> Response:
 
 
 def _wants_json(request: Request) -> bool:
+    """JSON when asked by suffix (``/study/NCT…/eligibility.json``, set by the app's edge middleware) or
+    by the Accept header."""
+    if getattr(request.state, "format", None) == "json":
+        return True
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept
 
