@@ -296,6 +296,10 @@ def _extract_participation(b: Builder) -> None:
         b.add("participation", m.start(), m.end(), 0.6)
 
 
+_OTHER_PERSON = re.compile(
+    r"^\W*(?:donors?|controls?|healthy\s+controls?|caregivers?|care\s+givers?|partners?|parents?|mothers?|fathers?|"
+    r"spouses?|siblings?|family\s+members?|relatives?|infants?\s+of)\s*:"
+)
 _META = re.compile(
     r"\b(?:inclusion|exclusion)\s+criteri|\bas defined above\b|\bcriteria listed\b|"
     r"^(?:a\s+|an\s+)?[a-z ]{0,40}\b(?:is|are)\s+(?:considered|defined)\b|^definitions?\b"
@@ -343,8 +347,13 @@ def extract_constraints(
     vocab = load_vocab()
     b = Builder(text, kind, vocab)
     b.offset = len(item_text) - len(stripped) + (len(stripped) - len(stripped.lstrip()))
-    if _META.search(b.norm):
-        return []  # refers to other criteria; cannot be checked on its own
+    if _META.search(b.norm) or _OTHER_PERSON.match(b.norm):
+        return []  # refers to other criteria or to someone else (a donor, a control): nothing to check here
+    b.full_norm = b.norm
+    exc = re.search(r"\b(?:except|excluding|with\s+the\s+exception\s+of|unless|other\s+than)\b", b.norm)
+    if exc:
+        # exceptions name other people or conditions; only the condition extractor reads them (as exceptions)
+        b.norm = b.norm[: exc.start()] + " " * (len(b.norm) - exc.start())
     if kind == "exclusion":
         # "No evidence of acute infection" under an exclusion header is the author's double negative
         b.norm = re.sub(

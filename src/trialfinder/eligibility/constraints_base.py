@@ -109,6 +109,7 @@ class Builder:
         self.next_group = 0
         self.has_labs = False
         self.offset = 0  # where ``text`` starts inside the caller's item text
+        self.full_norm = self.norm  # ``norm`` before exception clauses were blanked
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         a = self.mapping[min(start, len(self.mapping) - 1)]

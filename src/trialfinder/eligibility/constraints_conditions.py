@@ -152,6 +152,11 @@ _FUTURE = re.compile(
     r"will\s+(?:receive|undergo|start)|about\s+to|considered\s+for|indicated\s+for|requiring|requires?|need\s+for|"
     r"needs?|undergo(?:ing)?|referred\s+for|suitable\s+for|fit\s+for)\b[^.;]*$"
 )
+_INSTRUMENTAL = re.compile(
+    r"\b(?:uncontrolled|controlled|refractory|resistant|unresponsive|responsive|despite|failed|failure\s+of|failing|"
+    r"changes?\s+in|change\s+of|dose\s+(?:change|adjustment)s?|increase\s+in|decrease\s+in|withhold|"
+    r"discontinu\w*|stop(?:ping)?|response\s+to|treated\s+successfully\s+with)\b[^.;]*$"
+)
 _ALLERGY = re.compile(
     r"\b(?:allerg\w*|hypersensitiv\w*|sensitivity|intoleran\w*|contraindicat\w*|contra-indicat\w*|"
     r"adverse\s+reactions?|reactions?\s+to|anaphyla\w*|idiosyncra\w*|side\s+effects?|intolerable|toxicity\s+(?:to|from))\b"
@@ -212,6 +217,10 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
         for c in b.out
     )
     text = _residual_text(b)
+    if len(b.full_norm) == len(text) and b.full_norm != b.norm:
+        # put the exception clause back so it can be recorded as exceptions below
+        cut = len(b.norm.rstrip())
+        text = text[:cut] + b.full_norm[cut:]
     window = parse_window(b.norm)
     historical = bool(
         re.search(r"\b(?:history of|previous|prior|previously|ever|lifetime|in the past)\b", b.norm)
@@ -321,6 +330,11 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
                 anchor = b.norm.find(key)  # "must not be taking warfarin": negation before the drug
             neg = negated_item or (b.kind == "inclusion" and anchor >= 0 and negated_before(b.norm, anchor))
             future = anchor >= 0 and bool(_FUTURE.search(b.norm[max(0, anchor - 50) : anchor]))
+            future = future or (
+                bool(drug_terms)
+                and anchor >= 0
+                and bool(_INSTRUMENTAL.search(b.norm[max(0, anchor - 40) : anchor]))
+            )
             washout = b.kind == "inclusion" and bool(
                 re.search(
                     r"\b(?:discontinue|stop|withdraw|taper|wash\s*out|since\s+(?:prior|last|previous))\b",
@@ -357,7 +371,11 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
                 value=" ".join(core),
                 required=required,
                 conditional=bool(pop) or bool(pop_alt),
-                family=bool(FAMILY_CRIT.search(b.norm)),
+                family=bool(
+                    FAMILY_CRIT.search(
+                        b.norm[max(0, anchor - 60) : anchor + len(alt)] if anchor >= 0 else b.norm
+                    )
+                ),
             )
             placed.append((start if pos >= 0 else 10**6, c.group))
     if b.kind == "inclusion" and placed:
