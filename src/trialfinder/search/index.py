@@ -53,6 +53,12 @@ class StudyIndex:
     country_code: np.ndarray
     cond_pos: np.ndarray
     cond_code: np.ndarray
+    #: sites with coordinates, sorted by latitude (for radius searches by binary search + numpy)
+    loc_lat: np.ndarray
+    loc_lon: np.ndarray
+    loc_pos: np.ndarray
+    loc_lid: np.ndarray
+    loc_recruiting: np.ndarray
 
     @property
     def size(self) -> int:
@@ -108,9 +114,16 @@ def build_index(cols: dict[str, Any], version: str) -> StudyIndex:
 
     country_pos, country_code = pairs(cols["country_sid"], cols["country"], "country")
     cond_pos, cond_code = pairs(cols["cond_sid"], cols["cond"], "condition")
+    lat = np.asarray(cols["loc_lat"], dtype=np.float64)
+    order = np.argsort(lat, kind="stable")
+    loc_sids = np.asarray(cols["loc_sid"], dtype=np.int64)
     return StudyIndex(version, sids, cols["nct_id"], pos_of_sid, vocab, codes, phase_bits, age_bits,
                       itype_bits, has_results, healthy, min_age, max_age, dates, enrollment,
-                      country_pos, country_code, cond_pos, cond_code)
+                      country_pos, country_code, cond_pos, cond_code,
+                      lat[order], np.asarray(cols["loc_lon"], dtype=np.float64)[order],
+                      pos_of_sid[loc_sids][order] if len(loc_sids) else np.zeros(0, dtype=np.int64),
+                      np.asarray(cols["loc_lid"], dtype=np.int64)[order],
+                      np.asarray(cols["loc_recruiting"], dtype=bool)[order])
 
 
 _CACHE: dict[str, StudyIndex] = {}
@@ -178,6 +191,39 @@ def date_mask(idx: StudyIndex, col: str, lo: str | None, hi: str | None) -> np.n
     if hi:
         mask &= arr <= _date_int(hi)
     return mask
+
+
+EARTH_KM = 6371.0088
+
+
+def within_radius(idx: StudyIndex, lat: float, lon: float, radius_km: float,
+                  recruiting_only: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(study positions, distance to their nearest site in km, that site's lid) for sites in the radius.
+
+    A latitude band is cut by binary search on the sorted site latitudes, longitudes are checked with
+    wrap-around at the antimeridian, then exact great-circle distances are computed for the band only.
+    """
+    dlat = radius_km / 111.0
+    lo, hi = np.searchsorted(idx.loc_lat, [lat - dlat, lat + dlat], side="left")
+    hi = np.searchsorted(idx.loc_lat, lat + dlat, side="right")
+    la, lo_, pos, lid = idx.loc_lat[lo:hi], idx.loc_lon[lo:hi], idx.loc_pos[lo:hi], idx.loc_lid[lo:hi]
+    keep = pos >= 0
+    if recruiting_only:
+        keep &= idx.loc_recruiting[lo:hi]
+    coslat = max(np.cos(np.radians(lat)), 0.01)
+    dlon = radius_km / (111.0 * coslat)
+    if dlon < 180:
+        keep &= np.abs((lo_ - lon + 540.0) % 360.0 - 180.0) <= dlon
+    la, lo_, pos, lid = la[keep], lo_[keep], pos[keep], lid[keep]
+    p1, p2 = np.radians(lat), np.radians(la)
+    a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lo_ - lon) / 2) ** 2
+    dist = 2 * EARTH_KM * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+    inside = dist <= radius_km
+    dist, pos, lid = dist[inside], pos[inside], lid[inside]
+    order = np.lexsort((lid, dist))
+    pos_sorted = pos[order]
+    uniq, first = np.unique(pos_sorted, return_index=True)
+    return uniq, dist[order][first], lid[order][first]
 
 
 # -- facets -----------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ sorting and paging run on the columnar :class:`~trialfinder.search.index.StudyIn
 
 from __future__ import annotations
 
-import math
 import sqlite3
 from typing import Any
 
@@ -21,6 +20,7 @@ from trialfinder.search.index import (
     dimension_mask,
     facet_counts,
     get_index,
+    within_radius,
 )
 from trialfinder.search.plan import Plan, RawHit, RawResults
 from trialfinder.store.sqlite_search import (
@@ -81,6 +81,10 @@ def study_arrays(conn: sqlite3.Connection) -> dict[str, Any]:
     pairs = conn.execute("SELECT DISTINCT sid, term FROM conditions WHERE kind = 'condition'").fetchall()
     cols["cond_sid"] = [p[0] for p in pairs]
     cols["cond"] = [p[1] for p in pairs]
+    locs = conn.execute("SELECT lid, sid, lat, lon, status = ? FROM locations WHERE lat IS NOT NULL AND lon IS NOT NULL",
+                        (RECRUITING_SITE,)).fetchall()
+    for i, key in enumerate(("loc_lid", "loc_sid", "loc_lat", "loc_lon", "loc_recruiting")):
+        cols[key] = [r[i] for r in locs]
     return cols
 
 
@@ -89,23 +93,6 @@ def _sql_mask(conn: sqlite3.Connection, idx: StudyIndex, sql: str, params: list[
     mask = np.zeros(idx.size, dtype=bool)
     mask[idx.positions(sids)] = True
     return mask
-
-
-def _geo_sql(plan: Plan) -> tuple[str, list[Any]]:
-    geo = plan.geo
-    dlat = geo.radius_km / 111.0
-    coslat = max(math.cos(math.radians(geo.lat)), 0.01)
-    dlon = min(180.0, geo.radius_km / (111.0 * coslat))
-    status_sql = " AND l.status = ?" if geo.recruiting_sites_only else ""
-    sql = ("SELECT sid, min(dist), lid FROM (SELECT l.sid AS sid, l.lid AS lid, tf_dist_km(?, ?, l.lat, l.lon) "
-           "AS dist FROM location_points p JOIN locations l ON l.lid = p.lid "
-           "WHERE p.min_lat BETWEEN ? AND ? AND p.min_lon BETWEEN ? AND ?" + status_sql + ") "
-           "WHERE dist <= ? GROUP BY sid")
-    params: list[Any] = [geo.lat, geo.lon, geo.lat - dlat, geo.lat + dlat, geo.lon - dlon, geo.lon + dlon]
-    if geo.recruiting_sites_only:
-        params.append(RECRUITING_SITE)
-    params.append(geo.radius_km)
-    return sql, params
 
 
 def run_search_indexed(conn: sqlite3.Connection, plan: Plan) -> RawResults:
@@ -130,17 +117,12 @@ def run_search_indexed(conn: sqlite3.Connection, plan: Plan) -> RawResults:
             cand[pos] = True
             rank[pos] = arr[keep, 1]
     if plan.geo is not None:
-        sql, params = _geo_sql(plan)
-        rows = conn.execute(sql, params).fetchall()
+        g = plan.geo
+        pos, d, site = within_radius(idx, g.lat, g.lon, g.radius_km, g.recruiting_sites_only)
         geo_mask = np.zeros(n, dtype=bool)
-        if rows:
-            arr = np.asarray(rows, dtype=np.float64)
-            sids = arr[:, 0].astype(np.int64)
-            keep = idx.pos_of_sid[sids] >= 0
-            pos = idx.pos_of_sid[sids[keep]]
-            geo_mask[pos] = True
-            dist[pos] = arr[keep, 1]
-            lid[pos] = arr[keep, 2].astype(np.int64)
+        geo_mask[pos] = True
+        dist[pos] = d
+        lid[pos] = site
         cand &= geo_mask
 
     masks: dict[str, np.ndarray] = {}
