@@ -302,7 +302,7 @@ _OTHER_PERSON = re.compile(
 )
 _META = re.compile(
     r"\b(?:inclusion|exclusion)\s+criteri|\bas defined above\b|\bcriteria listed\b|"
-    r"^(?:a\s+|an\s+)?[a-z ]{0,40}\b(?:is|are)\s+(?:considered|defined)\b|^definitions?\b"
+    r"^(?:a\s+|an\s+)?[a-z ]{0,80}\b(?:is|are)\s+(?:considered|defined)\b|^definitions?\b"
 )
 _RECIPIENTS = re.compile(
     r"^(?P<who>(?:recipients|patients|subjects|participants|those|women|men|children)\s+(?:who|that)\s+"

@@ -41,7 +41,8 @@ _TRANSLATE = str.maketrans(
         "\u00a0": " ",
         "\u2009": " ",
         "\u202f": " ",
-        "\ufb01": "f",
+        "\ufb01": "fi",
+        "\ufb02": "fl",
         "\u00ad": "-",
     }
 )
@@ -90,6 +91,16 @@ def normalize(text: str, vocab: Vocab | None = None) -> tuple[str, list[int]]:
     """
     vocab = vocab or load_vocab()
     src = text.translate(_TRANSLATE)
+    if len(src) != len(text):
+        # a ligature expanded ("ﬁ" -> "fi"): normalise piecewise so offsets still point into ``text``
+        pieces = [ch.translate(_TRANSLATE) for ch in text]
+        norm_parts, maps = [], []
+        for i, piece in enumerate(pieces):
+            norm_parts.append(piece.lower())
+            maps.extend([i] * len(piece))
+        joined = "".join(norm_parts)
+        inner, inner_map = normalize(joined, vocab)
+        return inner, [maps[j] if j < len(maps) else len(text) for j in inner_map]
     low = src.lower()
     if len(low) != len(src):  # exotic case mappings: fall back to a per-character fold
         low = "".join(c.lower()[:1] or c for c in src)
