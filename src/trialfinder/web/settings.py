@@ -42,7 +42,7 @@ class Settings:
     pool_size: int = 8
     #: requests one process works on at once (threads). Search is CPU-bound Python that shares one GIL,
     #: so a few threads keep tail latency low; more only interleave the same work
-    threads: int = 4
+    threads: int = 8
     #: map tiles, fetched by the browser (never by the server); the map degrades to a plain list when
     #: they cannot load
     tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
