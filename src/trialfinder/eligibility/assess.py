@@ -357,6 +357,7 @@ class _Hit:
     evidence: list[Evidence]
     text: str
     context: str
+    inferred: bool = False
 
 
 _STATUS_RANK = {"present": 0, "possible": 1, "absent": 2, "family": 3, "hypothetical": 4}
@@ -365,8 +366,11 @@ _STATUS_RANK = {"present": 0, "possible": 1, "absent": 2, "family": 3, "hypothet
 def _condition_hits(c: Constraint, p: Patient, vocab: Vocab) -> list[_Hit]:
     hits: list[_Hit] = []
     wanted: set[str] = set()
+    direct = set(c.concepts)
     for k in c.concepts:
         wanted |= vocab.class_members(k)
+    # members reached only through a broad class ("lung disease" -> asthma) are an inference
+    strict = {m for k in c.concepts if k in vocab.decisive_classes for m in vocab.class_members(k)}
     sent_text = {s.sid: s.norm for s in p.sentences}
     # a denied parent concept ("denies diabetes") also denies its subtypes ("type 1 diabetes")
     parents = {k for k in vocab.concept_classes if wanted & vocab.class_members(k)} if wanted else set()
@@ -385,7 +389,8 @@ def _condition_hits(c: Constraint, p: Patient, vocab: Vocab) -> list[_Hit]:
                 ctx_toks = {t for t, _a, _b in tokens(ctx)}
                 if not all(t in ctx_toks for t in words):
                     continue  # "traumatic cause of dyspnea" needs more than a mention of dyspnea
-            hits.append(_Hit(f.status, f.days_ago, f.historical, list(f.evidence), f.name, ctx))
+            inferred = not (f.concepts & direct) and not (f.concepts & strict)
+            hits.append(_Hit(f.status, f.days_ago, f.historical, list(f.evidence), f.name, ctx, inferred))
     core = [t for t in (c.value or "").split() if t]
     if (
         core
@@ -489,6 +494,9 @@ def _condition(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
         )
     # vocabulary-backed matches can decide; word-overlap matches alone stay below the decisive threshold
     conf = min(0.85, c.confidence + 0.05)
+    if h.inferred:
+        conf = min(conf, 0.65)
+        return _res(c, "T", conf, "explicit", f"note mentions '{h.text}' (a kind of {label})", h.evidence)
     return _res(c, "T", conf, "explicit", f"note mentions '{h.text}'", h.evidence)
 
 

@@ -245,8 +245,14 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
     # parentheticals: abbreviations and examples become alternatives, remarks are dropped
     extra: list[str] = []
 
+    defined_before: list[int] = []  # where a numeric definition "(PFTs < 70% ...)" follows a condition
+
     def paren(m: re.Match[str]) -> str:
         inner = m.group(1).strip()
+        if re.search(r"\d", inner) and re.search(
+            r"[<>≤≥]|\b(?:less|more|greater|fewer|at least|above|below)\b", inner
+        ):
+            defined_before.append(m.start())
         if _CAUSAL.search(text[max(0, m.start() - 60) : m.start()]):
             return " " * len(m.group(0))  # examples of a cause ("due to asthma symptoms (cough, wheeze)")
         if "   " in inner or re.search(
@@ -284,9 +290,11 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
         lead_quals: list[str] = []
         listing = re.search(r"\b(?:including|such\s+as|e\.g\.|especially|particularly)\b", seg)
         head_quals: list[str] = []
+        n_head = len(alts)
         if listing:
             # "serious bacterial infections including sepsis, pneumonia": the examples inherit "serious"
             head_quals = [q for q in phrase_tokens(seg[: listing.start()], vocab)[1]]
+            n_head = len([a for a in _OR_SPLIT.split(seg[: listing.start()]) if a and a.strip(" -,.")])
         if alts:
             first_words = [stem(w) for w in re.findall(r"[a-z]+", alts[0])]
             while first_words and (first_words[0] in vocab.qualifiers or first_words[0] in vocab.boilerplate):
@@ -306,7 +314,7 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
                 quals = quals + [
                     q for q in lead_quals if q not in quals
                 ]  # "uncontrolled bacterial or fungal infection"
-            if listing and b.norm.find(alt) > b.norm.find(seg[listing.start() : listing.end()]):
+            if listing and n_head <= ai < n_main:
                 quals = quals + [q for q in head_quals if q not in quals]
             concepts, required = concept_cover(alt, vocab)
             pop_alt = _POPULATION_PREFIX.match(alt)
@@ -343,6 +351,8 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
             )
             kind = classify(alt, concepts, drug_terms)
             conf = 0.8 if concepts or drug_terms else 0.6
+            if pos >= 0 and any(0 <= d - (pos + len(alt)) <= 3 for d in defined_before):
+                conf = 0.6  # "Pulmonary disease (PFTs < 70% of predicted)": the numbers decide, not the name
             if future:
                 conf = 0.6  # "candidates for chemotherapy", "scheduled to receive infliximab": not taken yet
             c = b.add(

@@ -63,6 +63,7 @@ class Vocab:
     synonym_index: dict[str, set[str]] = field(default_factory=dict)
     boilerplate: frozenset[str] = frozenset()
     qualifiers: frozenset[str] = frozenset()
+    decisive_classes: frozenset[str] = frozenset()
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -245,6 +246,9 @@ def _validate_conditions(name: str, data: dict[str, Any]) -> None:
                 raise _fail(name, f"classes.{key}", f"member {m!r} is not a concept")
     _str_list(name, "boilerplate", data.get("boilerplate"))
     _str_list(name, "qualifiers", data.get("qualifiers"))
+    for k in _str_list(name, "decisive_classes", data.get("decisive_classes", []), allow_empty=True):
+        if k not in (data.get("classes") or {}):
+            raise _fail(name, "decisive_classes", f"{k!r} is not a class")
 
 
 _VALIDATORS = {
@@ -344,6 +348,7 @@ def _build(files: dict[str, dict[str, Any]]) -> Vocab:
         synonym_index=synonym_index,
         boilerplate=frozenset(w.lower() for w in cond_d["boilerplate"]),
         qualifiers=frozenset(w.lower() for w in cond_d["qualifiers"]),
+        decisive_classes=frozenset(cond_d.get("decisive_classes", [])),
     )
 
 
