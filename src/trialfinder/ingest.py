@@ -48,8 +48,13 @@ from trialfinder.store.base import PreparedStudy, Store, UpsertCounts
 
 try:  # ISA-L inflates about twice as fast as zlib; optional
     from isal.isal_zlib import decompress as _inflate
+    from isal.isal_zlib import error as _IsalError
+
+    _INFLATE_ERRORS: tuple[type[BaseException], ...] = (zlib.error, _IsalError)
 except ImportError:  # pragma: no cover - depends on the environment
     from zlib import decompress as _inflate
+
+    _INFLATE_ERRORS = (zlib.error,)
 
 #: Studies per transaction: large enough that the full-text index writes few, large segments; a run
 #: killed mid-way loses at most this much work (never consistency).
@@ -363,7 +368,7 @@ def _work(task: Task, rows_fn: Callable[..., Any] | None) -> list[Any]:
         else:
             try:
                 data, raw = _read_member(path, m)
-            except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+            except (zipfile.BadZipFile, *_INFLATE_ERRORS, OSError, EOFError) as exc:
                 out.append(Rejection(path, name, _nct_from_name(name), f"corrupt archive entry: {exc}"))
                 continue
         _parse_doc(data, raw, name, path, name, rows_fn, out)

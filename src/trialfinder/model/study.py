@@ -63,16 +63,21 @@ def parse_age(text: str | None) -> float | None:
     return round(float(m.group(1)) * factor, 4)
 
 
+_DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_MONTH_RE = re.compile(r"\d{4}-\d{2}")
+_YEAR_RE = re.compile(r"\d{4}")
+
+
 def normalize_date(text: str | None) -> str | None:
     """``"2022-12"`` -> ``"2022-12-01"``, so dates of mixed precision sort and compare as text."""
     if not text or not isinstance(text, str):
         return None
     text = text.strip()
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+    if _DAY_RE.fullmatch(text):
         return text
-    if re.fullmatch(r"\d{4}-\d{2}", text):
+    if _MONTH_RE.fullmatch(text):
         return text + "-01"
-    if re.fullmatch(r"\d{4}", text):
+    if _YEAR_RE.fullmatch(text):
         return text + "-01-01"
     return None
 
@@ -184,17 +189,34 @@ def record_last_update(record: dict) -> str:
     return holder if isinstance(holder, str) else ""
 
 
-def _check_enum(enum_type: str, value: Any, where: str, nct: str) -> str:
-    from trialfinder.model.enums import ENUMS
+_ENUM_SETS: dict[str, frozenset[str]] = {}
 
+
+def _allowed(enum_type: str) -> frozenset[str]:
+    """The values of an enum type as a set (built once: validation runs for every study)."""
+    allowed = _ENUM_SETS.get(enum_type)
+    if allowed is None:
+        from trialfinder.model.enums import ENUMS
+
+        allowed = _ENUM_SETS[enum_type] = frozenset(ENUMS.get(enum_type) or ())
+    return allowed
+
+
+def _check_enum(enum_type: str, value: Any, where: str, nct: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
         raise RecordError(f"{where}: expected a string, got {type(value).__name__}", nct)
-    allowed = ENUMS.get(enum_type)
+    allowed = _allowed(enum_type)
     if allowed and value not in allowed:
         raise RecordError(f"{where}: unknown {enum_type} value {value!r}", nct)
     return value
+
+
+def _s(d: dict, key: str, where: str, nct: str) -> str:
+    """``d[key]`` as a string ("" when missing), else :class:`RecordError` (fast path inlined)."""
+    value = d.get(key)
+    return value if value.__class__ is str else _str(value, where, nct)
 
 
 def _date(struct: Any) -> str | None:
@@ -210,6 +232,11 @@ def normalize(record: Any) -> NormalizedStudy:
 
     Types are checked on every field that is indexed, so that a wrong type is a clear rejection here
     rather than a crash in the store or a silently wrong filter later.
+
+    This runs once per study at ingest (600,000 times for the registry), so the common case -- a value
+    of the right type -- is tested inline (``x.__class__ is dict``) and the checking helpers, with their
+    error messages, are only called otherwise; checks still run in the same order, so a record with
+    several faults is rejected with the same first one.
     """
     if not isinstance(record, dict):
         raise RecordError(f"a study must be a JSON object, got {type(record).__name__}")
@@ -235,19 +262,24 @@ def normalize(record: Any) -> NormalizedStudy:
     derived = _dict(record.get("derivedSection"), "derivedSection", nct)
 
     n = NormalizedStudy(nct_id=nct, last_update=record_last_update(record))
-    n.brief_title = _str(ident.get("briefTitle"), "briefTitle", nct)
-    n.official_title = _str(ident.get("officialTitle"), "officialTitle", nct)
-    n.acronym = _str(ident.get("acronym"), "acronym", nct)
+    n.brief_title = _s(ident, "briefTitle", "briefTitle", nct)
+    n.official_title = _s(ident, "officialTitle", "officialTitle", nct)
+    n.acronym = _s(ident, "acronym", "acronym", nct)
     org = _dict(ident.get("orgStudyIdInfo"), "orgStudyIdInfo", nct)
-    n.org_study_id = _str(org.get("id"), "orgStudyIdInfo.id", nct)
+    n.org_study_id = _s(org, "id", "orgStudyIdInfo.id", nct)
+    identifiers = n.identifiers
     if n.org_study_id:
-        n.identifiers.append(("org", n.org_study_id))
+        identifiers.append(("org", n.org_study_id))
     for i, sec in enumerate(_list(ident.get("secondaryIdInfos"), "secondaryIdInfos", nct)):
-        sid = _str(_dict(sec, f"secondaryIdInfos[{i}]", nct).get("id"), f"secondaryIdInfos[{i}].id", nct)
+        if sec.__class__ is not dict:
+            sec = _dict(sec, f"secondaryIdInfos[{i}]", nct)
+        sid = sec.get("id")
+        if sid.__class__ is not str:
+            sid = _str(sid, f"secondaryIdInfos[{i}].id", nct)
         if sid:
-            n.identifiers.append(("secondary", sid))
+            identifiers.append(("secondary", sid))
     for alias in _list(ident.get("nctIdAliases"), "nctIdAliases", nct):
-        n.identifiers.append(("alias", _str(alias, "nctIdAliases[]", nct)))
+        identifiers.append(("alias", alias if alias.__class__ is str else _str(alias, "nctIdAliases[]", nct)))
 
     n.overall_status = _check_enum("Status", status.get("overallStatus"), "overallStatus", nct)
     n.start_date = _date(status.get("startDateStruct"))
@@ -259,111 +291,151 @@ def normalize(record: Any) -> NormalizedStudy:
     n.study_type = _check_enum("StudyType", design.get("studyType"), "studyType", nct)
     n.phases = [_check_enum("Phase", p, "phases[]", nct) for p in _list(design.get("phases"), "phases", nct)]
     info = _dict(design.get("designInfo"), "designInfo", nct)
-    n.allocation = _str(info.get("allocation"), "designInfo.allocation", nct)
-    n.intervention_model = _str(info.get("interventionModel"), "designInfo.interventionModel", nct)
-    n.primary_purpose = _str(info.get("primaryPurpose"), "designInfo.primaryPurpose", nct)
+    n.allocation = _s(info, "allocation", "designInfo.allocation", nct)
+    n.intervention_model = _s(info, "interventionModel", "designInfo.interventionModel", nct)
+    n.primary_purpose = _s(info, "primaryPurpose", "designInfo.primaryPurpose", nct)
     masking = _dict(info.get("maskingInfo"), "designInfo.maskingInfo", nct)
-    n.masking = _str(masking.get("masking"), "maskingInfo.masking", nct)
+    n.masking = _s(masking, "masking", "maskingInfo.masking", nct)
     enroll = _dict(design.get("enrollmentInfo"), "enrollmentInfo", nct)
     count = enroll.get("count")
     if count is not None and (not isinstance(count, int) or isinstance(count, bool)):
         raise RecordError(f"enrollmentInfo.count: expected an integer, got {type(count).__name__}", nct)
     n.enrollment = count
-    n.enrollment_type = _str(enroll.get("type"), "enrollmentInfo.type", nct)
+    n.enrollment_type = _s(enroll, "type", "enrollmentInfo.type", nct)
 
     lead = _dict(sponsors_m.get("leadSponsor"), "leadSponsor", nct)
-    n.lead_sponsor = _str(lead.get("name"), "leadSponsor.name", nct)
+    n.lead_sponsor = _s(lead, "name", "leadSponsor.name", nct)
     n.lead_class = _check_enum("AgencyClass", lead.get("class"), "leadSponsor.class", nct)
+    sponsors = n.sponsors
     if n.lead_sponsor:
-        n.sponsors.append((n.lead_sponsor, n.lead_class, "lead"))
+        sponsors.append((n.lead_sponsor, n.lead_class, "lead"))
     for i, c in enumerate(_list(sponsors_m.get("collaborators"), "collaborators", nct)):
-        c = _dict(c, f"collaborators[{i}]", nct)
-        n.sponsors.append(
-            (_str(c.get("name"), "collaborators.name", nct), _str(c.get("class"), "collaborators.class", nct),
-             "collaborator")
-        )
+        if c.__class__ is not dict:
+            c = _dict(c, f"collaborators[{i}]", nct)
+        sponsors.append((_s(c, "name", "collaborators.name", nct), _s(c, "class", "collaborators.class", nct),
+                         "collaborator"))
 
-    n.brief_summary = _str(desc.get("briefSummary"), "briefSummary", nct)
-    n.detailed_description = _str(desc.get("detailedDescription"), "detailedDescription", nct)
+    n.brief_summary = _s(desc, "briefSummary", "briefSummary", nct)
+    n.detailed_description = _s(desc, "detailedDescription", "detailedDescription", nct)
 
+    conditions = n.conditions
     for c in _list(conds_m.get("conditions"), "conditions", nct):
-        n.conditions.append(("condition", _str(c, "conditions[]", nct)))
+        conditions.append(("condition", c if c.__class__ is str else _str(c, "conditions[]", nct)))
     for k in _list(conds_m.get("keywords"), "keywords", nct):
-        n.conditions.append(("keyword", _str(k, "keywords[]", nct)))
+        conditions.append(("keyword", k if k.__class__ is str else _str(k, "keywords[]", nct)))
     browse = _dict(derived.get("conditionBrowseModule"), "conditionBrowseModule", nct)
-    for kind, key in (("mesh", "meshes"), ("mesh_ancestor", "ancestors")):
-        for m in _list(browse.get(key), f"conditionBrowseModule.{key}", nct):
-            term = _dict(m, key, nct).get("term")
-            if isinstance(term, str) and term:
-                n.conditions.append((kind, term))
+    _mesh_terms(browse, "conditionBrowseModule", nct, conditions)
     ibrowse = _dict(derived.get("interventionBrowseModule"), "interventionBrowseModule", nct)
-    for kind, key in (("mesh", "meshes"), ("mesh_ancestor", "ancestors")):
-        for m in _list(ibrowse.get(key), f"interventionBrowseModule.{key}", nct):
-            term = _dict(m, key, nct).get("term")
-            if isinstance(term, str) and term:
-                n.intervention_meshes.append((kind, term))
+    _mesh_terms(ibrowse, "interventionBrowseModule", nct, n.intervention_meshes)
 
     for i, iv in enumerate(_list(arms_m.get("interventions"), "interventions", nct)):
-        iv = _dict(iv, f"interventions[{i}]", nct)
-        other = [_str(o, "interventions.otherNames[]", nct) for o in _list(iv.get("otherNames"), "otherNames", nct)]
+        if iv.__class__ is not dict:
+            iv = _dict(iv, f"interventions[{i}]", nct)
+        other = [o if o.__class__ is str else _str(o, "interventions.otherNames[]", nct)
+                 for o in _list(iv.get("otherNames"), "otherNames", nct)]
         n.interventions.append(
             (_check_enum("InterventionType", iv.get("type"), "interventions.type", nct),
-             _str(iv.get("name"), "interventions.name", nct), other)
+             _s(iv, "name", "interventions.name", nct), other)
         )
     for i, arm in enumerate(_list(arms_m.get("armGroups"), "armGroups", nct)):
-        arm = _dict(arm, f"armGroups[{i}]", nct)
-        names = [_str(x, "armGroups.interventionNames[]", nct)
+        if arm.__class__ is not dict:
+            arm = _dict(arm, f"armGroups[{i}]", nct)
+        names = [x if x.__class__ is str else _str(x, "armGroups.interventionNames[]", nct)
                  for x in _list(arm.get("interventionNames"), "interventionNames", nct)]
         n.arms.append(
-            (_str(arm.get("label"), "armGroups.label", nct), _str(arm.get("type"), "armGroups.type", nct),
-             _str(arm.get("description"), "armGroups.description", nct), names)
+            (_s(arm, "label", "armGroups.label", nct), _s(arm, "type", "armGroups.type", nct),
+             _s(arm, "description", "armGroups.description", nct), names)
         )
 
-    n.criteria = _str(elig.get("eligibilityCriteria"), "eligibilityCriteria", nct)
+    n.criteria = _s(elig, "eligibilityCriteria", "eligibilityCriteria", nct)
     n.sex = _check_enum("Sex", elig.get("sex"), "eligibilityModule.sex", nct)
     hv = elig.get("healthyVolunteers")
     if hv is not None and not isinstance(hv, bool):
         raise RecordError(f"healthyVolunteers: expected a boolean, got {type(hv).__name__}", nct)
     n.healthy_volunteers = hv
-    n.min_age = parse_age(_str(elig.get("minimumAge"), "minimumAge", nct))
-    n.max_age = parse_age(_str(elig.get("maximumAge"), "maximumAge", nct))
-    n.std_ages = [_str(a, "stdAges[]", nct) for a in _list(elig.get("stdAges"), "stdAges", nct)]
+    n.min_age = parse_age(_s(elig, "minimumAge", "minimumAge", nct))
+    n.max_age = parse_age(_s(elig, "maximumAge", "maximumAge", nct))
+    n.std_ages = [a if a.__class__ is str else _str(a, "stdAges[]", nct)
+                  for a in _list(elig.get("stdAges"), "stdAges", nct)]
 
-    for i, loc in enumerate(_list(cl.get("locations"), "locations", nct)):
-        loc = _dict(loc, f"locations[{i}]", nct)
-        geo = _dict(loc.get("geoPoint"), f"locations[{i}].geoPoint", nct)
-        lat, lon = geo.get("lat"), geo.get("lon")
-        if lat is not None or lon is not None:
-            if not isinstance(lat, (int, float)) or not isinstance(lon, (int, float)) \
-                    or not -90 <= lat <= 90 or not -180 <= lon <= 180:
-                raise RecordError(f"locations[{i}].geoPoint: invalid coordinates {lat!r}, {lon!r}", nct)
-        n.locations.append(
-            (_str(loc.get("facility"), "locations.facility", nct), _str(loc.get("city"), "locations.city", nct),
-             _str(loc.get("state"), "locations.state", nct), _str(loc.get("zip"), "locations.zip", nct),
-             _str(loc.get("country"), "locations.country", nct),
-             _check_enum("RecruitmentStatus", loc.get("status"), "locations.status", nct),
-             float(lat) if lat is not None else None, float(lon) if lon is not None else None,
-             bool(loc.get("geoPointDerived")))
-        )
+    n.locations = _locations(_list(cl.get("locations"), "locations", nct), nct)
+    contacts = n.contacts
     for i, c in enumerate(_list(cl.get("centralContacts"), "centralContacts", nct)):
-        c = _dict(c, f"centralContacts[{i}]", nct)
-        n.contacts.append(("central", _str(c.get("name"), "centralContacts.name", nct),
-                           _str(c.get("role"), "centralContacts.role", nct),
-                           _str(c.get("phone"), "centralContacts.phone", nct),
-                           _str(c.get("email"), "centralContacts.email", nct), ""))
+        if c.__class__ is not dict:
+            c = _dict(c, f"centralContacts[{i}]", nct)
+        contacts.append(("central", _s(c, "name", "centralContacts.name", nct),
+                         _s(c, "role", "centralContacts.role", nct),
+                         _s(c, "phone", "centralContacts.phone", nct),
+                         _s(c, "email", "centralContacts.email", nct), ""))
     for i, c in enumerate(_list(cl.get("overallOfficials"), "overallOfficials", nct)):
-        c = _dict(c, f"overallOfficials[{i}]", nct)
-        n.contacts.append(("official", _str(c.get("name"), "overallOfficials.name", nct),
-                           _str(c.get("role"), "overallOfficials.role", nct), "", "",
-                           _str(c.get("affiliation"), "overallOfficials.affiliation", nct)))
+        if c.__class__ is not dict:
+            c = _dict(c, f"overallOfficials[{i}]", nct)
+        contacts.append(("official", _s(c, "name", "overallOfficials.name", nct),
+                         _s(c, "role", "overallOfficials.role", nct), "", "",
+                         _s(c, "affiliation", "overallOfficials.affiliation", nct)))
 
+    outcomes = n.outcomes
     for key in ("primaryOutcomes", "secondaryOutcomes", "otherOutcomes"):
         for o in _list(outcomes_m.get(key), key, nct):
-            o = _dict(o, key, nct)
+            if o.__class__ is not dict:
+                o = _dict(o, key, nct)
             measure = o.get("measure")
             if isinstance(measure, str) and measure:
-                n.outcomes.append(measure)
+                outcomes.append(measure)
 
     hr = record.get("hasResults")
     n.has_results = bool(hr) if isinstance(hr, bool) else "resultsSection" in record
     return n
+
+
+def _mesh_terms(browse: dict, module: str, nct: str, out: list[tuple[str, str]]) -> None:
+    """``(mesh | mesh_ancestor, term)`` rows of a condition or intervention browse module."""
+    for kind, key in (("mesh", "meshes"), ("mesh_ancestor", "ancestors")):
+        for m in _list(browse.get(key), f"{module}.{key}", nct):
+            if m.__class__ is not dict:
+                m = _dict(m, key, nct)
+            term = m.get("term")
+            if isinstance(term, str) and term:
+                out.append((kind, term))
+
+
+def _locations(locs: list, nct: str) -> list[tuple[str, str, str, str, str, str, float | None, float | None, bool]]:
+    """The sites of a study (a few thousand for the largest studies, hence the care)."""
+    out = []
+    statuses = _allowed("RecruitmentStatus")
+    for i, loc in enumerate(locs):
+        if loc.__class__ is not dict:
+            loc = _dict(loc, f"locations[{i}]", nct)
+        geo = loc.get("geoPoint")
+        if geo is None:
+            lat = lon = None
+        else:
+            if geo.__class__ is not dict:
+                geo = _dict(geo, f"locations[{i}].geoPoint", nct)
+            lat, lon = geo.get("lat"), geo.get("lon")
+            if lat is not None or lon is not None:
+                if not isinstance(lat, (int, float)) or not isinstance(lon, (int, float)) \
+                        or not -90 <= lat <= 90 or not -180 <= lon <= 180:
+                    raise RecordError(f"locations[{i}].geoPoint: invalid coordinates {lat!r}, {lon!r}", nct)
+        facility = loc.get("facility")
+        if facility.__class__ is not str:
+            facility = _str(facility, "locations.facility", nct)
+        city = loc.get("city")
+        if city.__class__ is not str:
+            city = _str(city, "locations.city", nct)
+        state = loc.get("state")
+        if state.__class__ is not str:
+            state = _str(state, "locations.state", nct)
+        zip_code = loc.get("zip")
+        if zip_code.__class__ is not str:
+            zip_code = _str(zip_code, "locations.zip", nct)
+        country = loc.get("country")
+        if country.__class__ is not str:
+            country = _str(country, "locations.country", nct)
+        status = loc.get("status")
+        if status.__class__ is not str or status not in statuses:
+            status = _check_enum("RecruitmentStatus", status, "locations.status", nct)
+        out.append((facility, city, state, zip_code, country, status,
+                    float(lat) if lat is not None else None, float(lon) if lon is not None else None,
+                    bool(loc.get("geoPointDerived"))))
+    return out
