@@ -175,3 +175,12 @@ def test_prescreen_questions_and_answers() -> None:
     assert evaluate_answers(rec, {"age": 70}).verdict == "ineligible"
     assert evaluate_answers(rec, {"lab:sledai": 2}).verdict == "ineligible"
     assert evaluate_answers(rec, {"pregnant": "yes", "sex": "female", "age": 30}).verdict == "ineligible"
+    meds = next(q for q in qs if q.id.startswith("med:"))
+    assert "rituximab" in meds.targets and "24 weeks" in meds.text
+    assert evaluate_answers(rec, {"age": 30, meds.id: "yes"}).verdict == "ineligible"
+    assert evaluate_answers(rec, {"age": 30, "cond:malignancy": "yes"}).verdict == "ineligible"
+    assert (
+        evaluate_answers(rec, {"age": 30, "cond:malignancy": "no", meds.id: "no"}).verdict
+        == "possibly eligible"
+    )
+    assert all(q.to_dict()["id"] == q.id for q in qs)

@@ -303,6 +303,10 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
                     lead_quals.append(w)
             if not first_words:
                 lead_quals = []  # "Severe or complicated malaria": the qualifier is an alternative itself
+            elif b.kind == "inclusion" and concept_cover(alts[0], vocab)[0]:
+                # "Severe TBI or craniofacial fracture": the first alternative is complete on its own.
+                # (Exclusions still share qualifiers: reading them narrowly can only keep a patient in.)
+                lead_quals = []
         if si == len(segments) - 1:
             alts += extra
         alts = _shared_head(alts[:n_main], vocab) + alts[n_main:]
@@ -317,6 +321,10 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
             if listing and n_head <= ai < n_main:
                 quals = quals + [q for q in head_quals if q not in quals]
             concepts, required = concept_cover(alt, vocab)
+            if concepts:
+                # "malignant" in "malignant tumors" names the concept; it is not an extra qualifier
+                named = {stem(w) for _s, _e, t in find_terms(alt, vocab.synonym_terms) for w in t.split()}
+                quals = [q for q in quals if q not in named]
             pop_alt = _POPULATION_PREFIX.match(alt)
             if re.search(r"\d", alt):
                 required = [*required, "#quantity"]  # an unparsed amount/frequency we cannot check lexically

@@ -97,6 +97,7 @@ class Question:
     unit: str | None = None
     choices: list[str] = field(default_factory=list)
     constraint_refs: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)  # condition/drug names a "yes" records as facts
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
@@ -107,6 +108,7 @@ class Question:
             "unit": self.unit,
             "choices": list(self.choices),
             "constraint_refs": list(self.constraint_refs),
+            "targets": list(self.targets),
         }
 
 
@@ -500,10 +502,14 @@ def prescreen_questions(record: dict[str, Any]) -> list[Question]:
         ref: str,
         unit: str | None = None,
         choices: list[str] | None = None,
+        targets: list[str] | None = None,
     ) -> None:
         q = qs.setdefault(qid, Question(qid, text, kind, unit, list(choices or [])))
         if ref not in q.constraint_refs:
             q.constraint_refs.append(ref)
+        for t in targets or []:
+            if t not in q.targets:
+                q.targets.append(t)
 
     if module.get("minimumAge") or module.get("maximumAge"):
         add("age", "How old are you?", "number", "eligibilityModule.age", "years")
@@ -529,22 +535,38 @@ def prescreen_questions(record: dict[str, Any]) -> list[Question]:
             name = an.names[0] if an else c.analyte
             unit = None if c.unit == "uln" else (an.unit if an and an.unit else None)
             add(f"lab:{c.analyte}", f"What is your most recent {name}?", "number", ref, unit)
-        elif c.kind in ("condition", "infection", "malignancy", "surgery", "vaccination"):
-            term = (
-                c.concepts[0].replace("_", " ") if c.concepts else c.terms[0] if c.terms else c.text
-            ).strip()
-            if len(term) < 3 or len(term) > 60:
-                continue
-            when = f" in the last {round(c.window_days)} days" if c.window_days else ""
+        elif c.kind in ("condition", "infection", "malignancy", "surgery", "vaccination") and c.concepts:
+            concept = c.concepts[0]
+            name = (vocab.concepts.get(concept) or [concept.replace("_", " ")])[0]
+            when = f" in the last {_duration(c.window_days)}" if c.window_days else ""
             verb = {"surgery": "Have you had", "vaccination": "Have you received"}.get(
-                c.kind, "Have you been diagnosed with"
+                c.kind, "Have you ever been diagnosed with" if not when else "Have you had"
             )
-            add(f"cond:{_slug(term)}", f"{verb} {term}{when}?", "yes-no", ref)
-        elif c.kind == "therapy":
-            term = ", ".join(c.terms)[:60]
-            when = f" in the last {round(c.window_days)} days" if c.window_days else ""
-            add(f"med:{_slug(term)}", f"Are you taking or have you taken {term}{when}?", "yes-no", ref)
+            add(f"cond:{concept}", f"{verb} {name}{when}?", "yes-no", ref, targets=[name])
+        elif c.kind == "therapy" and c.terms:
+            item = ref.split("/", 1)[0]
+            when = f" in the last {_duration(c.window_days)}" if c.window_days else ""
+            q = qs.get(f"med:{item}")
+            names = (q.targets if q else []) + [t for t in c.terms if not q or t not in q.targets]
+            shown = ", ".join(names[:8]) + (" or similar" if len(names) > 8 else "")
+            text = f"Are you taking, or have you taken{when}, any of: {shown}?"
+            add(f"med:{item}", text, "yes-no", ref, targets=names)
+            qs[f"med:{item}"].text = text
     return list(qs.values())
+
+
+def _duration(days: float) -> str:
+    d = round(days)
+    if d >= 365 and d % 365 in (0, 1):
+        n = round(days / 365.25)
+        return f"{n} year{'s' if n != 1 else ''}"
+    if d >= 28 and abs(days / 30.44 - round(days / 30.44)) < 0.05 and d % 7:
+        n = round(days / 30.44)
+        return f"{n} month{'s' if n != 1 else ''}"
+    if d >= 7 and d % 7 == 0:
+        n = d // 7
+        return f"{n} week{'s' if n != 1 else ''}"
+    return f"{d} day{'s' if d != 1 else ''}"
 
 
 def _yes(value: Any) -> bool | None:
@@ -593,20 +615,13 @@ def evaluate_answers(record: dict[str, Any], answers: dict[str, Any]) -> StudyVe
         elif qid.startswith("cond:") and qid in questions:
             yn = _yes(value)
             if yn is not None:
-                name = re.sub(
-                    r"^(?:Have you been diagnosed with|Have you had|Have you received)\s+",
-                    "",
-                    questions[qid].text,
-                )
-                name = re.sub(r"(?: in the last \d+ days)?\?$", "", name)
-                facts["conditions"].append({"name": name, "status": "present" if yn else "absent"})
+                for name in questions[qid].targets:
+                    facts["conditions"].append({"name": name, "status": "present" if yn else "absent"})
         elif qid.startswith("med:") and qid in questions:
             yn = _yes(value)
             if yn is not None:
-                name = re.sub(r"^Are you taking or have you taken\s+", "", questions[qid].text)
-                name = re.sub(r"(?: in the last \d+ days)?\?$", "", name)
-                for n in name.split(", "):
-                    meds.append({"name": n, "status": "current" if yn else "absent"})
+                for name in questions[qid].targets:
+                    meds.append({"name": name, "status": "current" if yn else "absent"})
     if meds:
         facts["medications"] = meds
     return evaluate_study(extract_patient(facts=facts), record)
