@@ -75,6 +75,12 @@ def test_query_centres_on_the_diagnosis(store) -> None:
 def test_conditions_alone_make_a_query(store) -> None:
     q = build_query(IndexStats(store), None, ["Type 2 diabetes"])
     assert "diabetes" in q.top_words()
+    from trialfinder.matching.match import prepare
+
+    p = prepare(store, {"age": 50, "conditions": [{"name": "asthma", "status": "present"},
+                                                   {"name": "lupus", "status": "absent"}]})
+    words = [t.word for t in p.query.terms]
+    assert "asthma" in words and "lupus" not in words
 
 
 # ------------------------------------------------------------------------------------------- match

@@ -150,8 +150,8 @@ def prepare(store: Any, patient_input: str | dict[str, Any] | None, stats: Index
     stats = stats or IndexStats(store)
     conditions = elig.patient_conditions(patient)
     for c in (facts or {}).get("conditions") or []:
-        name = c.get("name") if isinstance(c, dict) else c
-        if name and str(name) not in conditions:
+        name, status = (c.get("name"), c.get("status")) if isinstance(c, dict) else (c, None)
+        if name and status in (None, "present", "possible", "current") and str(name) not in conditions:
             conditions.append(str(name))
     query = build_query(stats, note, conditions)
     return PreparedPatient(patient, query, facts, expand_acronyms(store, note or ""))
