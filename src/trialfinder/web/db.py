@@ -131,7 +131,7 @@ class StorePool:
             return 0
 
         if isinstance(conn, sqlite3.Connection):
-            conn.set_progress_handler(check, 20_000)
+            conn.set_progress_handler(check, 1_000)
         broken = False
         try:
             yield store
