@@ -107,7 +107,9 @@ _AGE_LOW = [
     re.compile(rf"\bage[ds]?\s*:?\s*(?P<n>{NUM})\s*\+"),
     re.compile(rf"(?P<c>older\s+than)\s*(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})?"),
     re.compile(rf"(?<![\d.,])(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s+onwards?"),
-    re.compile(rf"\b(?:aged|age)\s+(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})?\s+(?:and|or)\s+(?:over|above|older)"),
+    re.compile(
+        rf"\b(?:aged|age)\s*:?\s+(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})?\s+(?:and|or)\s+(?:over|above|older)"
+    ),
 ]
 _AGE_HIGH = [
     re.compile(rf"(?P<c>younger\s+than)\s*(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})?"),

@@ -425,7 +425,7 @@ def _build_items(lines: list[_Line]) -> tuple[list[CriterionItem], str, list[str
                     # indented paragraph belonging to the current item
                     stack[-1].item.text += " " + text
                     continue
-                if not seen_item and not (is_heading and grouped):
+                if not seen_item and not (is_heading and grouped) and _looks_like_preamble(text):
                     preamble_parts.append(text)
                     continue
                 seen_item = True
@@ -500,6 +500,65 @@ def _is_sub_style(parent: str | None, child: str | None) -> bool:
     return c > p
 
 
+_PREAMBLE_WORDS = re.compile(
+    r"\b(?:following|criteria|eligible|eligibility|must\s+(?:meet|have|fulfil|fulfill|satisfy)|include[sd]?|"
+    r"are\s+required|will\s+be|who\s+meet|may\s+(?:be|participate|enrol)|excluded|qualify|participants?\s+must)\b",
+    re.I,
+)
+
+
+def _looks_like_preamble(text: str) -> bool:
+    """An unbulleted lead-in ("Patients must meet all of the following:") rather than a criterion."""
+    t = text.strip()
+    return t.endswith(":") or (len(t) < 300 and bool(_PREAMBLE_WORDS.search(t)))
+
+
+_NCI_HEADINGS = (
+    "DISEASE CHARACTERISTICS",
+    "PATIENT CHARACTERISTICS",
+    "PRIOR CONCURRENT THERAPY",
+    "Age",
+    "Sex",
+    "Menopausal status",
+    "Performance status",
+    "Life expectancy",
+    "Hematopoietic",
+    "Hepatic",
+    "Renal",
+    "Cardiovascular",
+    "Pulmonary",
+    "Neurologic",
+    "Other",
+    "Biologic therapy",
+    "Chemotherapy",
+    "Endocrine therapy",
+    "Radiotherapy",
+    "Surgery",
+)
+_NCI_SPLIT = re.compile(r"(?:(?<=\s)|^)(" + "|".join(re.escape(h) for h in _NCI_HEADINGS) + r"):\s+")
+
+
+def _split_flat_nci(items: list[CriterionItem]) -> list[CriterionItem]:
+    """Old NCI records flattened to one paragraph ("Age: 18 and over Performance status: ECOG 0-2 ...")
+    get their sub-headings back as parents, so each category becomes its own item."""
+    out: list[CriterionItem] = []
+    for it in items:
+        parts = _NCI_SPLIT.split(it.text)
+        if it.children or len(parts) < 5:
+            out.append(it)
+            continue
+        lead = parts[0].strip()
+        if lead:
+            out.append(CriterionItem(lead, it.number, it.depth))
+        for head, body in zip(parts[1::2], parts[2::2], strict=False):
+            body = body.strip()
+            parent = CriterionItem(f"{head}:", None, it.depth)
+            if body:
+                parent.children.append(CriterionItem(body, None, it.depth + 1))
+            out.append(parent)
+    return out
+
+
 def split_criteria(text: str | None) -> CriteriaSplit:
     """Split an eligibility-criteria text block into inclusion and exclusion item trees.
 
@@ -516,6 +575,7 @@ def split_criteria(text: str | None) -> CriteriaSplit:
         if not sec.lines:
             continue
         items, preamble, sec_notes = _build_items(sec.lines)
+        items = _split_flat_nci(items)
         result.notes.extend(sec_notes)
         kind = "exclusion" if sec.kind == "exclusion" else "inclusion"
         if kind == "inclusion":

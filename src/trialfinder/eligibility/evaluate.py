@@ -165,20 +165,34 @@ def _closed_world(atoms: list[AtomResult]) -> list[AtomResult]:
     return out
 
 
+_REPRODUCTIVE = frozenset(
+    {"sex", "pregnancy", "pregnancy_plan", "lactation", "contraception", "childbearing", "menopause"}
+)
+
+
 def _combine(
     kind: str, constraints: list[Constraint], atoms: list[AtomResult]
 ) -> tuple[str, list[AtomResult], float]:
     if kind == "exclusion":
         atoms = _closed_world(atoms)
     conditional = [a for a in atoms if a.constraint.conditional]
-    if any(
-        (a.value == "F" and a.confidence >= 0.6)
+    failed = [
+        a
+        for a in conditional
+        if (a.value == "F" and a.confidence >= 0.6)
         or a.value == "NA"
         or a.reason in ("not_mentioned", "assumed_absent")
-        for a in conditional
-    ):
-        return "NA", [a for a in conditional if a.value != "T"], 0.8
+    ]
     rest = [a for a in atoms if not a.constraint.conditional]
+    if failed:
+        if all(a.constraint.kind in _REPRODUCTIVE for a in failed):
+            # "Fertile patients must use contraception" inside a longer item only voids the
+            # reproductive part; the rest of the item still applies
+            rest = [a for a in rest if a.constraint.kind not in _REPRODUCTIVE]
+            if rest and any(a.constraint.kind not in ("consent", "compliance") for a in rest):
+                failed = []
+        if failed:
+            return "NA", [a for a in conditional if a.value != "T"], 0.8
     groups: dict[int, list[AtomResult]] = {}
     for a in rest:
         groups.setdefault(a.constraint.group, []).append(a)
@@ -214,7 +228,7 @@ def _explain(label: str, decisive: list[AtomResult], kind: str) -> str:
 
 _HEADING = re.compile(
     r"^\s*(?:other|hepatic|renal|cardiovascular|cardiac|pulmonary|hematopoietic|hematologic|neurologic|"
-    r"performance\s+status|life\s+expectancy|chemotherapy|radiotherapy|surgery|endocrine\s+therapy|"
+    r"chemotherapy|radiotherapy|surgery|endocrine\s+therapy|"
     r"biologic\s+therapy|prior\s+treatment|concurrent\s+medication|prior\s+medication|co-existing\s+condition|"
     r"patient\s+characteristics|disease\s+characteristics|prior\s+concurrent\s+therapy)\s*:\s*(?=\S)",
     re.I,
@@ -240,14 +254,17 @@ def evaluate_criterion(
     """
     if kind not in ("inclusion", "exclusion"):
         raise ValueError(f"kind must be 'inclusion' or 'exclusion', not {kind!r}")
-    text = _HEADING.sub("", criterion_text or "", count=1)
+    original = criterion_text or ""
+    text = _HEADING.sub("", original, count=1)
     if kind == "inclusion":
         lead = _NEGATIVE_LEAD.match(text)
         if lead or _EXCLUSION_STATEMENT.search(text):
             inner = text[lead.end() :] if lead else text
             if inner.strip():
-                return _as_exclusion(patient, text, inner)
-    return _evaluate(patient, text, kind)
+                return _as_exclusion(patient, original, inner)
+    v = _evaluate(patient, text, kind)
+    v.text = original
+    return v
 
 
 def _as_exclusion(patient: Patient, text: str, inner: str) -> CriterionVerdict:
@@ -343,6 +360,12 @@ def _items(items: list[CriterionItem], kind: str) -> list[tuple[str, list[str], 
         context = (
             head if len(head) < 80 and head.endswith(":") and re.search(r"\bwithin\b", head, re.I) else ""
         )
+        if re.match(
+            r"^\W*(?:age|sex|gender|menopausal\s+status|performance\s+status|life\s+expectancy)\s*:$",
+            head,
+            re.I,
+        ):
+            context = head  # "Age:" + "18 and over": the heading says what the number is
         if context and _EXCLUDED_HEAD.match(context):
             context = re.sub(r"^\W*excluded\s+", "", context, flags=re.I)
         if not head.endswith(":") and len(head) > 3:
