@@ -32,8 +32,8 @@ def test_dev_targets(report) -> None:  # type: ignore[no-untyped-def]
     assert report.accuracy >= 0.80, report.format()
     assert report.false_exclusion_rate <= 0.02, report.format()
     # pinned a little below the current figures so real regressions fail
-    assert report.accuracy >= 0.815, report.format()
-    assert report.false_exclusions <= 3, report.format()
+    assert report.accuracy >= 0.82, report.format()
+    assert report.false_exclusions <= 2, report.format()
 
 
 def test_beats_trivial_baseline(report) -> None:  # type: ignore[no-untyped-def]
@@ -47,7 +47,7 @@ def test_beats_trivial_baseline(report) -> None:  # type: ignore[no-untyped-def]
     assert report.accuracy > baseline + 0.12
 
 
-@pytest.mark.parametrize(("parity", "min_accuracy"), [(0, 0.74), (1, 0.84)])
+@pytest.mark.parametrize(("parity", "min_accuracy"), [(0, 0.75), (1, 0.85)])
 def test_split_figures(parity: int, min_accuracy: float) -> None:
     r = evaluate_annotations(ANNOTATIONS, select=lambda a: _pid(a) % 2 == parity)
     assert r.accuracy >= min_accuracy, r.format()

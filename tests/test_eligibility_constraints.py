@@ -40,15 +40,32 @@ def test_age(text: str, low: float | None, high: float | None, low_inc: bool, hi
 
 
 def test_age_alternatives_and_conditions() -> None:
-    cs = [c for c in extract_constraints("Age younger than 18 and older than 80 years", "exclusion") if c.kind == "age"]
+    cs = [
+        c
+        for c in extract_constraints("Age younger than 18 and older than 80 years", "exclusion")
+        if c.kind == "age"
+    ]
     assert sorted(((c.low or 0), (c.high or 999)) for c in cs) == [(0, 18), (80, 999)]
     assert len({c.group for c in cs}) == 1
-    cs = [c for c in extract_constraints("patients under 18 years of age or over 80 years of age", "exclusion") if c.kind == "age"]
+    cs = [
+        c
+        for c in extract_constraints("patients under 18 years of age or over 80 years of age", "exclusion")
+        if c.kind == "age"
+    ]
     assert len(cs) == 2 and len({c.group for c in cs}) == 1
-    c = _one(extract_constraints("Written informed consent from a parent or guardian if < 18 years old.", "inclusion"), "age")
+    c = _one(
+        extract_constraints(
+            "Written informed consent from a parent or guardian if < 18 years old.", "inclusion"
+        ),
+        "age",
+    )
     assert c.conditional
-    assert "age" not in _kinds(extract_constraints("Stopping therapy for 4 weeks or less is allowed", "inclusion"))
-    assert "age" not in _kinds(extract_constraints("Juvenile arthritis: under 16 years of age at onset", "inclusion"))
+    assert "age" not in _kinds(
+        extract_constraints("Stopping therapy for 4 weeks or less is allowed", "inclusion")
+    )
+    assert "age" not in _kinds(
+        extract_constraints("Juvenile arthritis: under 16 years of age at onset", "inclusion")
+    )
 
 
 def test_age_in_months_and_not_a_patient_age() -> None:

@@ -200,3 +200,21 @@ def test_round_trip_dict() -> None:
     split = split_criteria(rec["protocolSection"]["eligibilityModule"]["eligibilityCriteria"])
     data = json.loads(json.dumps(split.to_dict()))
     assert CriteriaSplit.from_dict(data) == split
+
+
+def test_flattened_nci_paragraph_gets_its_headings_back() -> None:
+    text = (
+        "PATIENT CHARACTERISTICS: Age: 18 and over Performance status: ECOG 0-2 Life expectancy: At least 12 "
+        "weeks Hematopoietic: WBC at least 3500/mm3 Hepatic: Bilirubin no greater than 1.5 mg/dL"
+    )
+    split = split_criteria(text)
+    heads = [i.text for i in split.inclusion]
+    assert heads[:3] == ["PATIENT CHARACTERISTICS:", "Age:", "Performance status:"]
+    assert split.inclusion[1].children[0].text == "18 and over"
+
+
+def test_leading_paragraph_that_is_a_criterion_is_not_a_preamble() -> None:
+    text = "Inclusion Criteria:\nDocumented acute myelogenous leukemia\n- ECOG 0-2\n- Age 18 or older"
+    split = split_criteria(text)
+    assert split.inclusion_preamble == ""
+    assert [i.text for i in split.inclusion][0] == "Documented acute myelogenous leukemia"

@@ -184,3 +184,44 @@ def test_prescreen_questions_and_answers() -> None:
         == "possibly eligible"
     )
     assert all(q.to_dict()["id"] == q.id for q in qs)
+
+
+def test_real_world_phrasings_do_not_exclude_wrongly() -> None:
+    p = extract_patient(
+        "0. A 58-year-old woman with hypertension and type 2 diabetes.\n1. She takes metformin and lisinopril.\n"
+        "2. She denies smoking."
+    )
+    # allergy to a drug class is not taking it
+    assert (
+        evaluate_criterion(p, "Sensitivity to ACE inhibitor e.g. angioedema.", "exclusion").label
+        != "excluded"
+    )
+    # "men and women who ..." describes the population; "women with X" needs X
+    assert evaluate_criterion(p, "Women with non-invasive vulvar conditions", "exclusion").label != "excluded"
+    assert (
+        evaluate_criterion(p, "Subject's (men and women) intention to procreate", "exclusion").label
+        != "excluded"
+    )
+    # the two ages are alternatives, not an empty range
+    assert (
+        evaluate_criterion(p, "Age younger than 18 and older than 80 years", "exclusion").label
+        == "not excluded"
+    )
+    # type 1 diabetes is not type 2 diabetes
+    assert evaluate_criterion(p, "IDDM", "exclusion").label != "excluded"
+    # permissions and washouts are not requirements to take a drug
+    assert evaluate_criterion(p, "Concurrent steroids allowed", "inclusion").label != "not included"
+    assert (
+        evaluate_criterion(p, "At least 30 days since prior immunotherapy", "inclusion").label
+        != "not included"
+    )
+    # definitions, donors and relatives are about other people
+    assert evaluate_criterion(p, "DONOR: Age less than 12 years", "exclusion").label == "not excluded"
+    assert (
+        evaluate_criterion(p, "Two first-degree relatives affected before age 55 years", "inclusion").label
+        != "not included"
+    )
+    # but real matches still count
+    assert evaluate_criterion(p, "Diabetes mellitus", "exclusion").label == "excluded"
+    assert evaluate_criterion(p, "Current use of ACE inhibitors", "exclusion").label == "excluded"
+    assert evaluate_criterion(p, "No diabetes mellitus", "inclusion").label == "not included"

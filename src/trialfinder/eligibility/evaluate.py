@@ -38,6 +38,7 @@ LABELS = (
     "not applicable",
 )
 DECISIVE_CONFIDENCE = 0.7
+INCLUDE_CONFIDENCE = 0.6  # weakest matches still count as met; unmet needs DECISIVE_CONFIDENCE
 Evidence = int | str
 
 
@@ -206,7 +207,7 @@ def _label(kind: str, value: str, conf: float, decisive: list[AtomResult]) -> st
         return "not applicable"
     if kind == "inclusion":
         if value == "T":
-            return "included"
+            return "included" if conf >= INCLUDE_CONFIDENCE else "not enough information"
         if value == "F":
             return "not included" if conf >= DECISIVE_CONFIDENCE else "not enough information"
         return "not enough information"
