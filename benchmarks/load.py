@@ -26,6 +26,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -234,10 +235,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     proc = None
+    made_db = None
     if args.url:
         base = args.url.rstrip("/")
     else:
         proc, base, db = start_server(args.db, args.workers)
+        made_db = None if args.db else Path(db).parent
         print(f"server: {base} ({args.workers} workers) on {db}")
     try:
         mix = build_mix(base, args.seed)
@@ -257,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if made_db is not None:
+            shutil.rmtree(made_db, ignore_errors=True)
 
 
 if __name__ == "__main__":
