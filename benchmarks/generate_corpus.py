@@ -58,7 +58,8 @@ from typing import Any, BinaryIO
 import orjson
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_V2 = Path("/work/shared/data/ctgov/v2")
+#: ../shared beside the repository, as in CI (override with --source or $TRIALFINDER_SHARED)
+SHARED_V2 = Path(os.environ.get("TRIALFINDER_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data/ctgov/v2"
 DEFAULT_SOURCES = (
     SHARED_V2 / "nsclcbench-100-studies.json",
     SHARED_V2 / "studies-2024-1000.tar.gz",
