@@ -1,10 +1,17 @@
-"""Ingest benchmark: studies/s, MB/s, peak RSS and database size for one ingest into a fresh database.
+"""Ingest benchmark: studies/s, MB/s, peak RSS, database size and where the time goes.
 
     python benchmarks/ingest_bench.py PATH [PATH...] [--db /tmp/bench.sqlite] [--keep] [--json]
+    python benchmarks/ingest_bench.py PATH --stages 200      # per-stage costs, one process, no workers
 
-Runs ``trialfinder ingest`` in a child process (so its peak RSS is measured alone) on a new database and
-reports wall time, studies/s, input MB/s (uncompressed bytes of the study documents read), peak RSS of
-the child, and the size of the database afterwards. Examples:
+The default mode runs one ingest into a fresh database in a child process (so its memory is measured
+alone) and reports wall time, studies/s, input MB/s (uncompressed bytes of the study documents), peak
+RSS (of the largest process, and of the writer plus its workers together, sampled every 0.2 s), the
+size of the database afterwards, and the ingest's own timings: time the writer spent in transactions,
+time it waited for the workers, the final index build, and CPU seconds of the writer and the workers.
+
+``--stages N`` takes the first N work chunks of the input and measures, in this process, what each
+stage costs per study: the worker side (read + inflate, parse, normalise, synonyms, rows) under
+cProfile, pickling, and the writer side table by table. Examples:
 
     python benchmarks/ingest_bench.py ../shared/data/ctgov/legacy-xml/clinical_study_xml.tar.gz
     python benchmarks/generate_corpus.py && python benchmarks/ingest_bench.py benchmarks/out/ctg-studies.json.zip
@@ -19,6 +26,7 @@ import resource
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -38,51 +46,211 @@ def uncompressed_bytes(path: Path) -> int:
     return path.stat().st_size
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("paths", nargs="+")
-    ap.add_argument("--db", default="/tmp/trialfinder-bench.sqlite")
-    ap.add_argument("--keep", action="store_true", help="keep an existing database (measure a re-ingest)")
-    ap.add_argument("--json", action="store_true")
-    ap.add_argument("--workers", type=int, default=None, help="pass --workers to ingest")
-    args = ap.parse_args()
+def _tree_rss(root: int) -> tuple[int, int]:
+    """(sum, max) resident set size in bytes of a process and all its descendants (from /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry)
+        children.setdefault(int(fields[1]), []).append(pid)
+        rss[pid] = int(fields[21]) * page
+    total = peak = 0
+    stack = [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        peak = max(peak, rss.get(pid, 0))
+        stack.extend(children.get(pid, ()))
+    return total, peak
+
+
+def _child(args: argparse.Namespace) -> None:
+    """Runs in the measured process: one ingest through the library, result as JSON on stdout."""
+    from trialfinder.ingest import ingest
+    from trialfinder.store import open_store
+
+    with open_store(args.db) as store:
+        kwargs = {"workers": args.workers}
+        if args.batch_size:
+            kwargs["batch_size"] = args.batch_size
+        result = ingest(store, args.paths, **kwargs)
+    print(json.dumps({"summary": result.counts.summary(), "seconds": result.seconds,
+                      "timings": result.timings}))
+
+
+def run(args: argparse.Namespace) -> dict:
     db = Path(args.db)
     if not args.keep:
         for suffix in ("", "-wal", "-shm"):
             Path(str(db) + suffix).unlink(missing_ok=True)
     nbytes = sum(uncompressed_bytes(Path(p)) for p in args.paths)
-    cmd = [sys.executable, "-m", "trialfinder.cli", "ingest", *args.paths, "--db", str(db)]
+    cmd = [sys.executable, __file__, "--child", *args.paths, "--db", str(db)]
     if args.workers is not None:
         cmd += ["--workers", str(args.workers)]
+    if args.batch_size:
+        cmd += ["--batch-size", str(args.batch_size)]
+    peak = {"sum": 0, "max": 0}
     start = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def sample() -> None:
+        while proc.poll() is None:
+            total, biggest = _tree_rss(proc.pid)
+            peak["sum"], peak["max"] = max(peak["sum"], total), max(peak["max"], biggest)
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
     seconds = time.monotonic() - start
+    sampler.join()
     if proc.returncode != 0:
-        sys.exit(f"ingest failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    summary = proc.stdout.strip().splitlines()[-1]
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        sys.exit(f"ingest failed ({proc.returncode}):\n{err[-2000:]}")
+    child = json.loads(out.strip().splitlines()[-1])
     import sqlite3
 
     conn = sqlite3.connect(db)
     studies = conn.execute("SELECT count(*) FROM studies").fetchone()[0]
     conn.close()
     size = sum(os.path.getsize(str(db) + s) for s in ("", "-wal") if os.path.exists(str(db) + s))
-    result = {
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
         "paths": args.paths,
         "studies": studies,
         "seconds": round(seconds, 2),
         "studies_per_s": round(studies / seconds, 1),
         "input_mb": round(nbytes / 1e6, 1),
         "mb_per_s": round(nbytes / 1e6 / seconds, 1),
-        "peak_rss_mb": round(peak_kb / 1024, 1),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "peak_tree_rss_mb": round(peak["sum"] / 1e6, 1),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
         "db_mb": round(size / 1e6, 1),
-        "summary": summary,
+        "ingest_s": round(child["seconds"], 2),
+        "timings": {k: round(v, 2) for k, v in child["timings"].items()},
+        "load_avg": os.getloadavg()[0],
+        "summary": child["summary"],
     }
+
+
+def stages(paths: list[str], nchunks: int) -> None:
+    """Per-stage cost per study on the first ``nchunks`` work chunks, in this process (see module doc)."""
+    import cProfile
+    import gc
+    import pickle
+    import pstats
+    import tempfile
+
+    from trialfinder import ingest as ing
+    from trialfinder.store import sqlite as sq
+    from trialfinder.store.base import UpsertCounts
+
+    def cpu() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    tasks = []
+    for task in ing._tasks(paths):
+        if not isinstance(task, ing.Rejection):
+            tasks.append(task)
+        if len(tasks) >= nchunks:
+            break
+    ing._worker_init()
+    best = float("inf")
+    for _ in range(3):  # the best of three: the machine may be shared
+        c0 = cpu()
+        results = [ing._work(t, sq.study_rows) for t in tasks]
+        best = min(best, cpu() - c0)
+    rows = [r for rs in results for r in rs if not isinstance(r, ing.Rejection)]
+    n = len(rows)
+    print(f"{n} studies; worker side {best / n * 1e3:.3f} ms/study (best of 3), breakdown under cProfile:")
+    prof = cProfile.Profile()
+    prof.enable()
+    for t in tasks:
+        ing._work(t, sq.study_rows)
+    prof.disable()
+    st = pstats.Stats(prof)
+    total = sum(v[2] for v in st.stats.values())  # type: ignore[attr-defined]
+    for (_file, _line, func), (_cc, _nc, tt, _ct, _callers) in sorted(
+            st.stats.items(), key=lambda kv: -kv[1][2])[:14]:  # type: ignore[attr-defined]
+        print(f"  {func:>28}: {tt / total * 100:5.1f}% self time")
+    c0 = cpu()
+    blobs = [pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL) for r in results]
+    c1 = cpu()
+    for b in blobs:
+        pickle.loads(b)
+    c2 = cpu()
+    print(f"pickle {(c1 - c0) / n * 1e3:.3f} ms/study (worker), unpickle {(c2 - c1) / n * 1e3:.3f} ms/study "
+          f"(writer), {sum(map(len, blobs)) / n / 1e3:.1f} KB/study")
+    del results, blobs
+    per: dict[str, float] = {}
+
+    def timed_flush(self: sq._BatchWriter) -> None:
+        def em(name: str, sql: str, batch: list) -> None:
+            t0 = cpu()
+            self.cur.executemany(sql, batch)
+            per[name] = per.get(name, 0.0) + cpu() - t0
+
+        em("studies", sq._STUDY_INSERT, self.studies)
+        for table, batch in zip(sq.CHILD_TABLES, self.children, strict=True):
+            em(table, sq._CHILD_INSERTS[table], batch)
+            batch.clear()
+        em("locations", sq._LOCATION_INSERT, self.locations)
+        em("location_points", sq._POINT_INSERT, self.points)
+        em("study_text (FTS5)", sq._FTS_INSERT, self.texts)
+        for queue in (self.studies, self.locations, self.points, self.texts):
+            queue.clear()
+        self.queued.clear()
+
+    sq._BatchWriter.flush = timed_flush  # type: ignore[method-assign]
+    gc.set_threshold(200_000, 50, 100)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = sq.SQLiteStore(Path(tmp) / "stages.sqlite")
+        c0 = cpu()
+        ingest_id = store.begin_ingest("stages")
+        for i in range(0, n, ing.BATCH_SIZE):
+            store.upsert_rows(rows[i:i + ing.BATCH_SIZE])
+        c1 = cpu()
+        store.finish_ingest(ingest_id, UpsertCounts())
+        store.close()
+        c2 = cpu()
+    per["ids, tuples, transactions"] = (c1 - c0) - sum(per.values())
+    per["deferred indexes, close"] = c2 - c1
+    print(f"writer side {(c2 - c0) / n * 1e3:.3f} ms/study:")
+    for name, sec in sorted(per.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:>28}: {sec / n * 1e3:.4f} ms/study")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("paths", nargs="+")
+    ap.add_argument("--db", default="/tmp/trialfinder-bench.sqlite")
+    ap.add_argument("--keep", action="store_true", help="keep an existing database (measure a re-ingest)")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--workers", type=int, default=None, help="worker processes (default: the ingest's own)")
+    ap.add_argument("--batch-size", type=int, default=0, help="studies per transaction (default: the ingest's)")
+    ap.add_argument("--stages", type=int, default=0, metavar="CHUNKS", help="per-stage costs instead (see above)")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        _child(args)
+        return
+    if args.stages:
+        stages(args.paths, args.stages)
+        return
+    result = run(args)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         for k, v in result.items():
-            print(f"{k:>14}: {v}")
+            print(f"{k:>17}: {v}")
 
 
 if __name__ == "__main__":

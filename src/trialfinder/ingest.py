@@ -81,6 +81,10 @@ class IngestResult:
     counts: UpsertCounts = field(default_factory=UpsertCounts)
     rejections: list[Rejection] = field(default_factory=list)
     seconds: float = 0.0
+    #: Where the wall time went, in seconds: ``write`` (store transactions), ``wait`` (the writer idle,
+    #: waiting for workers), ``finish`` (end of ingest: deferred indexes), plus CPU seconds of this
+    #: process (``cpu_writer``) and of the worker processes (``cpu_workers``). For benchmarks.
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def studies_per_second(self) -> float:
@@ -161,30 +165,52 @@ def ingest(
         if on_rejection is not None:
             on_rejection(r)
 
+    timings = result.timings
+    timings["write"] = timings["wait"] = 0.0
+    cpu0 = _cpu()
+
+    def flush(batch: list[Any]) -> None:
+        t0 = time.monotonic()
+        result.counts += write(batch)
+        timings["write"] += time.monotonic() - t0
+        bar.update(result.counts)
+
     # The writer holds a few batches of plain tuples that never form cycles: collecting them as
     # garbage candidates again and again costs more than the whole write.
     threshold = gc.get_threshold()
     gc.set_threshold(200_000, 50, 100)
     try:
         batch: list[Any] = []
-        for item in _prepared(paths, workers, rows_fn):
+        for item in _prepared(paths, workers, rows_fn, timings):
             if isinstance(item, Rejection):
                 reject(item)
                 continue
             batch.append(item)
             if len(batch) >= batch_size:
-                result.counts += write(batch)
+                flush(batch)
                 batch = []
-                bar.update(result.counts)
         if batch:
-            result.counts += write(batch)
+            flush(batch)
     finally:
         gc.set_threshold(*threshold)
     bar.update(result.counts, force=True)
     bar.done()
+    t0 = time.monotonic()
     store.finish_ingest(ingest_id, result.counts)
+    timings["finish"] = time.monotonic() - t0
     result.seconds = time.monotonic() - start
+    cpu1 = _cpu()
+    timings["cpu_writer"] = cpu1[0] - cpu0[0]
+    timings["cpu_workers"] = cpu1[1] - cpu0[1]
     return result
+
+
+def _cpu() -> tuple[float, float]:
+    """CPU seconds (user + system) of this process and of its finished child processes."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
 
 
 # -- reading: what to hand to the workers ---------------------------------------------------------------
@@ -428,7 +454,8 @@ def _worker_init() -> None:
 # -- running the workers -----------------------------------------------------------------------------------
 
 
-def _prepared(paths: list[str], workers: int | None, rows_fn: Callable[..., Any] | None) -> Iterator[Any]:
+def _prepared(paths: list[str], workers: int | None, rows_fn: Callable[..., Any] | None,
+              timings: dict[str, float]) -> Iterator[Any]:
     if workers is None:
         workers = (os.cpu_count() or 1) if _input_bytes(paths) >= PARALLEL_MIN_BYTES else 1
     tasks = _tasks(paths)
@@ -454,9 +481,9 @@ def _prepared(paths: list[str], workers: int | None, rows_fn: Callable[..., Any]
             # a rejection waits in the window, so results come out in input order
             window.append(task if isinstance(task, Rejection) else pool.apply_async(_work, (task, rows_fn)))
             while len(window) > limit:
-                yield from _resolve(window.popleft())
+                yield from _resolve(window.popleft(), timings)
         while window:
-            yield from _resolve(window.popleft())
+            yield from _resolve(window.popleft(), timings)
 
 
 def _chain(first: Task | Rejection, rest: Iterator[Task | Rejection]) -> Iterator[Task | Rejection]:
@@ -464,8 +491,13 @@ def _chain(first: Task | Rejection, rest: Iterator[Task | Rejection]) -> Iterato
     yield from rest
 
 
-def _resolve(entry: Any) -> list[Any]:
-    return [entry] if isinstance(entry, Rejection) else entry.get()
+def _resolve(entry: Any, timings: dict[str, float]) -> list[Any]:
+    if isinstance(entry, Rejection):
+        return [entry]
+    t0 = time.monotonic()
+    out = entry.get()
+    timings["wait"] += time.monotonic() - t0
+    return out
 
 
 def _has_xml(task: Task | Rejection) -> bool:
