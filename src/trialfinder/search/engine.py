@@ -286,8 +286,11 @@ def _merge_agg(f: dict[str, tuple[Any, ...]], agg: dict[str, Any]) -> None:
         f[key] = tuple(dict.fromkeys(f.get(key, ()) + tuple(values)))
 
 
-def search(store: Any, request: Any) -> SearchPage:
-    """Run a search request against a store and return one page of results."""
+def search(store: Any, request: Any, *, explain: bool = True) -> SearchPage:
+    """Run a search request against a store and return one page of results.
+
+    ``explain=False`` skips the per-hit "which term matched" explanation (the JSON API does not show it).
+    """
     from trialfinder.search.request import SearchError, make_page_token, read_page_token
 
     plan, expansions, place = build_plan(store, request)
@@ -310,7 +313,7 @@ def search(store: Any, request: Any) -> SearchPage:
             nearest = NearestSite(n["facility"] or "", n["city"] or "", n["state"] or "", n["country"] or "",
                                   n["status"] or "", n["lat"], n["lon"], n["distance_km"], n["derived"])
         hits.append(SearchHit(h.nct_id, select_fields(rec, fields) if fields else rec, h.score,
-                              explain_match(rec, plan.text), nearest))
+                              explain_match(rec, plan.text) if explain else [], nearest))
     next_token = None
     if raw.has_more:
         next_token = make_page_token({"q": fp, "o": plan.offset + plan.limit})

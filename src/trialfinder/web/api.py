@@ -171,7 +171,7 @@ def list_studies(request: Request) -> Response:
         params["pageSize"] = str(MAX_PAGE_SIZE)  # coerced down, as ClinicalTrials.gov does
     req = from_api_params(params)
     with _pool(request).store() as store:
-        page = search(store, req)
+        page = search(store, req, explain=False)
     if req.format == "csv":
         headers = {}
         if page.next_page_token:
