@@ -211,7 +211,7 @@ class SQLiteStore(Store):
 
     #: FTS5 settings while bulk loading: merge segments in larger groups, so each posting is rewritten
     #: fewer times on its way to the final large segments (restored to FTS5's defaults at the end).
-    BULK_FTS_SETTINGS = (("automerge", 8), ("crisismerge", 32))
+    BULK_FTS_SETTINGS = (("automerge", 16), ("crisismerge", 16))
     NORMAL_FTS_SETTINGS = (("automerge", 4), ("crisismerge", 16))
     #: Pending full-text data kept in memory before it is written as a segment (FTS5's default is 1 MB,
     #: which splits one large batch into many small segments that must be merged again later).
