@@ -1,0 +1,116 @@
+"""The registry-scale write path: bulk load into an empty database, records kept compressed, workers."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sqlite3
+import zipfile
+from pathlib import Path
+
+import orjson
+
+from trialfinder.ingest import ingest
+from trialfinder.store import open_store
+from trialfinder.store.sqlite import DEFERRED_INDEXES, RECORD_DEFLATE
+
+DATA = Path(__file__).parent / "data"
+
+
+def _studies(n: int, start: int = 1) -> list[dict]:
+    ref = json.loads((DATA / "NCT05631717.json").read_text())
+    out = []
+    for i in range(start, start + n):
+        rec = copy.deepcopy(ref)
+        rec["protocolSection"]["identificationModule"]["nctId"] = f"NCT{i:08d}"
+        out.append(rec)
+    return out
+
+
+def _zip(path: Path, records: list[dict]) -> Path:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for rec in records:
+            zf.writestr(rec["protocolSection"]["identificationModule"]["nctId"] + ".json", orjson.dumps(rec))
+    return path
+
+
+def _indexes(db: Path) -> set[str]:
+    conn = sqlite3.connect(db)
+    try:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    finally:
+        conn.close()
+
+
+def test_bulk_zip_ingest_with_workers_round_trips_and_builds_every_index(tmp_path: Path) -> None:
+    records = _studies(300)
+    zpath = _zip(tmp_path / "bulk.zip", records)
+    db = tmp_path / "db.sqlite"
+    with open_store(db) as store:
+        result = ingest(store, [zpath], workers=2, batch_size=64)
+        assert result.counts.added == 300 and result.counts.rejected == 0
+        # the zip member's DEFLATE stream is the stored record, and it loads back to the same dict
+        blob = store.conn.execute("SELECT record FROM studies WHERE nct_id = 'NCT00000007'").fetchone()[0]
+        assert blob[:1] == RECORD_DEFLATE
+        assert store.get("NCT00000007") == records[6]
+        assert store.get_many(["NCT00000001", "NCT00000300"])["NCT00000300"] == records[-1]
+        assert [r["protocolSection"]["identificationModule"]["nctId"] for r in store.iter_records()] == [
+            f"NCT{i:08d}" for i in range(1, 301)]
+        # every row of every table arrived, ids are dense and in input order
+        sids = [r[0] for r in store.conn.execute("SELECT sid FROM studies ORDER BY nct_id")]
+        assert sids == list(range(1, 301))
+        n_loc = store.conn.execute("SELECT sum(n_locations) FROM studies").fetchone()[0]
+        assert store.conn.execute("SELECT count(*) FROM locations").fetchone()[0] == n_loc
+        n_geo = store.conn.execute("SELECT sum(n_geo) FROM studies").fetchone()[0]
+        assert store.conn.execute("SELECT count(*) FROM location_points").fetchone()[0] == n_geo
+        assert store.conn.execute("SELECT count(*) FROM study_text").fetchone()[0] == 300
+        split = store.get_criteria_split("NCT00000001")
+        assert split is not None and split == store.get_criteria_split("NCT00000002")
+    assert set(DEFERRED_INDEXES) <= _indexes(db)
+    # a second run is a no-op
+    with open_store(db) as store:
+        again = ingest(store, [zpath], workers=2)
+    assert (again.counts.added, again.counts.updated, again.counts.unchanged) == (0, 0, 300)
+
+
+def test_duplicates_and_updates_inside_one_batch_behave_like_one_by_one(tmp_path: Path) -> None:
+    first, second = _studies(2)
+    newer = copy.deepcopy(first)
+    newer["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {"date": "2099-01-01"}
+    newer["protocolSection"]["identificationModule"]["briefTitle"] = "Newer"
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "a.json").write_bytes(orjson.dumps(first))
+    (d / "b.json").write_bytes(orjson.dumps(second))
+    (d / "c.json").write_bytes(orjson.dumps(newer))
+    (d / "d.json").write_bytes(orjson.dumps(first))  # older than the stored version now
+    with open_store(tmp_path / "db.sqlite") as store:
+        result = ingest(store, [d])
+        assert (result.counts.added, result.counts.updated, result.counts.older) == (2, 1, 1)
+        assert store.get("NCT00000001")["protocolSection"]["identificationModule"]["briefTitle"] == "Newer"
+        conn = store.conn
+        assert conn.execute("SELECT count(*) FROM study_text").fetchone()[0] == 2
+        per_study = dict(conn.execute("SELECT sid, count(*) FROM conditions GROUP BY sid"))
+        assert len(set(per_study.values())) == 1  # the replaced study's rows were not duplicated
+        n_loc = conn.execute("SELECT sum(n_locations) FROM studies").fetchone()[0]
+        assert conn.execute("SELECT count(*) FROM locations").fetchone()[0] == n_loc
+
+
+def test_interrupted_bulk_load_gets_its_indexes_back_on_next_open(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite"
+    store = open_store(db)
+    store.begin_ingest("x")  # empty database: bulk mode drops the value indexes
+    assert not set(DEFERRED_INDEXES) & _indexes(db)
+    store.conn.close()  # as if killed: no finish_ingest, no close()
+    with open_store(db):
+        pass
+    assert set(DEFERRED_INDEXES) <= _indexes(db)
+
+
+def test_records_from_non_zip_sources_are_plain_json(tmp_path: Path) -> None:
+    rec = _studies(1)[0]
+    (tmp_path / "r.json").write_bytes(orjson.dumps(rec, option=orjson.OPT_INDENT_2))
+    with open_store(tmp_path / "db.sqlite") as store:
+        ingest(store, [tmp_path / "r.json"])
+        blob = store.conn.execute("SELECT record FROM studies").fetchone()[0]
+        assert blob[:1] == b"{" and store.get("NCT00000001") == rec
