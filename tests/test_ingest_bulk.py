@@ -50,7 +50,7 @@ def test_bulk_zip_ingest_with_workers_round_trips_and_builds_every_index(tmp_pat
         result = ingest(store, [zpath], workers=2, batch_size=64)
         assert result.counts.added == 300 and result.counts.rejected == 0
         # the zip member's DEFLATE stream is the stored record, and it loads back to the same dict
-        blob = store.conn.execute("SELECT record FROM studies WHERE nct_id = 'NCT00000007'").fetchone()[0]
+        blob = store.conn.execute("SELECT r.record FROM study_records r JOIN studies s ON s.sid = r.sid WHERE s.nct_id = 'NCT00000007'").fetchone()[0]
         assert blob[:1] == RECORD_DEFLATE
         assert store.get("NCT00000007") == records[6]
         assert store.get_many(["NCT00000001", "NCT00000300"])["NCT00000300"] == records[-1]
@@ -112,5 +112,28 @@ def test_records_from_non_zip_sources_are_plain_json(tmp_path: Path) -> None:
     (tmp_path / "r.json").write_bytes(orjson.dumps(rec, option=orjson.OPT_INDENT_2))
     with open_store(tmp_path / "db.sqlite") as store:
         ingest(store, [tmp_path / "r.json"])
-        blob = store.conn.execute("SELECT record FROM studies").fetchone()[0]
+        blob = store.conn.execute("SELECT record FROM study_records").fetchone()[0]
         assert blob[:1] == b"{" and store.get("NCT00000001") == rec
+
+
+def test_databases_with_the_record_in_studies_still_read_and_write(tmp_path: Path) -> None:
+    """Files made before ``study_records`` existed keep their records in ``studies.record``."""
+    db = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(db)
+    from trialfinder.store.sqlite import SCHEMA
+
+    conn.executescript(SCHEMA.replace("  criteria_split BLOB\n);", "  criteria_split BLOB,\n  record BLOB NOT NULL\n);"))
+    conn.close()
+    first, second = _studies(2)
+    (tmp_path / "a.json").write_bytes(orjson.dumps(first))
+    with open_store(db) as store:
+        ingest(store, [tmp_path / "a.json"])
+    newer = copy.deepcopy(first)
+    newer["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {"date": "2099-01-01"}
+    (tmp_path / "b.json").write_bytes(orjson.dumps(newer))
+    (tmp_path / "c.json").write_bytes(orjson.dumps(second))
+    with open_store(db) as store:
+        result = ingest(store, [tmp_path / "b.json", tmp_path / "c.json"])
+        assert (result.counts.added, result.counts.updated) == (1, 1)
+        assert store.get("NCT00000001") == newer and store.get_many(["NCT00000002"])["NCT00000002"] == second
+        assert store.conn.execute("SELECT count(*) FROM study_records").fetchone()[0] == 0

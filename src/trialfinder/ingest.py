@@ -18,11 +18,12 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
+import queue
 import sys
+import threading
 import time
 import zipfile
 import zlib
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
@@ -63,8 +64,10 @@ BATCH_SIZE = 2000
 #: inter-process overhead, small enough to keep both workers busy and memory low.
 CHUNK_BYTES = 1 << 20
 CHUNK_DOCS = 256
-#: Chunks in flight per worker; bounds memory whatever the input size.
-INFLIGHT_PER_WORKER = 4
+#: Chunks in flight (queued, being prepared, or prepared and waiting for the writer): enough to cover
+#: more than one batch, so the workers keep going while the writer commits; bounds memory whatever
+#: the input size (a chunk's rows take about as much memory as its input).
+INFLIGHT_CHUNKS = 160
 #: Below this many input bytes, worker processes cost more to start than they save.
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024
 
@@ -202,6 +205,8 @@ def ingest(
     cpu1 = _cpu()
     timings["cpu_writer"] = cpu1[0] - cpu0[0]
     timings["cpu_workers"] = cpu1[1] - cpu0[1]
+    for table, seconds in (getattr(store, "write_timings", None) or {}).items():
+        timings[f"sql_{table}"] = seconds
     return result
 
 
@@ -292,18 +297,20 @@ def _zip_tasks(path: str) -> Iterator[_ZipTask | Rejection]:
     """The members of a zip (sorted by name, as the readers do) as tasks of offsets, not bytes."""
     try:
         with zipfile.ZipFile(path) as zf:
-            infos = sorted(zf.infolist(), key=lambda i: i.filename)
+            # plain tuples, not ZipInfo objects: 600,000 of those would take 400 MB for the whole run
+            entries: list[Member] = sorted(
+                ((i.filename, i.header_offset, i.compress_size, i.file_size, i.CRC,
+                  i.compress_type if not i.flag_bits & 1 else -1)
+                 for i in zf.infolist() if not i.is_dir() and _kind(i.filename) not in (None, "archive")),
+                key=lambda m: m[0])
     except (zipfile.BadZipFile, OSError) as exc:
         yield Rejection(path, None, None, f"unreadable zip archive: {exc}")
         return
     members: list[Member] = []
     size = 0
-    for info in infos:
-        if info.is_dir() or _kind(info.filename) in (None, "archive"):
-            continue
-        members.append((info.filename, info.header_offset, info.compress_size, info.file_size, info.CRC,
-                        info.compress_type if not info.flag_bits & 1 else -1))
-        size += info.file_size
+    for m in entries:
+        members.append(m)
+        size += m[3]
         if size >= CHUNK_BYTES or len(members) >= CHUNK_DOCS:
             yield _ZipTask(path, members)
             members, size = [], 0
@@ -474,16 +481,60 @@ def _prepared(paths: list[str], workers: int | None, rows_fn: Callable[..., Any]
     import multiprocessing as mp
 
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    window: deque[Any] = deque()
-    limit = workers * INFLIGHT_PER_WORKER
     with ctx.Pool(workers, initializer=_worker_init) as pool:
-        for task in _chain(first, tasks):
-            # a rejection waits in the window, so results come out in input order
-            window.append(task if isinstance(task, Rejection) else pool.apply_async(_work, (task, rows_fn)))
-            while len(window) > limit:
-                yield from _resolve(window.popleft(), timings)
-        while window:
-            yield from _resolve(window.popleft(), timings)
+        feeder = _Feeder(pool, _chain(first, tasks), rows_fn)
+        try:
+            while True:
+                entry = feeder.queue.get()
+                if entry is _Feeder.DONE:
+                    break
+                if isinstance(entry, BaseException):
+                    raise entry
+                yield from _resolve(entry, timings)
+        finally:
+            feeder.stop()
+
+
+class _Feeder(threading.Thread):
+    """Hands chunks to the pool from a thread of its own, so the workers keep going while the writer
+    is busy committing a batch (the writer's SQLite calls release the GIL).
+
+    Its queue holds the pending results in input order (a rejection of a whole file waits in its
+    place), and is bounded, which bounds the work in flight.
+    """
+
+    DONE = object()
+
+    def __init__(self, pool: Any, tasks: Iterator[Task | Rejection], rows_fn: Callable[..., Any] | None) -> None:
+        super().__init__(name="ingest-feeder", daemon=True)
+        self.pool, self.tasks, self.rows_fn = pool, tasks, rows_fn
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=INFLIGHT_CHUNKS)
+        self.stopping = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        try:
+            for task in self.tasks:
+                entry = task if isinstance(task, Rejection) else self.pool.apply_async(_work, (task, self.rows_fn))
+                if not self._put(entry):
+                    return
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            self._put(exc)
+        finally:
+            self._put(self.DONE)
+
+    def _put(self, entry: Any) -> bool:
+        while not self.stopping.is_set():
+            try:
+                self.queue.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=5)
 
 
 def _chain(first: Task | Rejection, rest: Iterator[Task | Rejection]) -> Iterator[Task | Rejection]:

@@ -52,9 +52,9 @@ CREATE TABLE IF NOT EXISTS studies (
   has_results INTEGER NOT NULL DEFAULT 0,
   n_locations INTEGER NOT NULL DEFAULT 0,
   n_geo INTEGER NOT NULL DEFAULT 0,
-  criteria_split BLOB,
-  record BLOB NOT NULL
+  criteria_split BLOB
 );
+CREATE TABLE IF NOT EXISTS study_records (sid INTEGER PRIMARY KEY, record BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS studies_status ON studies(overall_status);
 CREATE INDEX IF NOT EXISTS studies_first_posted ON studies(first_posted);
 CREATE INDEX IF NOT EXISTS studies_last_update ON studies(last_update_posted);
@@ -125,8 +125,12 @@ STUDY_VALUE_COLUMNS = (
     "std_ages", "enrollment", "enrollment_type", "start_date", "first_posted", "last_update_posted",
     "completion_date", "primary_completion_date", "has_results", "n_locations", "n_geo")
 
-_STUDY_INSERT = (f"INSERT INTO studies (sid, {', '.join(STUDY_VALUE_COLUMNS)}, ingested_at, record) "
-                 f"VALUES ({', '.join('?' * (len(STUDY_VALUE_COLUMNS) + 3))})")
+_STUDY_INSERT = (f"INSERT INTO studies (sid, {', '.join(STUDY_VALUE_COLUMNS)}, ingested_at) "
+                 f"VALUES ({', '.join('?' * (len(STUDY_VALUE_COLUMNS) + 2))})")
+#: Databases made before ``study_records`` keep the record in ``studies.record``.
+_STUDY_INSERT_LEGACY = (f"INSERT INTO studies (sid, {', '.join(STUDY_VALUE_COLUMNS)}, ingested_at, record) "
+                        f"VALUES ({', '.join('?' * (len(STUDY_VALUE_COLUMNS) + 3))})")
+_RECORD_INSERT = "INSERT INTO study_records (sid, record) VALUES (?, ?)"
 _CHILD_INSERTS = {
     "identifiers": "INSERT INTO identifiers VALUES (?, ?, ?)",
     "conditions": "INSERT INTO conditions VALUES (?, ?, ?)",
@@ -239,6 +243,13 @@ class SQLiteStore(Store):
             self.conn.executescript(SCHEMA)
             self.conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
                               (str(SCHEMA_VERSION),))
+        # Where the record lives: its own table (so scans of the indexed columns never read records),
+        # or, in databases made before that table, the last column of ``studies``.
+        self._legacy_record = "record" in {r[1] for r in self.conn.execute("PRAGMA table_info(studies)")}
+        self._rec, self._rec_from = (("s.record", "studies s") if self._legacy_record else
+                                     ("r.record", "studies s JOIN study_records r ON r.sid = s.sid"))
+        #: Seconds spent per table (and in COMMIT) by :meth:`upsert_rows`, for benchmarks.
+        self.write_timings: dict[str, float] = {}
         from trialfinder.store.sqlite_search import install_functions
 
         install_functions(self.conn)
@@ -261,8 +272,10 @@ class SQLiteStore(Store):
         cur = self.conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
-            _BatchWriter(cur).write(batch, counts)
+            _BatchWriter(cur, self._legacy_record, self.write_timings).write(batch, counts)
+            t0 = time.perf_counter()
             cur.execute("COMMIT")
+            self.write_timings["commit"] = self.write_timings.get("commit", 0.0) + time.perf_counter() - t0
         except BaseException:
             if self.conn.in_transaction:
                 cur.execute("ROLLBACK")
@@ -313,7 +326,8 @@ class SQLiteStore(Store):
     # -- reading -------------------------------------------------------------------------------------
 
     def get(self, nct_id: str) -> dict | None:
-        row = self.conn.execute("SELECT record FROM studies WHERE nct_id = ?", (nct_id,)).fetchone()
+        row = self.conn.execute(f"SELECT {self._rec} FROM {self._rec_from} WHERE s.nct_id = ?",
+                                (nct_id,)).fetchone()
         return decode_record(row[0]) if row else None
 
     def get_criteria_split(self, nct_id: str) -> dict | None:
@@ -322,7 +336,7 @@ class SQLiteStore(Store):
         Computed on demand from the record: splitting every study at ingest cost as much as parsing it,
         for a result that is only needed for the few studies a user opens.
         """
-        row = self.conn.execute("SELECT criteria_split, record FROM studies WHERE nct_id = ?",
+        row = self.conn.execute(f"SELECT s.criteria_split, {self._rec} FROM {self._rec_from} WHERE s.nct_id = ?",
                                 (nct_id,)).fetchone()
         if not row:
             return None
@@ -352,7 +366,7 @@ class SQLiteStore(Store):
 
     def iter_records(self, nct_ids: Iterable[str] | None = None) -> Iterator[dict]:
         if nct_ids is None:
-            for (blob,) in self.conn.execute("SELECT record FROM studies ORDER BY nct_id"):
+            for (blob,) in self.conn.execute(f"SELECT {self._rec} FROM {self._rec_from} ORDER BY s.nct_id"):
                 yield decode_record(blob)
             return
         for nct in nct_ids:
@@ -415,7 +429,7 @@ class SQLiteStore(Store):
             return {}
         marks = ", ".join("?" * len(nct_ids))
         return {nct: decode_record(blob) for nct, blob in self.conn.execute(
-            f"SELECT nct_id, record FROM studies WHERE nct_id IN ({marks})", nct_ids)}
+            f"SELECT s.nct_id, {self._rec} FROM {self._rec_from} WHERE s.nct_id IN ({marks})", nct_ids)}
 
     def location_counts(self, country: str | None = None, state: str | None = None) -> list[tuple[str, int]]:
         """Studies per country, per state of a country, or per city of a state (trials by location)."""
@@ -464,9 +478,12 @@ class _BatchWriter:
     same batch flushes the queue first, so the result is the same as writing the studies one by one.
     """
 
-    def __init__(self, cur: sqlite3.Cursor) -> None:
+    def __init__(self, cur: sqlite3.Cursor, legacy_record: bool, timings: dict[str, float]) -> None:
         self.cur = cur
+        self.legacy_record = legacy_record
+        self.timings = timings
         self.studies: list[tuple] = []
+        self.records: list[tuple[int, bytes]] = []
         self.children: tuple[list[tuple], ...] = tuple([] for _ in CHILD_TABLES)
         self.locations: list[tuple] = []
         self.points: list[tuple] = []
@@ -479,7 +496,7 @@ class _BatchWriter:
         next_sid = (cur.execute("SELECT max(sid) FROM studies").fetchone()[0] or 0) + 1
         next_lid = (cur.execute("SELECT max(lid) FROM locations").fetchone()[0] or 0) + 1
         now = _now()
-        studies, texts, locations, points = self.studies, self.texts, self.locations, self.points
+        studies, records, texts, locations, points = self.studies, self.records, self.texts, self.locations, self.points
         children = self.children
         for values, kids, locs, fts, record in batch:
             nct, version, digest = values[0], values[1], values[2]
@@ -506,7 +523,11 @@ class _BatchWriter:
                     continue
             existing[nct] = (sid, version, digest)
             self.queued.add(sid)
-            studies.append((sid, *values, now, record))
+            if self.legacy_record:
+                studies.append((sid, *values, now, record))
+            else:
+                studies.append((sid, *values, now))
+                records.append((sid, record))
             for rows, kid in zip(children, kids, strict=True):
                 if kid:
                     rows.extend([(sid, *r) for r in kid])
@@ -519,18 +540,21 @@ class _BatchWriter:
         self.flush()
 
     def flush(self) -> None:
-        cur = self.cur
-        cur.executemany(_STUDY_INSERT, self.studies)
+        self._insert("studies", _STUDY_INSERT_LEGACY if self.legacy_record else _STUDY_INSERT, self.studies)
+        self._insert("study_records", _RECORD_INSERT, self.records)
         for table, rows in zip(CHILD_TABLES, self.children, strict=True):
-            if rows:
-                cur.executemany(_CHILD_INSERTS[table], rows)
-                rows.clear()
-        cur.executemany(_LOCATION_INSERT, self.locations)
-        cur.executemany(_POINT_INSERT, self.points)
-        cur.executemany(_FTS_INSERT, self.texts)
-        for queue in (self.studies, self.locations, self.points, self.texts):
-            queue.clear()
+            self._insert(table, _CHILD_INSERTS[table], rows)
+        self._insert("locations", _LOCATION_INSERT, self.locations)
+        self._insert("location_points", _POINT_INSERT, self.points)
+        self._insert("study_text", _FTS_INSERT, self.texts)
         self.queued.clear()
+
+    def _insert(self, table: str, sql: str, rows: list[tuple]) -> None:
+        if rows:
+            t0 = time.perf_counter()
+            self.cur.executemany(sql, rows)
+            self.timings[table] = self.timings.get(table, 0.0) + time.perf_counter() - t0
+            rows.clear()
 
     def _existing(self, ncts: list[str]) -> dict[str, tuple[int, str, str]]:
         found: dict[str, tuple[int, str, str]] = {}
@@ -549,6 +573,8 @@ class _BatchWriter:
         cur.execute("DELETE FROM location_points WHERE lid IN (SELECT lid FROM locations WHERE sid = ?)", (sid,))
         cur.execute("DELETE FROM locations WHERE sid = ?", (sid,))
         cur.execute("DELETE FROM study_text WHERE rowid = ?", (sid,))
+        if not self.legacy_record:
+            cur.execute("DELETE FROM study_records WHERE sid = ?", (sid,))
         cur.execute("DELETE FROM studies WHERE sid = ?", (sid,))
 
 
