@@ -262,10 +262,12 @@ def test_acronyms_widen_retrieval(store) -> None:
     assert any("pulmonary" in (h.title + " ".join(h.conditions)).lower() for h in result.hits)
 
 
-def test_retrieval_pool_grows_until_filters_are_satisfied(store) -> None:
+def test_retrieval_filters_the_best_matches(store) -> None:
     from trialfinder.store.sqlite_matching import retrieve
 
-    rows = retrieve(store.conn, ["cancer"], ("title", "conditions"), limit=5, pool=2, statuses=("RECRUITING",))
+    rows = retrieve(store.conn, ["cancer"], ("title", "conditions"), limit=150, statuses=("RECRUITING",))
+    assert 5 < len(rows) < 150
+    rows = rows[:5]
     assert len(rows) == 5
     statuses = {store.get(nct)["protocolSection"]["statusModule"]["overallStatus"] for nct, *_ in rows}
     assert statuses == {"RECRUITING"}

@@ -267,9 +267,7 @@ def _retrieve(store: Any, words: list[str], phrases: list[str], limit: int, filt
     """Candidates from the store: (nct_id, score, distance_km, nearest location id)."""
     from trialfinder.store import sqlite_matching
 
-    pool = 8000 if "geo" in filters else 1000
-    return sqlite_matching.retrieve(store.conn, words, RETRIEVAL_FIELDS, limit=limit, pool=pool, phrases=phrases,
-                                    **filters)
+    return sqlite_matching.retrieve(store.conn, words, RETRIEVAL_FIELDS, limit=limit, phrases=phrases, **filters)
 
 
 def _nearest_sites(store: Any, lids: list[int]) -> dict[int, dict[str, Any]]:
