@@ -30,7 +30,7 @@ QRELS = DATA / "qrels.tsv"
 
 #: Figures measured on the sample (all 57 topics with a judged study present); pins are these minus a
 #: small margin, so only a real regression fails.
-MEASURED = {"nDCG@10": 0.8376, "P(rel=2)@10": 0.2281, "RR(rel=2)": 0.6353}
+MEASURED = {"nDCG@10": 0.8358, "P(rel=2)@10": 0.2316, "RR(rel=2)": 0.6426}
 MARGIN = 0.02
 
 

@@ -154,10 +154,24 @@ def prepare(store: Any, patient_input: str | dict[str, Any] | None, stats: Index
         if name and status in (None, "present", "possible", "current") and str(name) not in conditions:
             conditions.append(str(name))
     query = build_query(stats, note, conditions)
-    return PreparedPatient(patient, query, facts, expand_acronyms(store, note or ""))
+    expansions = [e for e in expand_acronyms(store, note or "") if condition_like(stats, e)]
+    return PreparedPatient(patient, query, facts, expansions)
 
 
-_ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,5}\b")
+def condition_like(stats: IndexStats, phrase: str, threshold: float = 0.15) -> bool:
+    """Whether a phrase's words are, on average, words the registry uses to name conditions (so "chronic
+    obstructive pulmonary disease" is, "body mass index" or "heart rate" is not)."""
+    from trialfinder.matching.relevance import CONDITION_FIELDS
+
+    words = [t for t, _ in stats.tokenize([phrase])[0]]
+    if not words:
+        return False
+    counts = stats.field_counts(words)
+    share = [max(counts[w].get(f, 0) for f in CONDITION_FIELDS) / max(1, counts[w].get("*", 0)) for w in words]
+    return sum(share) / len(share) >= threshold
+
+
+_ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{2,5}\b")
 
 
 def expand_acronyms(store: Any, note: str, limit: int = 12) -> list[str]:
