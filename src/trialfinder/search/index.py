@@ -36,7 +36,7 @@ class StudyIndex:
 
     version: str
     sids: np.ndarray
-    nct_ids: list[str]
+    nct_nums: np.ndarray  # the 8 digits of each NCT id, as int32 (ids are validated NCT + 8 digits)
     pos_of_sid: np.ndarray
     vocab: dict[str, list[str]]  # dimension -> code -> value
     codes: dict[str, np.ndarray]  # single-valued dimensions: status, study_type, sex, funder_type
@@ -64,6 +64,34 @@ class StudyIndex:
     def size(self) -> int:
         return len(self.sids)
 
+    def nct_id(self, pos: int) -> str:
+        return f"NCT{int(self.nct_nums[pos]):08d}"
+
+    def subset(self, rows: np.ndarray) -> StudyIndex:
+        """The index restricted to row positions ``rows`` (renumbered 0..len(rows)-1).
+
+        Why: a text query usually matches a small part of the registry; filtering, faceting and sorting
+        arrays of that size instead of 600,000 rows is what keeps such searches in a few milliseconds.
+        """
+        remap = np.full(self.size, -1, dtype=np.int64)
+        remap[rows] = np.arange(len(rows))
+
+        def pairs(pos: np.ndarray, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            new = remap[pos]
+            keep = new >= 0
+            return new[keep], code[keep]
+
+        cpos, ccode = pairs(self.country_pos, self.country_code)
+        dpos, dcode = pairs(self.cond_pos, self.cond_code)
+        pos_of_sid = np.where(self.pos_of_sid >= 0, remap[np.maximum(self.pos_of_sid, 0)], -1)
+        return StudyIndex(
+            self.version, self.sids[rows], self.nct_nums[rows], pos_of_sid, self.vocab,
+            {k: v[rows] for k, v in self.codes.items()}, self.phase_bits[rows], self.age_bits[rows],
+            self.itype_bits[rows], self.has_results[rows], self.healthy[rows], self.min_age[rows],
+            self.max_age[rows], {k: v[rows] for k, v in self.dates.items()}, self.enrollment[rows],
+            cpos, ccode, dpos, dcode, self.loc_lat[:0], self.loc_lon[:0], self.loc_pos[:0], self.loc_lid[:0],
+            self.loc_recruiting[:0])
+
     def positions(self, sids: Any) -> np.ndarray:
         """Row positions of store row ids (ids unknown to this index are dropped)."""
         arr = np.asarray(sids, dtype=np.int64)
@@ -72,58 +100,121 @@ class StudyIndex:
         return pos[pos >= 0]
 
 
-def build_index(cols: dict[str, Any], version: str) -> StudyIndex:
-    """Turn the store's column lists into arrays (one pass, at first search after a data change)."""
-    sids = np.asarray(cols["sid"], dtype=np.int64)
+class _Codes:
+    """Maps string values to small integer codes while the index is built chunk by chunk."""
+
+    def __init__(self) -> None:
+        self.lookup: dict[str, int] = {}
+
+    def encode(self, values: Any, dtype: Any = np.int32) -> np.ndarray:
+        lookup = self.lookup
+        return np.fromiter((lookup.setdefault(v or "", len(lookup)) for v in values), dtype=dtype,
+                           count=len(values))
+
+    def sorted_vocab(self, *arrays: np.ndarray) -> tuple[list[str], list[np.ndarray]]:
+        """Vocabulary in sorted order and the arrays recoded to it (codes then sort like the values)."""
+        vocab = sorted(self.lookup, key=lambda v: v)
+        new_code = np.zeros(len(self.lookup), dtype=np.int64)
+        for i, v in enumerate(vocab):
+            new_code[self.lookup[v]] = i
+        return vocab, [new_code[a].astype(a.dtype) for a in arrays]
+
+
+def build_index(chunks: Any, version: str) -> StudyIndex:
+    """Build the arrays from the store's column chunks (see :meth:`study_arrays`), keeping memory low.
+
+    ``chunks`` yields ``(kind, rows)``: kind ``studies`` rows are tuples in :data:`STUDY_COLUMNS`
+    order, ``itypes`` rows ``(sid, "DRUG BIOLOGICAL")``, ``countries``/``conditions`` rows
+    ``(sid, value)``, ``sites`` rows ``(lid, sid, lat, lon, is_recruiting)``.
+    """
+    parts: dict[str, list[np.ndarray]] = {}
+    codes = {dim: _Codes() for dim in ("status", "study_type", "sex", "funder_type", "country", "condition")}
+    itype_codes = _Codes()
+    itype_rows: list[tuple[int, str]] = []
+
+    def add(key: str, arr: np.ndarray) -> None:
+        parts.setdefault(key, []).append(arr)
+
+    for kind, rows in chunks:
+        if not rows:
+            continue
+        if kind == "studies":
+            cols = list(zip(*rows, strict=True))
+            c = dict(zip(STUDY_COLUMNS, cols, strict=True))
+            add("sid", np.asarray(c["sid"], dtype=np.int64))
+            add("nct", np.fromiter((int(x[3:]) for x in c["nct_id"]), dtype=np.int32, count=len(rows)))
+            for dim, col in (("status", "overall_status"), ("study_type", "study_type"), ("sex", "sex"),
+                             ("funder_type", "lead_class")):
+                add(dim, codes[dim].encode(c[col], np.int16))
+            add("phase", np.fromiter((sum(PHASE_BITS.get(p, 0) for p in (v or "").split()) for v in c["phases"]),
+                                     dtype=np.int16, count=len(rows)))
+            add("age", np.fromiter((sum(AGE_BITS.get(p, 0) for p in (v or "").split()) for v in c["std_ages"]),
+                                   dtype=np.int16, count=len(rows)))
+            add("has_results", np.asarray(c["has_results"], dtype=bool))
+            add("healthy", np.fromiter((-1 if h is None else int(h) for h in c["healthy_volunteers"]),
+                                       dtype=np.int8, count=len(rows)))
+            add("min_age", np.asarray([np.nan if a is None else a for a in c["min_age"]], dtype=np.float32))
+            add("max_age", np.asarray([np.nan if a is None else a for a in c["max_age"]], dtype=np.float32))
+            for col in ("start_date", "first_posted", "last_update_posted"):
+                add(col, np.fromiter((_date_int(d) for d in c[col]), dtype=np.int32, count=len(rows)))
+            add("enrollment", np.asarray([-1 if e is None else e for e in c["enrollment"]], dtype=np.int64))
+        elif kind == "itypes":
+            for sid, types in rows:
+                for t in set((types or "").split()):
+                    itype_codes.lookup.setdefault(t, len(itype_codes.lookup))
+                itype_rows.append((sid, types or ""))
+        elif kind in ("countries", "conditions"):
+            dim = "country" if kind == "countries" else "condition"
+            add(f"{dim}_sid", np.asarray([r[0] for r in rows], dtype=np.int64))
+            add(f"{dim}_code", codes[dim].encode([r[1] for r in rows]))
+        elif kind == "sites":
+            add("loc_lid", np.asarray([r[0] for r in rows], dtype=np.int64))
+            add("loc_sid", np.asarray([r[1] for r in rows], dtype=np.int64))
+            add("loc_lat", np.asarray([r[2] for r in rows], dtype=np.float64))
+            add("loc_lon", np.asarray([r[3] for r in rows], dtype=np.float64))
+            add("loc_rec", np.asarray([bool(r[4]) for r in rows], dtype=bool))
+
+    def cat(key: str, dtype: Any) -> np.ndarray:
+        return np.concatenate(parts[key]) if key in parts else np.zeros(0, dtype=dtype)
+
+    sids = cat("sid", np.int64)
     n = len(sids)
     pos_of_sid = np.full(int(sids.max()) + 1 if n else 1, -1, dtype=np.int64)
     pos_of_sid[sids] = np.arange(n)
     vocab: dict[str, list[str]] = {}
-    codes: dict[str, np.ndarray] = {}
-    for dim, key in (("status", "overall_status"), ("study_type", "study_type"), ("sex", "sex"),
-                     ("funder_type", "lead_class")):
-        values = cols[key]
-        uniq = sorted({v or "" for v in values})
-        lookup = {v: i for i, v in enumerate(uniq)}
-        vocab[dim] = uniq
-        codes[dim] = np.fromiter((lookup[v or ""] for v in values), dtype=np.int16, count=n)
-    phase_bits = np.fromiter((sum(PHASE_BITS.get(p, 0) for p in (v or "").split()) for v in cols["phases"]),
-                             dtype=np.int16, count=n)
-    age_bits = np.fromiter((sum(AGE_BITS.get(p, 0) for p in (v or "").split()) for v in cols["std_ages"]),
-                           dtype=np.int16, count=n)
-    itypes = sorted({t for ts in cols["itypes"] for t in (ts or "").split()})
+    single: dict[str, np.ndarray] = {}
+    for dim in ("status", "study_type", "sex", "funder_type"):
+        vocab[dim], (single[dim],) = codes[dim].sorted_vocab(cat(dim, np.int16))
+    itypes = sorted(itype_codes.lookup)
     vocab["intervention_type"] = itypes
     ibit = {t: 1 << i for i, t in enumerate(itypes)}
-    itype_bits = np.fromiter((sum(ibit[t] for t in set((ts or "").split())) for ts in cols["itypes"]),
-                             dtype=np.int64, count=n)
-    has_results = np.asarray(cols["has_results"], dtype=bool)
-    healthy = np.fromiter((-1 if h is None else int(h) for h in cols["healthy_volunteers"]), dtype=np.int8, count=n)
-    min_age = np.asarray([np.nan if a is None else a for a in cols["min_age"]], dtype=np.float32)
-    max_age = np.asarray([np.nan if a is None else a for a in cols["max_age"]], dtype=np.float32)
-    dates = {k: np.fromiter((_date_int(d) for d in cols[k]), dtype=np.int32, count=n)
-             for k in ("start_date", "first_posted", "last_update_posted")}
-    enrollment = np.asarray([-1 if e is None else e for e in cols["enrollment"]], dtype=np.int64)
-
-    def pairs(sid_list: list[int], values: list[str], dim: str) -> tuple[np.ndarray, np.ndarray]:
-        uniq = sorted(set(values))
-        lookup = {v: i for i, v in enumerate(uniq)}
-        vocab[dim] = uniq
-        pos = pos_of_sid[np.asarray(sid_list, dtype=np.int64)] if sid_list else np.zeros(0, dtype=np.int64)
-        code = np.fromiter((lookup[v] for v in values), dtype=np.int32, count=len(values))
-        return pos, code
-
-    country_pos, country_code = pairs(cols["country_sid"], cols["country"], "country")
-    cond_pos, cond_code = pairs(cols["cond_sid"], cols["cond"], "condition")
-    lat = np.asarray(cols["loc_lat"], dtype=np.float64)
+    itype_bits = np.zeros(n, dtype=np.int64)
+    for sid, types in itype_rows:
+        if 0 <= sid < len(pos_of_sid) and pos_of_sid[sid] >= 0:
+            itype_bits[pos_of_sid[sid]] = sum(ibit[t] for t in set(types.split()))
+    pairs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for dim in ("country", "condition"):
+        vocab[dim], (code,) = codes[dim].sorted_vocab(cat(f"{dim}_code", np.int32))
+        pos = pos_of_sid[cat(f"{dim}_sid", np.int64)] if n else np.zeros(0, dtype=np.int64)
+        pairs[dim] = (pos, code)
+    lat = cat("loc_lat", np.float64)
     order = np.argsort(lat, kind="stable")
-    loc_sids = np.asarray(cols["loc_sid"], dtype=np.int64)
-    return StudyIndex(version, sids, cols["nct_id"], pos_of_sid, vocab, codes, phase_bits, age_bits,
-                      itype_bits, has_results, healthy, min_age, max_age, dates, enrollment,
-                      country_pos, country_code, cond_pos, cond_code,
-                      lat[order], np.asarray(cols["loc_lon"], dtype=np.float64)[order],
-                      pos_of_sid[loc_sids][order] if len(loc_sids) else np.zeros(0, dtype=np.int64),
-                      np.asarray(cols["loc_lid"], dtype=np.int64)[order],
-                      np.asarray(cols["loc_recruiting"], dtype=bool)[order])
+    loc_sid = cat("loc_sid", np.int64)
+    return StudyIndex(
+        version, sids, cat("nct", np.int32), pos_of_sid, vocab, single, cat("phase", np.int16),
+        cat("age", np.int16), itype_bits, cat("has_results", bool), cat("healthy", np.int8),
+        cat("min_age", np.float32), cat("max_age", np.float32),
+        {k: cat(k, np.int32) for k in ("start_date", "first_posted", "last_update_posted")},
+        cat("enrollment", np.int64), pairs["country"][0], pairs["country"][1], pairs["condition"][0],
+        pairs["condition"][1], lat[order], cat("loc_lon", np.float64)[order],
+        pos_of_sid[loc_sid][order] if len(loc_sid) else np.zeros(0, dtype=np.int64),
+        cat("loc_lid", np.int64)[order], cat("loc_rec", bool)[order])
+
+
+#: The study columns :func:`build_index` reads, in order.
+STUDY_COLUMNS = ("sid", "nct_id", "overall_status", "study_type", "sex", "lead_class", "phases", "std_ages",
+                 "has_results", "healthy_volunteers", "min_age", "max_age", "start_date", "first_posted",
+                 "last_update_posted", "enrollment")
 
 
 _CACHE: dict[str, StudyIndex] = {}

@@ -9,11 +9,13 @@ sorting and paging run on the columnar :class:`~trialfinder.search.index.StudyIn
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from trialfinder.search.index import (
+    STUDY_COLUMNS,
     StudyIndex,
     age_mask,
     date_mask,
@@ -46,7 +48,7 @@ class _StoreView:
     def data_version(self) -> str:
         return data_version(self.conn)
 
-    def study_arrays(self) -> dict[str, Any]:
+    def study_arrays(self) -> Iterator[tuple[str, list]]:
         return study_arrays(self.conn)
 
 
@@ -62,30 +64,25 @@ def data_version(conn: sqlite3.Connection) -> str:
     return ":".join(str(x) for x in row)
 
 
-def study_arrays(conn: sqlite3.Connection) -> dict[str, Any]:
-    """The filterable columns of every study, as lists (see :func:`trialfinder.search.index.build_index`)."""
-    cols: dict[str, Any] = {k: [] for k in (
-        "sid", "nct_id", "overall_status", "study_type", "sex", "lead_class", "phases", "std_ages",
-        "has_results", "healthy_volunteers", "min_age", "max_age", "start_date", "first_posted",
-        "last_update_posted", "enrollment", "itypes")}
-    itypes = dict(conn.execute(
-        "SELECT sid, group_concat(DISTINCT type) FROM interventions WHERE type != '' GROUP BY sid").fetchall())
-    names = list(cols)[:-1]
-    for row in conn.execute(f"SELECT {', '.join(names)} FROM studies ORDER BY sid"):
-        for k, v in zip(names, row, strict=True):
-            cols[k].append(v)
-        cols["itypes"].append((itypes.get(row[0]) or "").replace(",", " "))
-    pairs = conn.execute("SELECT DISTINCT sid, country FROM locations WHERE country != ''").fetchall()
-    cols["country_sid"] = [p[0] for p in pairs]
-    cols["country"] = [p[1] for p in pairs]
-    pairs = conn.execute("SELECT DISTINCT sid, term FROM conditions WHERE kind = 'condition'").fetchall()
-    cols["cond_sid"] = [p[0] for p in pairs]
-    cols["cond"] = [p[1] for p in pairs]
-    locs = conn.execute("SELECT lid, sid, lat, lon, status = ? FROM locations WHERE lat IS NOT NULL AND lon IS NOT NULL",
-                        (RECRUITING_SITE,)).fetchall()
-    for i, key in enumerate(("loc_lid", "loc_sid", "loc_lat", "loc_lon", "loc_recruiting")):
-        cols[key] = [r[i] for r in locs]
-    return cols
+def study_arrays(conn: sqlite3.Connection, chunk: int = 50_000) -> Iterator[tuple[str, list]]:
+    """The filterable columns of every study, in chunks (see :func:`trialfinder.search.index.build_index`).
+
+    Chunks keep the memory of an index build at a few tens of MB above the finished arrays.
+    """
+    queries = (
+        ("studies", f"SELECT {', '.join(STUDY_COLUMNS)} FROM studies ORDER BY sid", ()),
+        ("itypes", "SELECT sid, group_concat(DISTINCT type) FROM interventions WHERE type != '' GROUP BY sid", ()),
+        ("countries", "SELECT DISTINCT sid, country FROM locations WHERE country != ''", ()),
+        ("conditions", "SELECT DISTINCT sid, term FROM conditions WHERE kind = 'condition'", ()),
+        ("sites", "SELECT lid, sid, lat, lon, status = ? FROM locations WHERE lat IS NOT NULL AND lon IS NOT NULL",
+         (RECRUITING_SITE,)),
+    )
+    for kind, sql, params in queries:
+        cur = conn.execute(sql, params)
+        while rows := cur.fetchmany(chunk):
+            if kind == "itypes":
+                rows = [(sid, (types or "").replace(",", " ")) for sid, types in rows]
+            yield kind, rows
 
 
 def _sql_mask(conn: sqlite3.Connection, idx: StudyIndex, sql: str, params: list[Any]) -> np.ndarray:
@@ -125,6 +122,15 @@ def run_search_indexed(conn: sqlite3.Connection, plan: Plan) -> RawResults:
         lid[pos] = site
         cand &= geo_mask
 
+    full_idx = idx
+    rows_all: np.ndarray | None = None
+    if fts or plan.geo is not None:
+        # work on the candidates only: far fewer rows than the registry for most queries
+        rows_all = np.flatnonzero(cand)
+        idx = full_idx.subset(rows_all)
+        n = idx.size
+        cand = np.ones(n, dtype=bool)
+        rank, dist, lid = rank[rows_all], dist[rows_all], lid[rows_all]
     masks: dict[str, np.ndarray] = {}
 
     def add(dim: str, mask: np.ndarray) -> None:
@@ -161,7 +167,7 @@ def run_search_indexed(conn: sqlite3.Connection, plan: Plan) -> RawResults:
     for p in page:
         p = int(p)
         nearest = _nearest(conn, int(lid[p]), float(dist[p])) if lid[p] >= 0 else None
-        hits.append(RawHit(int(idx.sids[p]), idx.nct_ids[p], float(-rank[p]) if fts else None,
+        hits.append(RawHit(int(idx.sids[p]), idx.nct_id(p), float(-rank[p]) if fts else None,
                            float(dist[p]) if np.isfinite(dist[p]) else None, nearest))
     total = int(len(sel)) if plan.count_total or plan.facets else None
     facets = None
