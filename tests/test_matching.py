@@ -274,3 +274,13 @@ def test_retrieval_filters_the_best_matches(store) -> None:
     assert [r[1] for r in rows] == sorted((r[1] for r in rows), reverse=True)
     assert retrieve(store.conn, ["zzzqqqnotaword"], ("title",), limit=5) == []
     assert retrieve(store.conn, [], ("title",), limit=5) == []
+
+
+def test_retrieval_words_are_selective(store) -> None:
+    q = build_query(IndexStats(store), ASTROCYTOMA_NOTE)
+    words = q.retrieval_words(8)
+    assert "astrocytoma" in words
+    by_word = {t.word: t for t in q.terms}
+    assert all(by_word[w].idf >= 3.0 for w in words) or len(words) <= 2
+    common = build_query(IndexStats(store), None, ["cancer"])
+    assert common.retrieval_words() == ["cancer"]  # too common to be selective, but the only word

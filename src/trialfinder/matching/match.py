@@ -213,7 +213,8 @@ def match(store: Any, patient_input: str | dict[str, Any], *, near: str | None =
                            elapsed_ms=(time.perf_counter() - started) * 1000)
     near = near or (prepared.facts or {}).get("location") or None
     filters, place_name = _filters(prepared, near=near, radius_km=radius_km, recruiting=recruiting)
-    rows = _retrieve(store, query.top_words(RETRIEVAL_WORDS), prepared.expansions, max(candidates, limit), filters)
+    rows = _retrieve(store, query.retrieval_words(RETRIEVAL_WORDS), prepared.expansions, max(candidates, limit),
+                     filters)
     ids = [r[0] for r in rows]
     n_eval = max(2 * limit, MIN_EVALUATE) if evaluate is None else max(evaluate, limit)
     hits = _rank(store, stats, prepared, ids, evaluate=n_eval)[:limit]

@@ -102,6 +102,21 @@ class PatientQuery:
                 if t.idf >= min_idf and (t.affinity >= min_affinity or t.source == "condition")]
         return good[:k]
 
+    def retrieval_words(self, k: int = 8, min_idf: float = 3.0, keep: int = 2) -> list[str]:
+        """The words that retrieve candidates: the strongest condition-like words that are also
+        selective (IDF >= ``min_idf``, i.e. in fewer than about 5% of studies), else the ``keep`` rarest.
+
+        Why: a candidate search costs time in proportion to how many studies its words match, and words
+        like "disease", "cell" or "pain" match a third of the registry while adding nothing that the
+        rarer words of the same patient do not already find; they still count when scoring.
+        """
+        strong = [t for t in self.terms if t.word in set(self.top_words(2 * k))]
+        chosen = [t.word for t in strong if t.idf >= min_idf][:k]
+        if len(chosen) < keep:
+            rest = sorted((t for t in strong if t.word not in chosen), key=lambda t: -t.idf)
+            chosen += [t.word for t in rest[: keep - len(chosen)]]
+        return chosen
+
     def is_empty(self) -> bool:
         return not self.terms
 
