@@ -73,13 +73,20 @@ class StudyIndex:
         Why: a text query usually matches a small part of the registry; filtering, faceting and sorting
         arrays of that size instead of 600,000 rows is what keeps such searches in a few milliseconds.
         """
+        rows = np.sort(rows)
         remap = np.full(self.size, -1, dtype=np.int64)
         remap[rows] = np.arange(len(rows))
 
         def pairs(pos: np.ndarray, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            new = remap[pos]
-            keep = new >= 0
-            return new[keep], code[keep]
+            # pairs are sorted by position: gather each row's run by binary search (O(k log n))
+            starts = np.searchsorted(pos, rows, side="left")
+            lengths = np.searchsorted(pos, rows, side="right") - starts
+            total = int(lengths.sum())
+            if total == 0:
+                return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=code.dtype)
+            run_starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+            take = np.repeat(starts - run_starts, lengths) + np.arange(total)
+            return np.repeat(remap[rows], lengths), code[take]
 
         cpos, ccode = pairs(self.country_pos, self.country_code)
         dpos, dcode = pairs(self.cond_pos, self.cond_code)
@@ -196,7 +203,8 @@ def build_index(chunks: Any, version: str) -> StudyIndex:
     for dim in ("country", "condition"):
         vocab[dim], (code,) = codes[dim].sorted_vocab(cat(f"{dim}_code", np.int32))
         pos = pos_of_sid[cat(f"{dim}_sid", np.int64)] if n else np.zeros(0, dtype=np.int64)
-        pairs[dim] = (pos, code)
+        by_pos = np.argsort(pos, kind="stable")  # sorted by position, for StudyIndex.subset
+        pairs[dim] = (pos[by_pos], code[by_pos])
     lat = cat("loc_lat", np.float64)
     order = np.argsort(lat, kind="stable")
     loc_sid = cat("loc_sid", np.int64)

@@ -126,7 +126,7 @@ def run_search_indexed(conn: sqlite3.Connection, plan: Plan) -> RawResults:
     rows_all: np.ndarray | None = None
     if fts or plan.geo is not None:
         # work on the candidates only: far fewer rows than the registry for most queries
-        rows_all = np.flatnonzero(cand)
+        rows_all = np.flatnonzero(cand)  # sorted, as subset() keeps it
         idx = full_idx.subset(rows_all)
         n = idx.size
         cand = np.ones(n, dtype=bool)
