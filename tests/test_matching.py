@@ -240,6 +240,8 @@ def test_cli_match_errors(sample_db_master: Path, tmp_path: Path, capsys: pytest
     note = tmp_path / "n.txt"
     note.write_text("lung cancer")
     assert main(["match", str(note), "--db", str(sample_db_master), "--radius", "50"]) == 2
+    assert main(["match", str(note), "--db", str(sample_db_master), "--radius", "50mi"]) == 2
+    assert "needs --near" in capsys.readouterr().err
     assert main(["match", str(note), "--db", str(sample_db_master), "--near", "Qqqqzzzz Xx"]) == 2
     assert "unknown place" in capsys.readouterr().err
 

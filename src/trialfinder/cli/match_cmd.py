@@ -99,6 +99,8 @@ def cmd_match(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise CLIError(str(exc)) from None
     patient = read_patient(args.patient)
+    if radius_km is not None and not args.near and not (isinstance(patient, dict) and patient.get("location")):
+        raise CLIError("--radius needs --near PLACE (or a \"location\" in the patient file)")
     with _open_existing(args.db) as store:
         try:
             result = match(store, patient, near=args.near, radius_km=radius_km, recruiting=args.recruiting,
