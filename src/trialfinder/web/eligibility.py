@@ -7,6 +7,9 @@
 * ``GET /api/eligibility/{nct_id}`` (the questions), ``POST /api/eligibility/{nct_id}`` (answers ->
   verdict) and ``POST /api/match`` (patient -> results), as JSON.
 
+Handlers that must read a form or body are ``async``; the matching and verdict work they start runs in
+the thread pool so it never blocks the event loop.
+
 Privacy is a design rule here, not a setting: patient input only travels in POST bodies (query strings
 end up in access logs and browser history), it is never logged or stored, and every response that
 contains it is marked ``Cache-Control: no-store``.
@@ -26,6 +29,7 @@ import orjson
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup, escape
+from starlette.concurrency import run_in_threadpool
 
 from trialfinder.matching import eligibility_adapter as elig
 
@@ -214,6 +218,10 @@ def eligibility_form(nct_id: str, request: Request) -> Response:
 async def eligibility_submit(nct_id: str, request: Request) -> Response:
     """The verdict for the answers of the form, criterion by criterion."""
     form = await _form(request)
+    return await run_in_threadpool(_eligibility_page, nct_id, request, form)
+
+
+def _eligibility_page(nct_id: str, request: Request, form: dict[str, str]) -> Response:
     with _store(request) as store:
         nct, record = _record(store, nct_id)
     questions = elig.questions(record)
@@ -241,6 +249,10 @@ async def api_check(nct_id: str, request: Request) -> Response:
     answers = body.get("answers", body)
     if not isinstance(answers, dict):
         raise HTTPException(400, "answers must be an object keyed by question id")
+    return await run_in_threadpool(_check_json, nct_id, request, answers)
+
+
+def _check_json(nct_id: str, request: Request, answers: dict[str, Any]) -> Response:
     with _store(request) as store:
         nct, record = _record(store, nct_id)
     verdict = elig.check_answers(record, answers)
@@ -293,7 +305,7 @@ async def match_submit(request: Request) -> Response:
         return _page(request, "eligibility/match.html", {"form": shown, "result": None, "radii": _RADII,
                                                          "error": "Enter the patient's note."}, 400)
     try:
-        result = _run_match(request, note, near, shown["dist"], recruiting, 20)
+        result = await run_in_threadpool(_run_match, request, note, near, shown["dist"], recruiting, 20)
     except HTTPException as exc:
         if exc.status_code != 400:
             raise
@@ -344,5 +356,5 @@ async def api_match(request: Request) -> Response:
     near = options["near"] if isinstance(options["near"], str) else None
     if near is None and isinstance(patient, dict) and isinstance(patient.get("location"), str):
         near = patient["location"]
-    result = _run_match(request, patient, near, radius, bool(options["recruiting"]), limit)
+    result = await run_in_threadpool(_run_match, request, patient, near, radius, bool(options["recruiting"]), limit)
     return _json(result.to_dict(all_criteria=bool(options["allCriteria"])))
