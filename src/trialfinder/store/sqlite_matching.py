@@ -177,9 +177,9 @@ def retrieve(conn: sqlite3.Connection, words: Sequence[str], fields: Sequence[st
     """Candidate studies for a patient: ``(nct_id, relevance, distance_km, nearest location id)``, best first.
 
     Any of ``words`` (or of ``phrases``, as phrases) in ``fields`` matches.  Why not one SQL statement
-    with the filters: filtering every match reads every matching study row (the indexed columns sit after
-    the record in the row), which over the whole registry costs seconds, and a join of the full-text
-    matches with a place's sites degenerates the same way.  So: one full-text pass scores every match
+    with the filters: filtering every match reads every matching study row (in databases that still keep
+    the record in that row, its overflow pages too), which over the whole registry costs seconds, and a
+    join of the full-text matches with a place's sites degenerated to minutes.  So: one full-text pass scores every match
     (a few hundred milliseconds even for "cancer"), the place's sites (``geo`` = lat, lon, radius_km,
     recruiting sites only) come from the R*Tree, the two are intersected here, and the study filters
     (age, sex, status, country) are applied to the best matches in growing batches until ``limit`` pass.
