@@ -243,7 +243,11 @@ def _warm_up(pool: StorePool) -> None:
     from trialfinder.search.engine import search
 
     try:
-        with pool.store() as store:
+        # outside the pool (no work budget): the first search of a process builds the study index,
+        # which takes seconds on a registry-sized database
+        from trialfinder.store import open_store
+
+        with open_store(pool.db, readonly=True) as store:
             search(store, SearchRequest(near="London", page_size=1))
     except Exception as exc:  # noqa: BLE001 - a warm-up failure must not stop the server
         log.warning("warm-up search failed: %s", exc)
