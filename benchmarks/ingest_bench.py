@@ -5,7 +5,7 @@
 
 The default mode runs one ingest into a fresh database in a child process (so its memory is measured
 alone) and reports wall time, studies/s, input MB/s (uncompressed bytes of the study documents), peak
-RSS (of the largest process, and of the writer plus its workers together, sampled every 0.2 s), the
+RSS (of the largest process) and peak PSS of the writer plus its workers together (sampled every 0.2 s), the
 size of the database afterwards, and the ingest's own timings: time the writer spent in transactions,
 time it waited for the workers, the final index build, and CPU seconds of the writer and the workers.
 
@@ -46,8 +46,20 @@ def uncompressed_bytes(path: Path) -> int:
     return path.stat().st_size
 
 
-def _tree_rss(root: int) -> tuple[int, int]:
-    """(sum, max) resident set size in bytes of a process and all its descendants (from /proc)."""
+def _pss(pid: int) -> int:
+    """Proportional set size in bytes: pages shared by forked workers are counted once in a sum."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _tree_memory(root: int) -> tuple[int, int]:
+    """(sum of PSS, max RSS) in bytes over a process and all its descendants (from /proc)."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     page = os.sysconf("SC_PAGE_SIZE")
@@ -66,7 +78,7 @@ def _tree_rss(root: int) -> tuple[int, int]:
     stack = [root]
     while stack:
         pid = stack.pop()
-        total += rss.get(pid, 0)
+        total += _pss(pid)
         peak = max(peak, rss.get(pid, 0))
         stack.extend(children.get(pid, ()))
     return total, peak
@@ -82,6 +94,9 @@ def _child(args: argparse.Namespace) -> None:
         if args.batch_size:
             kwargs["batch_size"] = args.batch_size
         result = ingest(store, args.paths, **kwargs)
+    with open("/proc/self/stat", "rb") as fh:  # field 42: time blocked on disk I/O, in clock ticks
+        blkio = int(fh.read().rsplit(b")", 1)[1].split()[39]) / os.sysconf("SC_CLK_TCK")
+    result.timings["io_wait_writer"] = blkio
     print(json.dumps({"summary": result.counts.summary(), "seconds": result.seconds,
                       "timings": result.timings}))
 
@@ -103,7 +118,7 @@ def run(args: argparse.Namespace) -> dict:
 
     def sample() -> None:
         while proc.poll() is None:
-            total, biggest = _tree_rss(proc.pid)
+            total, biggest = _tree_memory(proc.pid)
             peak["sum"], peak["max"] = max(peak["sum"], total), max(peak["max"], biggest)
             time.sleep(0.2)
 
@@ -130,7 +145,7 @@ def run(args: argparse.Namespace) -> dict:
         "input_mb": round(nbytes / 1e6, 1),
         "mb_per_s": round(nbytes / 1e6 / seconds, 1),
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-        "peak_tree_rss_mb": round(peak["sum"] / 1e6, 1),
+        "peak_tree_pss_mb": round(peak["sum"] / 1e6, 1),
         "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
         "db_mb": round(size / 1e6, 1),
         "ingest_s": round(child["seconds"], 2),

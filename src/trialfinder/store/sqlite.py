@@ -213,9 +213,11 @@ class SQLiteStore(Store):
     #: Builds the rows :meth:`upsert_rows` takes; the ingest runs it in its worker processes.
     row_builder = staticmethod(study_rows)
 
-    #: FTS5 settings while bulk loading: merge segments in larger groups, so each posting is rewritten
-    #: fewer times on its way to the final large segments (restored to FTS5's defaults at the end).
-    BULK_FTS_SETTINGS = (("automerge", 16), ("crisismerge", 16))
+    #: FTS5 settings while bulk loading: no incremental merging, and a merge only when 64 segments pile
+    #: up at one level (one segment per batch; 600,000 studies in batches of 4,000 leave about 24
+    #: segments). Measured on 180,000 studies: 0.17 ms/study against 0.22 with automerge 16 and 0.23
+    #: with the defaults. The defaults are restored at the end, so later updates merge gradually.
+    BULK_FTS_SETTINGS = (("automerge", 0), ("crisismerge", 64))
     NORMAL_FTS_SETTINGS = (("automerge", 4), ("crisismerge", 16))
     #: Pending full-text data kept in memory before it is written as a segment (FTS5's default is 1 MB,
     #: which splits one large batch into many small segments that must be merged again later).
