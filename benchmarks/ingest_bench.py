@@ -86,9 +86,25 @@ def _tree_memory(root: int) -> tuple[int, int]:
 
 def _child(args: argparse.Namespace) -> None:
     """Runs in the measured process: one ingest through the library, result as JSON on stdout."""
+    import ast
+    import importlib
+
     from trialfinder.ingest import ingest
     from trialfinder.store import open_store
 
+    for setting in args.set:  # e.g. store.sqlite.SQLiteStore.INGEST_WAL_AUTOCHECKPOINT=65536
+        target, value = setting.split("=", 1)
+        path, attr = target.rsplit(".", 1)
+        parts = path.split(".")
+        for i in range(len(parts), 0, -1):
+            try:
+                obj = importlib.import_module("trialfinder." + ".".join(parts[:i]))
+            except ImportError:
+                continue
+            for name in parts[i:]:
+                obj = getattr(obj, name)
+            break
+        setattr(obj, attr, ast.literal_eval(value))
     with open_store(args.db) as store:
         kwargs = {"workers": args.workers}
         if args.batch_size:
@@ -112,6 +128,8 @@ def run(args: argparse.Namespace) -> dict:
         cmd += ["--workers", str(args.workers)]
     if args.batch_size:
         cmd += ["--batch-size", str(args.batch_size)]
+    for setting in args.set:
+        cmd += ["--set", setting]
     peak = {"sum": 0, "max": 0}
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -232,6 +250,9 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--workers", type=int, default=None, help="worker processes (default: the ingest's own)")
     ap.add_argument("--batch-size", type=int, default=0, help="studies per transaction (default: the ingest's)")
+    ap.add_argument("--set", action="append", default=[], metavar="MODULE.NAME=VALUE",
+                    help="override a constant for an experiment, e.g. ingest.BATCH_SIZE=8000 or "
+                         "store.sqlite.SQLiteStore.INGEST_WAL_AUTOCHECKPOINT=65536")
     ap.add_argument("--stages", type=int, default=0, metavar="CHUNKS", help="per-stage costs instead (see above)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()

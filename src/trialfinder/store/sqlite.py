@@ -222,6 +222,8 @@ class SQLiteStore(Store):
     #: Pending full-text data kept in memory before it is written as a segment (FTS5's default is 1 MB,
     #: which splits one large batch into many small segments that must be merged again later).
     FTS_HASHSIZE = 64 * 1024 * 1024
+    #: WAL pages between checkpoints while ingesting (SQLite's default is 1,000).
+    INGEST_WAL_AUTOCHECKPOINT = 4096
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
@@ -288,7 +290,7 @@ class SQLiteStore(Store):
         cur = self.conn.execute("INSERT INTO ingests (source, started_at) VALUES (?, ?)", (source, _now()))
         ingest_id = int(cur.lastrowid)
         self.conn.execute("PRAGMA cache_size = -262144")
-        self.conn.execute("PRAGMA wal_autocheckpoint = 4096")
+        self.conn.execute(f"PRAGMA wal_autocheckpoint = {self.INGEST_WAL_AUTOCHECKPOINT}")
         self._fts_config((("hashsize", self.FTS_HASHSIZE),))
         if self.conn.execute("SELECT 1 FROM studies LIMIT 1").fetchone() is None:
             self._begin_bulk()
