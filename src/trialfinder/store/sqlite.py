@@ -143,7 +143,9 @@ _CHILD_INSERTS = {
 }
 _LOCATION_INSERT = ("INSERT INTO locations (lid, sid, facility, city, state, zip, country, status, lat, lon, "
                     "geo_derived) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-_POINT_INSERT = "INSERT INTO location_points VALUES (?, ?, ?, ?, ?)"
+#: The R*Tree entries of the locations just inserted (a range of ``lid``), copied inside SQLite.
+_POINTS_FROM_LOCATIONS = ("INSERT INTO location_points SELECT lid, lat, lat, lon, lon FROM locations "
+                          "WHERE lid BETWEEN ? AND ? AND lat IS NOT NULL")
 _FTS_INSERT = f"INSERT INTO study_text (rowid, {', '.join(FTS_COLUMNS)}) VALUES (?{', ?' * len(FTS_COLUMNS)})"
 
 #: First byte of a stored record that is a raw DEFLATE stream of the study's JSON (for instance the
@@ -490,7 +492,6 @@ class _BatchWriter:
         self.records: list[tuple[int, bytes]] = []
         self.children: tuple[list[tuple], ...] = tuple([] for _ in CHILD_TABLES)
         self.locations: list[tuple] = []
-        self.points: list[tuple] = []
         self.texts: list[tuple] = []
         self.queued: set[int] = set()
 
@@ -500,7 +501,7 @@ class _BatchWriter:
         next_sid = (cur.execute("SELECT max(sid) FROM studies").fetchone()[0] or 0) + 1
         next_lid = (cur.execute("SELECT max(lid) FROM locations").fetchone()[0] or 0) + 1
         now = _now()
-        studies, records, texts, locations, points = self.studies, self.records, self.texts, self.locations, self.points
+        studies, records, texts, locations = self.studies, self.records, self.texts, self.locations
         children = self.children
         for values, kids, locs, fts, record in batch:
             nct, version, digest = values[0], values[1], values[2]
@@ -537,8 +538,6 @@ class _BatchWriter:
                     rows.extend([(sid, *r) for r in kid])
             for loc in locs:
                 locations.append((next_lid, sid, *loc))
-                if loc[6] is not None:
-                    points.append((next_lid, loc[6], loc[6], loc[7], loc[7]))
                 next_lid += 1
             texts.append((sid, *fts))
         self.flush()
@@ -548,8 +547,12 @@ class _BatchWriter:
         self._insert("study_records", _RECORD_INSERT, self.records)
         for table, rows in zip(CHILD_TABLES, self.children, strict=True):
             self._insert(table, _CHILD_INSERTS[table], rows)
-        self._insert("locations", _LOCATION_INSERT, self.locations)
-        self._insert("location_points", _POINT_INSERT, self.points)
+        if self.locations:
+            lids = (self.locations[0][0], self.locations[-1][0])
+            self._insert("locations", _LOCATION_INSERT, self.locations)
+            t0 = time.perf_counter()
+            self.cur.execute(_POINTS_FROM_LOCATIONS, lids)
+            self.timings["location_points"] = self.timings.get("location_points", 0.0) + time.perf_counter() - t0
         self._insert("study_text", _FTS_INSERT, self.texts)
         self.queued.clear()
 
