@@ -227,3 +227,22 @@ def test_db_from_environment_variable(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_missing_database_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["stats", "--db", str(tmp_path / "nope.sqlite")]) == 1
     assert "no database at" in capsys.readouterr().err
+
+
+def test_record_sizes_are_the_json_sizes_also_for_rows_stored_before_the_column(tmp_path: Path) -> None:
+    """``/stats/size`` reads sizes kept at ingest: compressed zip members and plain JSON alike."""
+    ref = _ref()
+    other = copy.deepcopy(ref)
+    other["protocolSection"]["identificationModule"]["nctId"] = "NCT00000009"
+    zpath = tmp_path / "ctg-studies.json.zip"
+    with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("NCT05631717.json", orjson.dumps(ref))
+    (tmp_path / "one.json").write_bytes(orjson.dumps(other))
+    db = tmp_path / "s.sqlite"
+    with open_store(db) as store:
+        ingest(store, [zpath, tmp_path / "one.json"], workers=1)
+        expected = {"NCT05631717": len(orjson.dumps(ref)), "NCT00000009": len(orjson.dumps(other))}
+        assert dict(store.record_sizes()) == expected
+        # a row from before the column existed has no size: it is measured from the record itself
+        store.conn.execute("UPDATE studies SET record_size = NULL")
+        assert dict(store.record_sizes()) == expected

@@ -122,7 +122,8 @@ def test_databases_with_the_record_in_studies_still_read_and_write(tmp_path: Pat
     conn = sqlite3.connect(db)
     from trialfinder.store.sqlite import SCHEMA
 
-    conn.executescript(SCHEMA.replace("  criteria_split BLOB\n);", "  criteria_split BLOB,\n  record BLOB NOT NULL\n);"))
+    conn.executescript(SCHEMA.replace("  criteria_split BLOB,\n  record_size INTEGER\n);",
+                                  "  criteria_split BLOB,\n  record BLOB NOT NULL\n);"))
     conn.close()
     first, second = _studies(2)
     (tmp_path / "a.json").write_bytes(orjson.dumps(first))
@@ -137,3 +138,5 @@ def test_databases_with_the_record_in_studies_still_read_and_write(tmp_path: Pat
         assert (result.counts.added, result.counts.updated) == (1, 1)
         assert store.get("NCT00000001") == newer and store.get_many(["NCT00000002"])["NCT00000002"] == second
         assert store.conn.execute("SELECT count(*) FROM study_records").fetchone()[0] == 0
+        assert dict(store.record_sizes()) == {"NCT00000001": len(orjson.dumps(newer)),
+                                              "NCT00000002": len(orjson.dumps(second))}

@@ -449,7 +449,7 @@ def _prepare_one(item: SourceRecord, original: bytes | None, deflated: bytes | N
     if rows_fn is None:
         out.append(PreparedStudy(study, blob, digest, source, {"synonyms": synonyms}))
     elif deflated is not None:
-        out.append(rows_fn(study, deflated, digest, source, synonyms, deflated=True))
+        out.append(rows_fn(study, deflated, digest, source, synonyms, deflated=True, size=len(blob)))
     else:
         out.append(rows_fn(study, blob, digest, source, synonyms))
 

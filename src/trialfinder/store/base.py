@@ -91,6 +91,17 @@ class Store(abc.ABC):
     def iter_records(self, nct_ids: Iterable[str] | None = None) -> Iterator[dict]:
         """Stored records, all of them or the given ones (in the given order, missing ones skipped)."""
 
+    def record_sizes(self) -> Iterator[tuple[str, int]]:
+        """(NCT id, bytes of the record as compact JSON) for every study, for ``/stats/size``.
+
+        This generic version serialises every record; backends override it with sizes kept at ingest.
+        """
+        import orjson
+
+        for rec in self.iter_records():
+            nct = rec.get("protocolSection", {}).get("identificationModule", {}).get("nctId", "")
+            yield nct, len(orjson.dumps(rec))
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release the connection."""

@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS studies (
   has_results INTEGER NOT NULL DEFAULT 0,
   n_locations INTEGER NOT NULL DEFAULT 0,
   n_geo INTEGER NOT NULL DEFAULT 0,
-  criteria_split BLOB
+  criteria_split BLOB,
+  record_size INTEGER
 );
 CREATE TABLE IF NOT EXISTS study_records (sid INTEGER PRIMARY KEY, record BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS studies_status ON studies(overall_status);
@@ -123,7 +124,7 @@ STUDY_VALUE_COLUMNS = (
     "org_study_id", "overall_status", "study_type", "phases", "allocation", "intervention_model", "masking",
     "primary_purpose", "lead_sponsor", "lead_class", "sex", "healthy_volunteers", "min_age", "max_age",
     "std_ages", "enrollment", "enrollment_type", "start_date", "first_posted", "last_update_posted",
-    "completion_date", "primary_completion_date", "has_results", "n_locations", "n_geo")
+    "completion_date", "primary_completion_date", "has_results", "n_locations", "n_geo", "record_size")
 
 _STUDY_INSERT = (f"INSERT INTO studies (sid, {', '.join(STUDY_VALUE_COLUMNS)}, ingested_at) "
                  f"VALUES ({', '.join('?' * (len(STUDY_VALUE_COLUMNS) + 2))})")
@@ -171,13 +172,17 @@ def _now() -> str:
 
 
 def study_rows(s: Any, record: bytes, content_hash: str, source: str,
-               synonyms: Sequence[tuple[str, str, str]] = (), *, deflated: bool = False) -> StudyRows:
+               synonyms: Sequence[tuple[str, str, str]] = (), *, deflated: bool = False,
+               size: int | None = None) -> StudyRows:
     """The rows of one normalised study, as plain tuples.
 
     Why tuples built here: this runs in the ingest worker processes, so the single writer process only
     binds ready values; tuples of strings and numbers are also the cheapest thing to pickle back.
-    ``record`` is the study's JSON, or with ``deflated`` a raw DEFLATE stream of it (stored as it is).
+    ``record`` is the study's JSON, or with ``deflated`` a raw DEFLATE stream of it (stored as it is)
+    whose JSON is ``size`` bytes long (kept so ``/stats/size`` never has to inflate every record).
     """
+    if not deflated:
+        size = len(record)
     if deflated:
         record = RECORD_DEFLATE + record
     locs = s.locations
@@ -194,7 +199,7 @@ def study_rows(s: Any, record: bytes, content_hash: str, source: str,
         s.intervention_model, s.masking, s.primary_purpose, s.lead_sponsor, s.lead_class, s.sex,
         None if hv is None else int(hv), s.min_age, s.max_age, " ".join(s.std_ages), s.enrollment,
         s.enrollment_type, s.start_date, s.first_posted, s.last_update_posted, s.completion_date,
-        s.primary_completion_date, int(s.has_results), len(locs), n_geo,
+        s.primary_completion_date, int(s.has_results), len(locs), n_geo, size,
     )
     children = (
         s.identifiers,
@@ -249,6 +254,9 @@ class SQLiteStore(Store):
             self.conn.executescript(SCHEMA)
             self.conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
                               (str(SCHEMA_VERSION),))
+            if "record_size" not in {r[1] for r in self.conn.execute("PRAGMA table_info(studies)")}:
+                # databases made before the column: a metadata-only change; their rows read as NULL
+                self.conn.execute("ALTER TABLE studies ADD COLUMN record_size INTEGER")
         # Where the record lives: its own table (so scans of the indexed columns never read records),
         # or, in databases made before that table, the last column of ``studies``.
         self._legacy_record = "record" in {r[1] for r in self.conn.execute("PRAGMA table_info(studies)")}
@@ -379,6 +387,21 @@ class SQLiteStore(Store):
             rec = self.get(nct)
             if rec is not None:
                 yield rec
+
+    def record_sizes(self) -> Iterator[tuple[str, int]]:
+        """(NCT id, bytes of the stored JSON record) for every study, for ``/stats/size``.
+
+        Reads the size kept at ingest; only rows stored before that column existed are inflated.
+        """
+        has_column = "record_size" in {r[1] for r in self.conn.execute("PRAGMA table_info(studies)")}
+        size = "s.record_size" if has_column else "NULL"
+        rows = self.conn.execute(f"SELECT s.nct_id, {size}, s.sid FROM studies s ORDER BY s.sid")
+        for nct, n, sid in rows.fetchall():
+            if n is None:
+                blob = self.conn.execute(f"SELECT {self._rec} FROM {self._rec_from} WHERE s.sid = ?",
+                                         (sid,)).fetchone()[0]
+                n = len(zlib.decompress(memoryview(blob)[1:], -15)) if blob[:1] == RECORD_DEFLATE else len(blob)
+            yield nct, n
 
     def meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -292,18 +292,11 @@ _SIZE_CACHE: dict[tuple[str, str, int], dict[str, Any]] = {}
 
 
 def _size_stats(store: Any) -> dict[str, Any]:
-    """Sizes of the stored JSON records; cached per data version (it reads every record)."""
+    """Sizes of the stored JSON records; cached per data version (it reads one value per study)."""
     key = _data_key(store)
     if key in _SIZE_CACHE:
         return _SIZE_CACHE[key]
-    sizes_of = getattr(store, "record_sizes", None)
-    if callable(sizes_of):
-        pairs = list(sizes_of())
-    else:
-        pairs = []
-        for rec in store.iter_records():
-            nct = rec.get("protocolSection", {}).get("identificationModule", {}).get("nctId", "")
-            pairs.append((nct, len(orjson.dumps(rec))))
+    pairs = list(store.record_sizes())
     sizes = sorted(size for _, size in pairs)
     n = len(sizes)
 
