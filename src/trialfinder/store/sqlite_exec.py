@@ -8,7 +8,10 @@ sorting and paging run on the columnar :class:`~trialfinder.search.index.StudyIn
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +39,96 @@ from trialfinder.store.sqlite_search import (
 #: Statuses a patient can still join: ranked a little higher at equal text relevance.
 OPEN_STATUSES = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION", "AVAILABLE")
 OPEN_BOOST = 1.15
+
+
+class TextCache:
+    """The most recent full-text results (row positions and BM25 scores), per index version.
+
+    Why: ranking every match with FTS5's bm25 is most of a search's cost on a large registry (a
+    300,000-match query takes about 0.4 s), and users repeat the same text while they page, sort and
+    click facets. Entries belong to one :class:`StudyIndex` version, so new data never meets old
+    results. Bounded in bytes (``TRIALFINDER_TEXT_CACHE_MB``, default 64; 0 turns it off).
+    """
+
+    def __init__(self, max_bytes: int | None = None) -> None:
+        self._max = max_bytes
+        self._entries: OrderedDict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @property
+    def max_bytes(self) -> int:
+        if self._max is None:
+            raw = os.environ.get("TRIALFINDER_TEXT_CACHE_MB", "64")
+            try:
+                self._max = max(0, int(float(raw) * 2**20))
+            except ValueError:
+                raise ValueError(f"TRIALFINDER_TEXT_CACHE_MB must be a number of megabytes, not {raw!r}") from None
+        return self._max
+
+    @max_bytes.setter
+    def max_bytes(self, value: int) -> None:
+        with self._lock:
+            self._max = value
+            self._evict()
+
+    def get(self, key: tuple[str, str, str]) -> tuple[np.ndarray, np.ndarray] | None:
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None:
+                self._entries.move_to_end(key)
+            return hit
+
+    def put(self, key: tuple[str, str, str], value: tuple[np.ndarray, np.ndarray]) -> None:
+        size = value[0].nbytes + value[1].nbytes
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= old[0].nbytes + old[1].nbytes
+            self._entries[key] = value
+            self._bytes += size
+            self._evict()
+
+    def _evict(self) -> None:
+        while self._entries and self._bytes > (self._max or 0):
+            _, (a, b) = self._entries.popitem(last=False)
+            self._bytes -= a.nbytes + b.nbytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+
+#: One per process, shared by its threads (like the study index).
+TEXT_CACHE = TextCache()
+
+
+def text_hits(conn: sqlite3.Connection, idx: StudyIndex, fts: str, url: str) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions in ``idx`` of the studies matching an FTS5 expression, and their weighted bm25."""
+    key = (url, str(idx.version), fts)
+    hit = TEXT_CACHE.get(key)
+    if hit is not None:
+        return hit
+    rows = conn.execute(f"SELECT rowid, bm25(study_text, {_weights_sql()}) FROM study_text "
+                        "WHERE study_text MATCH ?", (fts,)).fetchall()
+    if rows:
+        arr = np.asarray(rows, dtype=np.float64)
+        sids = arr[:, 0].astype(np.int64)
+        # a study added since the index was built (by an ingest running now) is not in it yet
+        inside = sids < len(idx.pos_of_sid)
+        pos = np.full(len(sids), -1, dtype=np.int64)
+        pos[inside] = idx.pos_of_sid[sids[inside]]
+        keep = pos >= 0
+        result = (pos[keep], arr[keep, 1])
+    else:
+        result = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
+    result[0].setflags(write=False)
+    result[1].setflags(write=False)
+    TEXT_CACHE.put(key, result)
+    return result
 
 
 class _StoreView:
@@ -103,7 +196,8 @@ def _sql_mask(conn: sqlite3.Connection, idx: StudyIndex, sql: str, params: list[
 
 def run_search_indexed(conn: sqlite3.Connection, plan: Plan) -> RawResults:
     """Execute a plan: SQLite for text and geography, the study index for the rest."""
-    idx = get_index(_StoreView(conn))
+    view = _StoreView(conn)
+    idx = get_index(view)
     n = idx.size
     fts = " AND ".join(x for x in (clause_fts(c) for c in plan.text) if x)
     if (plan.text and not fts) or n == 0:
@@ -113,15 +207,10 @@ def run_search_indexed(conn: sqlite3.Connection, plan: Plan) -> RawResults:
     dist = np.full(n, np.inf)
     lid = np.full(n, -1, dtype=np.int64)
     if fts:
-        rows = conn.execute(f"SELECT rowid, bm25(study_text, {_weights_sql()}) FROM study_text "
-                            "WHERE study_text MATCH ?", (fts,)).fetchall()
+        pos, scores = text_hits(conn, idx, fts, view.url)
         cand[:] = False
-        if rows:
-            arr = np.asarray(rows, dtype=np.float64)
-            pos = idx.positions(arr[:, 0].astype(np.int64))
-            keep = idx.pos_of_sid[arr[:, 0].astype(np.int64)] >= 0
-            cand[pos] = True
-            rank[pos] = arr[keep, 1]
+        cand[pos] = True
+        rank[pos] = scores
     if plan.geo is not None:
         g = plan.geo
         pos, d, site = within_radius(idx, g.lat, g.lon, g.radius_km, g.recruiting_sites_only)
