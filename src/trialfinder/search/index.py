@@ -59,6 +59,9 @@ class StudyIndex:
     loc_pos: np.ndarray
     loc_lid: np.ndarray
     loc_recruiting: np.ndarray
+    #: in a :meth:`subset`, the full index's row positions of rows 0..k-1 (sorted); ``pos_of_sid`` is
+    #: then the full index's map, shared rather than rebuilt for every query
+    base_rows: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -74,8 +77,7 @@ class StudyIndex:
         arrays of that size instead of 600,000 rows is what keeps such searches in a few milliseconds.
         """
         rows = np.sort(rows)
-        remap = np.full(self.size, -1, dtype=np.int64)
-        remap[rows] = np.arange(len(rows))
+        ranks = np.arange(len(rows))
 
         def pairs(pos: np.ndarray, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             # pairs are sorted by position: gather each row's run by binary search (O(k log n))
@@ -86,25 +88,31 @@ class StudyIndex:
                 return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=code.dtype)
             run_starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
             take = np.repeat(starts - run_starts, lengths) + np.arange(total)
-            return np.repeat(remap[rows], lengths), code[take]
+            return np.repeat(ranks, lengths), code[take]
 
         cpos, ccode = pairs(self.country_pos, self.country_code)
         dpos, dcode = pairs(self.cond_pos, self.cond_code)
-        pos_of_sid = np.where(self.pos_of_sid >= 0, remap[np.maximum(self.pos_of_sid, 0)], -1)
+        base_rows = rows if self.base_rows is None else self.base_rows[rows]
         return StudyIndex(
-            self.version, self.sids[rows], self.nct_nums[rows], pos_of_sid, self.vocab,
+            self.version, self.sids[rows], self.nct_nums[rows], self.pos_of_sid, self.vocab,
             {k: v[rows] for k, v in self.codes.items()}, self.phase_bits[rows], self.age_bits[rows],
             self.itype_bits[rows], self.has_results[rows], self.healthy[rows], self.min_age[rows],
             self.max_age[rows], {k: v[rows] for k, v in self.dates.items()}, self.enrollment[rows],
             cpos, ccode, dpos, dcode, self.loc_lat[:0], self.loc_lon[:0], self.loc_pos[:0], self.loc_lid[:0],
-            self.loc_recruiting[:0])
+            self.loc_recruiting[:0], base_rows)
 
     def positions(self, sids: Any) -> np.ndarray:
         """Row positions of store row ids (ids unknown to this index are dropped)."""
         arr = np.asarray(sids, dtype=np.int64)
         arr = arr[(arr >= 0) & (arr < len(self.pos_of_sid))]
         pos = self.pos_of_sid[arr]
-        return pos[pos >= 0]
+        pos = pos[pos >= 0]
+        if self.base_rows is None:
+            return pos
+        if len(self.base_rows) == 0:
+            return pos[:0]
+        at = np.minimum(np.searchsorted(self.base_rows, pos), len(self.base_rows) - 1)
+        return at[self.base_rows[at] == pos]
 
 
 class _Codes:
