@@ -246,3 +246,22 @@ def test_record_sizes_are_the_json_sizes_also_for_rows_stored_before_the_column(
         # a row from before the column existed has no size: it is measured from the record itself
         store.conn.execute("UPDATE studies SET record_size = NULL")
         assert dict(store.record_sizes()) == expected
+
+
+def test_same_version_different_records_keep_the_fuller_in_any_order(tmp_path: Path) -> None:
+    """API pages fetched with ``fields`` carry no last-update date: the outcome must not depend on order."""
+    full = _ref()
+    full["protocolSection"].get("statusModule", {}).pop("lastUpdatePostDateStruct", None)
+    partial = {"protocolSection": {"identificationModule": copy.deepcopy(
+        full["protocolSection"]["identificationModule"])}}
+    (tmp_path / "full.json").write_bytes(orjson.dumps(full))
+    (tmp_path / "page.json").write_bytes(orjson.dumps({"studies": [partial]}))
+    results = []
+    for order in (["full.json", "page.json"], ["page.json", "full.json"]):
+        db = tmp_path / f"{order[0]}.sqlite"
+        with open_store(db) as store:
+            ingest(store, [tmp_path / n for n in order])
+            again = ingest(store, [tmp_path / n for n in order])
+            assert (again.counts.added, again.counts.updated) == (0, 0)
+            results.append(store.get("NCT05631717"))
+    assert results[0] == results[1] == full

@@ -61,7 +61,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def upsert_many(self, studies: Iterable[PreparedStudy]) -> UpsertCounts:
-        """Store a batch atomically: newer versions replace, same version is a no-op, older is ignored."""
+        """Store a batch atomically: newer versions replace, same version is a no-op, older is ignored.
+
+        Two different records with the same last-update date (or none, as in API pages fetched with
+        ``fields``): the fuller one is kept, so the result never depends on the order of the inputs.
+        """
 
     @abc.abstractmethod
     def get(self, nct_id: str) -> dict | None:

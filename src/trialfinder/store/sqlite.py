@@ -534,11 +534,15 @@ class _BatchWriter:
                 next_sid += 1
                 counts.added += 1
             else:
-                sid, old_version, old_hash = old
+                sid, old_version, old_hash, old_size = old
                 if old_hash == digest:
                     counts.unchanged += 1
                     continue
-                if version > old_version or (not version and not old_version):
+                size = values[-1] or 0
+                # Equal last-update dates (or none on either side, as in API pages fetched with
+                # ``fields``) but other content: the fuller record stays, so the outcome does not depend
+                # on the order of the inputs and re-ingesting the same files changes nothing.
+                if version > old_version or (version == old_version and (size, digest) > (old_size or 0, old_hash)):
                     if sid in self.queued:
                         self.flush()
                     self._delete(sid)
@@ -549,7 +553,7 @@ class _BatchWriter:
                 else:
                     counts.older += 1
                     continue
-            existing[nct] = (sid, version, digest)
+            existing[nct] = (sid, version, digest, values[-1])
             self.queued.add(sid)
             if self.legacy_record:
                 studies.append((sid, *values, now, record))
@@ -586,14 +590,15 @@ class _BatchWriter:
             self.timings[table] = self.timings.get(table, 0.0) + time.perf_counter() - t0
             rows.clear()
 
-    def _existing(self, ncts: list[str]) -> dict[str, tuple[int, str, str]]:
-        found: dict[str, tuple[int, str, str]] = {}
+    def _existing(self, ncts: list[str]) -> dict[str, tuple[int, str, str, int | None]]:
+        found: dict[str, tuple[int, str, str, int | None]] = {}
         for i in range(0, len(ncts), 500):
             chunk = ncts[i:i + 500]
             marks = ", ".join("?" * len(chunk))
-            for nct, sid, version, digest in self.cur.execute(
-                    f"SELECT nct_id, sid, last_update, content_hash FROM studies WHERE nct_id IN ({marks})", chunk):
-                found[nct] = (sid, version, digest)
+            for nct, sid, version, digest, size in self.cur.execute(
+                    "SELECT nct_id, sid, last_update, content_hash, record_size FROM studies "
+                    f"WHERE nct_id IN ({marks})", chunk):
+                found[nct] = (sid, version, digest, size)
         return found
 
     def _delete(self, sid: int) -> None:
