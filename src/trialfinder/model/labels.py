@@ -16,6 +16,7 @@ __all__ = [
     "PAGE_LABELS",
     "STATUS_BADGES",
     "age_range_text",
+    "count_text",
     "fallback_label",
     "label",
     "status_badge",
@@ -367,6 +368,11 @@ def age_range_text(min_age: str | None, max_age: str | None) -> str:
     if hi:
         return f"up to {hi[0]} {_unit_for(*hi)} old"
     return "All ages"
+
+
+def count_text(n: int, word: str, plural: str | None = None) -> str:
+    """A count with its noun agreeing: "1 site", "3 sites", "2 patient groups" (``plural`` for irregulars)."""
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
 
 
 def volunteers_text(healthy: bool | None) -> str:

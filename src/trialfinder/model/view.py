@@ -5,6 +5,9 @@ Why a view model: the terminal and the browser must show the same facts in the s
 *what* a page says — labels, "40 estimated patients", "18 to 65 years old", which sections exist — are
 made once here from the raw API v2 record, and the shells only lay the result out.
 
+The section types are in :mod:`trialfinder.model.view_sections` and the terminal layout in
+:mod:`trialfinder.model.view_text`; both are re-exported here, so callers import the page from one place.
+
 Every section is optional: a section whose source fields are missing is left out, never rendered empty,
 so partial and legacy-converted records display cleanly.
 """
@@ -13,201 +16,40 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from trialfinder.model.labels import age_range_text, label, status_badge, volunteers_text
+from trialfinder.model.labels import age_range_text, count_text, label, status_badge, volunteers_text
+from trialfinder.model.view_sections import (
+    Arm,
+    Contact,
+    ContactsSection,
+    CriteriaSection,
+    CriterionItem,
+    DesignSection,
+    Fact,
+    FactsSection,
+    LinesSection,
+    LocationsSection,
+    Outcome,
+    OutcomeGroup,
+    OutcomesSection,
+    Section,
+    Site,
+    StudyView,
+    TextSection,
+)
+from trialfinder.model.view_text import render_text
+
+__all__ = [
+    "DETAILS_GROUP", "STUDY_URL", "Arm", "Contact", "ContactsSection", "CriteriaSection", "CriterionItem",
+    "DesignSection", "Fact", "FactsSection", "LinesSection", "LocationsSection", "Outcome", "OutcomeGroup",
+    "OutcomesSection", "Section", "Site", "StudyView", "TextSection", "render_text", "study_view",
+]
 
 STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
 DETAILS_GROUP = "Details and patient eligibility"
-
-
-# --- view dataclasses ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class Section:
-    """Base of every section. ``key`` is a stable id for templates/tests, ``heading`` the page wording
-    ("" for the unheaded title and sponsor lines), ``group`` an optional super-heading shared by a run
-    of sections (the page's "Details and patient eligibility"), ``kind`` says which subclass it is so a
-    template can dispatch without isinstance."""
-
-    key: str
-    heading: str
-    group: str | None = None
-    kind: str = field(default="section", init=False)
-
-
-@dataclass(frozen=True, kw_only=True)
-class LinesSection(Section):
-    """Short values, one per line (status and phase, conditions, identifiers, ages, ...)."""
-
-    lines: tuple[str, ...]
-    kind: str = field(default="lines", init=False)
-
-
-@dataclass(frozen=True, kw_only=True)
-class TextSection(Section):
-    """Free text kept as the registry wrote it (markdown), split into paragraphs."""
-
-    paragraphs: tuple[str, ...]
-    kind: str = field(default="text", init=False)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Fact:
-    """A labelled value such as ("Allocation", "Randomized")."""
-
-    label: str
-    value: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class FactsSection(Section):
-    """Label/value pairs (dates, sponsor and collaborators)."""
-
-    facts: tuple[Fact, ...]
-    kind: str = field(default="facts", init=False)
-
-
-@dataclass(frozen=True, kw_only=True)
-class CriterionItem:
-    """One criterion bullet; ``number`` is the registry's own numbering ("3", "a") if it had one."""
-
-    text: str
-    depth: int = 0
-    number: str | None = None
-    children: tuple[CriterionItem, ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class CriteriaSection(Section):
-    """Inclusion or exclusion criteria: the preamble line(s), the items, and any unplaced notes."""
-
-    preamble: tuple[str, ...]
-    items: tuple[CriterionItem, ...]
-    notes: tuple[str, ...] = ()
-    kind: str = field(default="criteria", init=False)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Arm:
-    """One patient group: label, type label ("Experimental group"), description, treatments."""
-
-    label: str
-    type: str
-    description: str
-    treatments: tuple[str, ...]
-
-
-@dataclass(frozen=True, kw_only=True)
-class DesignSection(Section):
-    """Trial design: facts (Primary purpose, Allocation, ...), a summary line
-    ("40 participants in 2 patient groups") and the arms."""
-
-    facts: tuple[Fact, ...]
-    summary: str
-    arms: tuple[Arm, ...]
-    kind: str = field(default="design", init=False)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Contact:
-    """A person to contact: name as registered ("Jun Liang, Doctor"), role label, phone, email."""
-
-    name: str
-    role: str = ""
-    phone: str = ""
-    email: str = ""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Site:
-    """One trial location; ``geo`` is (lat, lon) when the record (or our geocoder) has it."""
-
-    facility: str
-    city: str = ""
-    state: str = ""
-    zip: str = ""
-    country: str = ""
-    status: str = ""
-    contacts: tuple[Contact, ...] = ()
-    geo: tuple[float, float] | None = None
-
-    @property
-    def place(self) -> str:
-        """The place line (city, state, country) with missing parts skipped."""
-        return ", ".join(p for p in (self.city, self.state, self.country) if p)
-
-
-@dataclass(frozen=True, kw_only=True)
-class LocationsSection(Section):
-    """Trial contacts and locations: number of sites and the site list."""
-
-    site_count: int
-    sites: tuple[Site, ...]
-    kind: str = field(default="locations", init=False)
-
-
-@dataclass(frozen=True, kw_only=True)
-class ContactsSection(Section):
-    """Central trial contact(s)."""
-
-    contacts: tuple[Contact, ...]
-    kind: str = field(default="contacts", init=False)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Outcome:
-    """One outcome measure with its time frame."""
-
-    measure: str
-    time_frame: str = ""
-    description: str = ""
-
-
-@dataclass(frozen=True, kw_only=True)
-class OutcomeGroup:
-    """Primary, secondary or other outcomes."""
-
-    heading: str
-    outcomes: tuple[Outcome, ...]
-
-
-@dataclass(frozen=True, kw_only=True)
-class OutcomesSection(Section):
-    """Outcome measures grouped by type."""
-
-    groups: tuple[OutcomeGroup, ...]
-    kind: str = field(default="outcomes", init=False)
-
-
-@dataclass(frozen=True, kw_only=True)
-class StudyView:
-    """Everything a study page shows, in page order. ``sections`` is the single source for layout;
-    the scalar attributes are conveniences for page titles, links and list rows."""
-
-    nct_id: str
-    title: str
-    sponsor: str
-    url: str
-    data_as_of: str | None
-    last_updated: str | None
-    sections: tuple[Section, ...]
-
-    def section(self, key: str) -> Section | None:
-        """The section with ``key``, or None when the record lacked it."""
-        return next((s for s in self.sections if s.key == key), None)
-
-    def headings(self) -> list[str]:
-        """Non-empty headings in order (what a reader scans)."""
-        return [s.heading for s in self.sections if s.heading]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form for the web API and templates that prefer dicts."""
-        return dataclasses.asdict(self)
 
 
 # --- record access helpers -----------------------------------------------------------------------
@@ -241,9 +83,6 @@ def _strings(values: Iterable[Any]) -> tuple[str, ...]:
 def _dedupe(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v for v in values if v))
 
-
-def _plural(n: int, word: str, plural: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (plural or word + 's')}"
 
 
 def _paragraphs(text: str) -> tuple[str, ...]:
@@ -455,8 +294,8 @@ def _design_section(design: Any, arms_mod: Any) -> DesignSection | None:
     summary = ""
     if arms:
         count = _get(design, "enrollmentInfo", "count")
-        groups = _plural(len(arms), "patient group")
-        summary = f"{_plural(count, 'participant')} in {groups}" if isinstance(count, int) else groups
+        groups = count_text(len(arms), "patient group")
+        summary = f"{count_text(count, 'participant')} in {groups}" if isinstance(count, int) else groups
     if not facts and not arms:
         return None
     return DesignSection(key="design", heading="Trial design", facts=tuple(facts), summary=summary, arms=arms)
@@ -682,145 +521,3 @@ def study_view(record: dict[str, Any]) -> StudyView:
         last_updated=last_updated,
         sections=tuple(sections),
     )
-
-
-# --- terminal rendering --------------------------------------------------------------------------
-
-_LIST_LINE_RE = re.compile(r"^(\s*(?:[*\-•+]|\d{1,3}[.)])\s+)")
-
-
-class _Writer:
-    """Accumulates wrapped plain-text lines; wrapping never splits words or hyphenated terms, so
-    "24-hour" and URLs survive intact and the output can be grepped."""
-
-    def __init__(self, width: int) -> None:
-        self.width = max(width, 20)
-        self.out: list[str] = []
-
-    def blank(self) -> None:
-        if self.out and self.out[-1] != "":
-            self.out.append("")
-
-    def wrap(self, text: str, indent: str = "", hanging: str | None = None) -> None:
-        sub = indent if hanging is None else hanging
-        for raw in text.split("\n"):
-            if not raw.strip():
-                continue
-            first, rest = indent, sub
-            marker = _LIST_LINE_RE.match(raw)
-            if marker:  # a markdown list line inside free text: hang the continuation under its text
-                rest = sub + " " * len(marker.group(1).lstrip("\n"))
-            wrapped = textwrap.wrap(
-                raw.rstrip() if marker else raw.strip(),
-                width=self.width,
-                initial_indent=first,
-                subsequent_indent=rest,
-                break_long_words=False,
-                break_on_hyphens=False,
-            )
-            self.out.extend(wrapped or [first.rstrip()])
-
-    def heading(self, text: str, underline: str) -> None:
-        self.blank()
-        self.out.append(text)
-        self.out.append(underline * min(len(text), self.width))
-
-
-def _render_items(w: _Writer, items: Sequence[CriterionItem], level: int = 0) -> None:
-    for item in items:
-        depth = max(level, item.depth)
-        pad = "  " + "    " * depth
-        bullet = f"{item.number}." if item.number else ("•" if depth == 0 else "◦")
-        w.wrap(item.text, indent=f"{pad}{bullet} ", hanging=pad + " " * (len(bullet) + 1))
-        _render_items(w, item.children, depth + 1)
-
-
-def _render_section(w: _Writer, sec: Section, max_sites: int | None) -> None:
-    if isinstance(sec, LinesSection):
-        for line in sec.lines:
-            w.wrap(line)
-    elif isinstance(sec, TextSection):
-        for para in sec.paragraphs:
-            w.wrap(para)
-            w.blank()
-    elif isinstance(sec, FactsSection):
-        for fact in sec.facts:
-            w.wrap(f"{fact.label}: {fact.value}", hanging="    ")
-    elif isinstance(sec, CriteriaSection):
-        for pre in sec.preamble:
-            w.wrap(pre)
-            w.blank()
-        _render_items(w, sec.items)
-        for note in sec.notes:
-            w.blank()
-            w.wrap(f"Note: {note}", hanging="    ")
-    elif isinstance(sec, DesignSection):
-        for fact in sec.facts:
-            w.wrap(f"{fact.label}: {fact.value}", hanging="    ")
-        if sec.summary:
-            w.blank()
-            w.wrap(sec.summary)
-        for arm in sec.arms:
-            w.blank()
-            w.wrap(f"{arm.label} ({arm.type})" if arm.type else arm.label, indent="  ")
-            if arm.description:
-                w.wrap("Description:", indent="    ")
-                w.wrap(arm.description, indent="      ")
-            if arm.treatments:
-                w.wrap("Treatment:", indent="    ")
-                for t in arm.treatments:
-                    w.wrap(t, indent="      ")
-    elif isinstance(sec, LocationsSection):
-        w.wrap(_plural(sec.site_count, "site") if sec.site_count else "No sites listed yet")
-        shown = sec.sites if max_sites is None else sec.sites[:max_sites]
-        for site in shown:
-            w.wrap(site.facility or site.place or "Unnamed site", indent="  • ", hanging="    ")
-            detail = " · ".join(p for p in (site.place if site.facility else "", site.status) if p)
-            if detail:
-                w.wrap(detail, indent="    ")
-        if len(shown) < len(sec.sites):
-            w.wrap(f"… and {len(sec.sites) - len(shown)} more", indent="  ")
-    elif isinstance(sec, ContactsSection):
-        for c in sec.contacts:
-            w.wrap(f"{c.name} ({c.role})" if c.role else c.name)
-            for extra in (c.phone, c.email):
-                if extra:
-                    w.wrap(extra, indent="  ")
-    elif isinstance(sec, OutcomesSection):
-        for group in sec.groups:
-            w.wrap(group.heading + ":")
-            for o in group.outcomes:
-                w.wrap(o.measure, indent="  • ", hanging="    ")
-                if o.time_frame:
-                    w.wrap(f"Time frame: {o.time_frame}", indent="    ", hanging="      ")
-                if o.description:
-                    w.wrap(o.description, indent="    ")
-            w.blank()
-
-
-def render_text(view: StudyView, width: int = 100, *, max_sites: int | None = None) -> str:
-    """Render the view as plain text for a terminal or a pipe: no ANSI codes, headings underlined,
-    sections in page order, criteria as bullets.  ``max_sites`` trims very long site lists."""
-    w = _Writer(width)
-    group: str | None = None
-    for sec in view.sections:
-        if sec.key == "title":
-            first, *rest = sec.lines
-            start = len(w.out)
-            w.wrap(first)
-            w.out.append("=" * max(len(line) for line in w.out[start:]))
-            for line in rest:
-                w.wrap(line)
-            continue
-        if sec.group != group and sec.group:
-            w.blank()
-            w.heading(sec.group, "=")
-        group = sec.group
-        if sec.heading:
-            w.heading(sec.heading, "-")
-        else:
-            w.blank()
-        _render_section(w, sec, max_sites)
-    while w.out and w.out[-1] == "":
-        w.out.pop()
-    return "\n".join(w.out) + "\n"

@@ -28,20 +28,52 @@ Inside ``AREA[field]`` the field's kind shapes the operand: on date, number and 
 becomes an equality :class:`Range` (``AREA[StartDate]2022`` is ``RANGE[2022-01-01, 2022-12-31]``), on
 boolean fields it must be ``true``/``false``; ``RANGE``, ``MISSING`` and ``DISTANCE`` are only meaningful
 inside an ``AREA`` and say so when used elsewhere.
+
+The pieces live in modules of their own and are re-exported here, so ``trialfinder.search.essie`` stays
+the one place to import the language from: the AST (:mod:`~trialfinder.search.essie_ast`), the lexer
+(:mod:`~trialfinder.search.essie_lexer`), the field and operator-argument tables
+(:mod:`~trialfinder.search.essie_fields`), literal values such as radii and date bounds
+(:mod:`~trialfinder.search.literals`), the formatter (:mod:`~trialfinder.search.essie_format`) and the
+errors (:mod:`~trialfinder.search.errors`). This module is the grammar.
 """
 
 from __future__ import annotations
 
-import calendar
-import datetime as _dt
-import difflib
 import math
-import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from types import MappingProxyType
 
 from trialfinder.model.study import parse_age
+from trialfinder.search.errors import EssieSyntaxError, SearchError
+from trialfinder.search.essie_ast import (
+    And,
+    Area,
+    Bound,
+    Coverage,
+    Distance,
+    Expansion,
+    Missing,
+    Node,
+    Not,
+    Or,
+    Range,
+    Search,
+    Term,
+    Tilt,
+    walk,
+)
+from trialfinder.search.essie_fields import (
+    AREA_FIELDS,
+    COVERAGE_MODES,
+    EXPANSION_MODES,
+    SEARCH_DOCS,
+    canonical_field,
+    known_area_fields,
+    unknown_field_message,
+)
+from trialfinder.search.essie_format import format_essie
+from trialfinder.search.essie_lexer import Token, tokenize
+from trialfinder.search.literals import KM_PER_MILE as KM_PER_MILE
+from trialfinder.search.literals import MAX_RADIUS_KM as MAX_RADIUS_KM
+from trialfinder.search.literals import check_lat_lon, parse_date_bound, parse_number, radius_km_from_text
 
 __all__ = [
     "And",
@@ -70,404 +102,7 @@ __all__ = [
 MAX_ESSIE_CHARS = 10_000
 #: Deepest nesting of parentheses and prefix operators; keeps hostile input away from Python's stack.
 MAX_DEPTH = 64
-#: Largest search radius anywhere in trialfinder: half the Earth's circumference, roughly.
-MAX_RADIUS_KM = 20_000.0
-KM_PER_MILE = 1.609344
 
-
-class SearchError(ValueError):
-    """Bad search input, naming the offending parameter so a caller can point the user at it.
-
-    Defined here (the lowest layer of ``trialfinder.search``) so the Essie parser can raise it without an
-    import cycle; ``trialfinder.search.request`` and ``trialfinder.search`` re-export it.
-    ``str(err)`` is ``"<param>: <message>"``.
-    """
-
-    def __init__(self, param: str, message: str) -> None:
-        super().__init__(f"{param}: {message}")
-        self.param = param
-        self.message = message
-
-    def with_param(self, param: str) -> SearchError:
-        """The same error attributed to another parameter name (e.g. a field name -> its API name)."""
-        return SearchError(param, self.message)
-
-
-class EssieSyntaxError(SearchError):
-    """An Essie expression that cannot be parsed; ``position`` is the 0-based character offset."""
-
-    def __init__(self, position: int, detail: str, param: str = "query") -> None:
-        super().__init__(param, f"syntax error at position {position}: {detail}")
-        self.position = position
-        self.detail = detail
-
-    def with_param(self, param: str) -> EssieSyntaxError:
-        return EssieSyntaxError(self.position, self.detail, param)
-
-
-# --------------------------------------------------------------------------------------------- AST
-
-Bound = float | str | None
-"""A RANGE bound: None for MIN/MAX, a float for number and age (years) fields, an ISO date string."""
-
-
-@dataclass(frozen=True, slots=True)
-class Term:
-    """Words to match. ``phrase=False``: every word must occur, any order; ``phrase=True``: adjacent, in order.
-
-    ``text`` is whitespace-normalised (single spaces) and unescaped.
-    """
-
-    text: str
-    phrase: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class And:
-    """All items must match (flattened: no item is itself an And)."""
-
-    items: tuple[Node, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Or:
-    """At least one item must match (flattened: no item is itself an Or)."""
-
-    items: tuple[Node, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Not:
-    """The item must not match."""
-
-    item: Node
-
-
-@dataclass(frozen=True, slots=True)
-class Area:
-    """Evaluate ``node`` against one field or search area (canonical name from :func:`known_area_fields`)."""
-
-    field: str
-    node: Node
-
-
-@dataclass(frozen=True, slots=True)
-class Range:
-    """Inclusive range on the enclosing AREA's field.
-
-    ``kind`` is that field's kind: ``"date"`` (bounds are ``YYYY-MM-DD``; a lower bound given as a year or
-    month is its first day, an upper bound its last day), ``"number"`` or ``"age"`` (bounds in years,
-    floats). ``None`` is MIN (for ``lo``) or MAX (for ``hi``). A study whose field is missing never matches.
-    """
-
-    lo: Bound
-    hi: Bound
-    kind: str
-
-
-@dataclass(frozen=True, slots=True)
-class Missing:
-    """The enclosing AREA's field has no value (``AREA[ResultsFirstPostDate]MISSING``)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Distance:
-    """At least one location's geo point lies within ``radius_km`` of (lat, lon); great-circle distance."""
-
-    lat: float
-    lon: float
-    radius_km: float
-
-
-@dataclass(frozen=True, slots=True)
-class Search:
-    """``SEARCH[Location](...)``: every condition inside must hold for the same sub-document (one site)."""
-
-    doc: str
-    node: Node
-
-
-@dataclass(frozen=True, slots=True)
-class Expansion:
-    """``EXPANSION[mode]``: how far terms are expanded (None, Term, Concept, Relaxation, Lossy).
-
-    Recorded so a store can honour it (e.g. ``None``/``Term`` = no synonyms); matching ``node`` is the
-    minimum a store must do.
-    """
-
-    mode: str
-    node: Node
-
-
-@dataclass(frozen=True, slots=True)
-class Coverage:
-    """``COVERAGE[mode]``: how much of a field value the term must cover (FullMatch, StartsWith, EndsWith,
-    Contains)."""
-
-    mode: str
-    node: Node
-
-
-@dataclass(frozen=True, slots=True)
-class Tilt:
-    """``TILT[field]``: ranking bias towards larger/later values of ``field``; does not change matching."""
-
-    field: str
-    node: Node
-
-
-Node = Term | And | Or | Not | Area | Range | Missing | Distance | Search | Expansion | Coverage | Tilt
-
-
-def walk(node: Node) -> Iterator[Node]:
-    """Every node of the tree, parents before children (for finding fields, terms, distances...)."""
-    stack: list[Node] = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        if isinstance(current, And | Or):
-            stack.extend(reversed(current.items))
-        elif isinstance(current, Not):
-            stack.append(current.item)
-        elif isinstance(current, Area | Search | Expansion | Coverage | Tilt):
-            stack.append(current.node)
-
-
-# ---------------------------------------------------------------------------------- field table
-
-# Canonical API v2 field ("piece") names and search areas usable in AREA[...], by kind. The kinds decide
-# what an operand may be: "area" (a weighted group of fields, as query.* uses), "text", "id", "enum",
-# "date", "number", "age" (compared in years), "bool", "geo".
-_FIELD_KINDS: dict[str, tuple[str, ...]] = {
-    "area": ("BasicSearch", "ConditionSearch", "InterventionSearch", "LocationSearch", "OutcomeSearch",
-             "SponsorSearch", "TitleSearch", "IdSearch", "PatientSearch"),
-    "id": ("NCTId", "NCTIdAlias", "OrgStudyId", "SecondaryId"),
-    "text": ("BriefTitle", "OfficialTitle", "Acronym", "OrgFullName", "WhyStopped", "LeadSponsorName",
-             "CollaboratorName", "ResponsiblePartyInvestigatorFullName", "BriefSummary",
-             "DetailedDescription", "Condition", "Keyword", "ArmGroupLabel", "ArmGroupDescription",
-             "InterventionName", "InterventionOtherName", "InterventionDescription",
-             "PrimaryOutcomeMeasure", "PrimaryOutcomeDescription", "PrimaryOutcomeTimeFrame",
-             "SecondaryOutcomeMeasure", "SecondaryOutcomeDescription", "SecondaryOutcomeTimeFrame",
-             "OtherOutcomeMeasure", "EligibilityCriteria", "StudyPopulation", "CentralContactName",
-             "OverallOfficialName", "OverallOfficialAffiliation", "LocationFacility", "LocationCity",
-             "LocationState", "LocationZip", "LocationCountry", "LocationContactName",
-             "ConditionMeshTerm", "ConditionMeshId", "ConditionAncestorTerm", "ConditionAncestorId",
-             "InterventionMeshTerm", "InterventionMeshId", "InterventionAncestorTerm",
-             "InterventionAncestorId", "ReferencePMID", "ReferenceCitation"),
-    "enum": ("OverallStatus", "LastKnownStatus", "OrgClass", "LeadSponsorClass", "CollaboratorClass",
-             "StudyType", "Phase", "DesignAllocation", "DesignInterventionModel", "DesignPrimaryPurpose",
-             "DesignMasking", "DesignObservationalModel", "DesignTimePerspective", "EnrollmentType",
-             "ArmGroupType", "InterventionType", "Sex", "StdAge", "SamplingMethod", "LocationStatus",
-             "ResponsiblePartyType"),
-    "date": ("StartDate", "PrimaryCompletionDate", "CompletionDate", "StudyFirstSubmitDate",
-             "StudyFirstPostDate", "ResultsFirstSubmitDate", "ResultsFirstPostDate", "LastUpdateSubmitDate",
-             "LastUpdatePostDate", "StatusVerifiedDate"),
-    "number": ("EnrollmentCount",),
-    "age": ("MinimumAge", "MaximumAge"),
-    "bool": ("HealthyVolunteers", "HasResults", "PatientRegistry", "HasExpandedAccess",
-             "IsFDARegulatedDrug", "IsFDARegulatedDevice", "OversightHasDMC", "GenderBased",
-             "ExpAccTypeIndividual", "ExpAccTypeIntermediate", "ExpAccTypeTreatment",
-             "LargeDocHasProtocol", "LargeDocHasSAP", "LargeDocHasICF", "FDAAA801Violation"),
-    "geo": ("LocationGeoPoint",),
-}
-_AREA_FIELDS: Mapping[str, str] = MappingProxyType(
-    {name: kind for kind, names in _FIELD_KINDS.items() for name in names}
-)
-# Older names people still paste (classic site / API v1) -> the API v2 name.
-_FIELD_ALIASES = {"gender": "Sex", "stdage": "StdAge", "conditions": "Condition", "phases": "Phase"}
-_FIELD_LOOKUP = {name.lower(): name for name in _AREA_FIELDS} | _FIELD_ALIASES
-
-_SEARCH_DOCS = ("Study", "Location")
-_EXPANSION_MODES = ("None", "Term", "Concept", "Relaxation", "Lossy")
-_COVERAGE_MODES = ("FullMatch", "StartsWith", "EndsWith", "Contains")
-
-
-def known_area_fields() -> Mapping[str, str]:
-    """Field and search-area names accepted in ``AREA[...]`` (canonical spelling) -> kind.
-
-    Kinds: area, id, text, enum, date, number, age, bool, geo. Names are matched case-insensitively, and
-    ``Gender`` is accepted for ``Sex``.
-    """
-    return _AREA_FIELDS
-
-
-def _canonical_field(name: str) -> str | None:
-    return _FIELD_LOOKUP.get(name.strip().lower())
-
-
-# ------------------------------------------------------------------------------ value helpers
-
-_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-_RADIUS_RE = re.compile(
-    r"^\s*(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+)\s*(mi|mile|miles|km|kms|kilometers?|kilometres?)?\s*$",
-    re.IGNORECASE,
-)
-
-
-def _float(text: str) -> float | None:
-    text = text.strip()
-    if not _NUMBER_RE.match(text):
-        return None
-    value = float(text)
-    return value if math.isfinite(value) else None
-
-
-def radius_km_from_text(text: str) -> float:
-    """``"50mi"`` -> 80.4672, ``"25 km"`` -> 25.0. Raises ValueError with a user-facing message.
-
-    A unit is required because ClinicalTrials.gov and its users mean miles by default where trialfinder's
-    users may mean kilometres: guessing would silently change a search by a factor of 1.6.
-    """
-    m = _RADIUS_RE.match(text)
-    if not m:
-        if _float(text) is not None:
-            raise ValueError("radius needs a unit: mi or km")
-        raise ValueError(f"invalid radius {text.strip()!r}; expected a distance like 50mi or 25km")
-    if m.group(2) is None:
-        raise ValueError("radius needs a unit: mi or km")
-    value = float(m.group(1))
-    km = value * KM_PER_MILE if m.group(2).lower().startswith("mi") else value
-    if not km > 0:
-        raise ValueError("radius must be greater than 0")
-    if km > MAX_RADIUS_KM:
-        raise ValueError(f"radius must be at most {MAX_RADIUS_KM:g} km")
-    return km
-
-
-def check_lat_lon(lat: float, lon: float) -> None:
-    """Raise ValueError unless lat is in [-90, 90] and lon in [-180, 180] (shared with filter.geo)."""
-    if not (math.isfinite(lat) and -90.0 <= lat <= 90.0):
-        raise ValueError(f"latitude {lat:g} is out of range; expected -90 to 90")
-    if not (math.isfinite(lon) and -180.0 <= lon <= 180.0):
-        raise ValueError(f"longitude {lon:g} is out of range; expected -180 to 180")
-
-
-_DATE_RE = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
-_US_DATE_RE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
-
-
-def parse_date_bound(text: str, upper: bool) -> str:
-    """``"2020"`` -> ``"2020-01-01"`` (lower) or ``"2020-12-31"`` (upper); ``"01/15/2023"`` accepted.
-
-    Raises ValueError. Full dates make bounds compare as text against the store's normalised dates,
-    and the inclusive reading of a partial upper bound is the one users mean ("until 2020").
-    """
-    text = text.strip()
-    m = _DATE_RE.match(text)
-    if m:
-        year, month, day = int(m.group(1)), m.group(2), m.group(3)
-    else:
-        m = _US_DATE_RE.match(text)
-        if not m:
-            raise ValueError(f"invalid date {text!r}; expected YYYY, YYYY-MM or YYYY-MM-DD")
-        year, month, day = int(m.group(3)), m.group(1), m.group(2)
-    try:
-        if month is None:
-            value = _dt.date(year, 12, 31) if upper else _dt.date(year, 1, 1)
-        elif day is None:
-            mon = int(month)
-            last = calendar.monthrange(year, mon)[1] if 1 <= mon <= 12 else 0
-            value = _dt.date(year, mon, last if upper else 1)
-        else:
-            value = _dt.date(year, int(month), int(day))
-    except ValueError:
-        raise ValueError(f"invalid date {text!r}") from None
-    return value.isoformat()
-
-
-# ---------------------------------------------------------------------------------------- lexer
-
-_KEYWORDS = frozenset({"AND", "OR", "NOT", "MISSING"})
-_BRACKET_OPS = ("AREA", "SEARCH", "RANGE", "DISTANCE", "EXPANSION", "COVERAGE", "TILT")
-_SPECIAL = frozenset('()"[]')
-
-
-@dataclass(slots=True)
-class _Tok:
-    kind: str  # WORD PHRASE LPAREN RPAREN AND OR NOT MISSING OP EOF
-    pos: int
-    text: str = ""
-    arg: str = ""  # OP: the text between the brackets
-    arg_pos: int = 0  # OP: offset of the first character after '['
-
-
-def _tokenize(text: str, param: str) -> list[_Tok]:
-    toks: list[_Tok] = []
-    n = len(text)
-    i = 0
-
-    def fail(pos: int, detail: str) -> EssieSyntaxError:
-        return EssieSyntaxError(pos, detail, param)
-
-    while i < n:
-        c = text[i]
-        if c.isspace():
-            i += 1
-        elif c == "(":
-            toks.append(_Tok("LPAREN", i))
-            i += 1
-        elif c == ")":
-            toks.append(_Tok("RPAREN", i))
-            i += 1
-        elif c == '"':
-            start = i
-            i += 1
-            buf: list[str] = []
-            while i < n and text[i] != '"':
-                if text[i] == "\\" and i + 1 < n:
-                    i += 1
-                buf.append(text[i])
-                i += 1
-            if i >= n:
-                raise fail(start, "unterminated quoted phrase (no closing '\"')")
-            i += 1
-            phrase = " ".join("".join(buf).split())
-            if not phrase:
-                raise fail(start, "empty quoted phrase")
-            toks.append(_Tok("PHRASE", start, phrase))
-        elif c in "[]":
-            raise fail(i, f"unexpected '{c}'")
-        else:
-            start = i
-            buf = []
-            escaped = False
-            while i < n and not text[i].isspace() and text[i] not in _SPECIAL:
-                if text[i] == "\\" and i + 1 < n and not text[i + 1].isspace():
-                    escaped = True
-                    i += 1
-                buf.append(text[i])
-                i += 1
-            word = "".join(buf)
-            j = i
-            while j < n and text[j].isspace():
-                j += 1
-            if not escaped and word in _BRACKET_OPS:
-                if j >= n or text[j] != "[":
-                    raise fail(j, f"expected '[' after {word}")
-                close = j + 1
-                while close < n and text[close] not in "[]":
-                    close += 1
-                if close >= n or text[close] != "]":
-                    raise fail(close, f"expected ']' after {word} {_OP_ARG_NAME[word]}")
-                toks.append(_Tok("OP", start, word, text[j + 1:close], j + 1))
-                i = close + 1
-            elif i < n and text[i] == "[" and not escaped:
-                hint = " (operators are upper case)" if word.upper() in _BRACKET_OPS else ""
-                raise fail(start, f"unknown operator '{word}['; expected one of "
-                                  f"{', '.join(op + '[' for op in _BRACKET_OPS)}{hint}")
-            elif not escaped and word in _KEYWORDS:
-                toks.append(_Tok(word, start, word))
-            else:
-                toks.append(_Tok("WORD", start, word))
-    toks.append(_Tok("EOF", n))
-    return toks
-
-
-_OP_ARG_NAME = {"AREA": "field", "SEARCH": "document", "RANGE": "bounds", "DISTANCE": "arguments",
-                "EXPANSION": "mode", "COVERAGE": "mode", "TILT": "field"}
-
-
-# --------------------------------------------------------------------------------------- parser
 
 _STARTS_UNARY = frozenset({"WORD", "PHRASE", "LPAREN", "NOT", "MISSING", "OP"})
 
@@ -475,7 +110,7 @@ _STARTS_UNARY = frozenset({"WORD", "PHRASE", "LPAREN", "NOT", "MISSING", "OP"})
 class _Parser:
     def __init__(self, text: str, param: str) -> None:
         self.param = param
-        self.toks = _tokenize(text, param)
+        self.toks = tokenize(text, param)
         self.i = 0
         self.depth = 0
         # innermost AREA field (canonical name) or None outside any AREA
@@ -486,15 +121,15 @@ class _Parser:
         return EssieSyntaxError(pos, detail, self.param)
 
     @property
-    def tok(self) -> _Tok:
+    def tok(self) -> Token:
         return self.toks[self.i]
 
-    def take(self) -> _Tok:
+    def take(self) -> Token:
         tok = self.toks[self.i]
         self.i += 1
         return tok
 
-    def describe(self, tok: _Tok) -> str:
+    def describe(self, tok: Token) -> str:
         if tok.kind == "EOF":
             return "end of expression"
         if tok.kind == "OP":
@@ -568,13 +203,13 @@ class _Parser:
         finally:
             self.depth -= 1
 
-    def prefix_op(self, tok: _Tok) -> Node:
+    def prefix_op(self, tok: Token) -> Node:
         arg, arg_pos = tok.arg.strip(), tok.arg_pos + (len(tok.arg) - len(tok.arg.lstrip()))
         after = f"{tok.text}[{arg}]"
         if tok.text in ("AREA", "TILT"):
-            field = _canonical_field(arg)
+            field = canonical_field(arg)
             if field is None:
-                raise self.fail(arg_pos, _unknown_field_message(arg, tok.text))
+                raise self.fail(arg_pos, unknown_field_message(arg, tok.text))
             if tok.text == "TILT":
                 return Tilt(field, self.operand(after))
             self.fields.append(field)
@@ -583,16 +218,16 @@ class _Parser:
             finally:
                 self.fields.pop()
         if tok.text == "SEARCH":
-            doc = _pick(arg, _SEARCH_DOCS)
+            doc = _pick(arg, SEARCH_DOCS)
             if doc is None:
                 raise self.fail(arg_pos, f"unknown SEARCH document {arg!r}; expected one of "
-                                         f"{', '.join(_SEARCH_DOCS)}")
+                                         f"{', '.join(SEARCH_DOCS)}")
             self.fields.append(None)
             try:
                 return Search(doc, self.operand(after))
             finally:
                 self.fields.pop()
-        modes = _EXPANSION_MODES if tok.text == "EXPANSION" else _COVERAGE_MODES
+        modes = EXPANSION_MODES if tok.text == "EXPANSION" else COVERAGE_MODES
         mode = _pick(arg, modes)
         if mode is None:
             raise self.fail(arg_pos, f"unknown {tok.text} mode {arg!r}; expected one of {', '.join(modes)}")
@@ -633,7 +268,7 @@ class _Parser:
 
     def field_kind(self) -> tuple[str | None, str | None]:
         field = self.fields[-1]
-        return field, (_AREA_FIELDS[field] if field else None)
+        return field, (AREA_FIELDS[field] if field else None)
 
     def term(self, text: str, phrase: bool, pos: int) -> Node:
         field, kind = self.field_kind()
@@ -656,7 +291,7 @@ class _Parser:
             if kind == "date":
                 return parse_date_bound(text, upper)
             if kind == "number":
-                value = _float(text)
+                value = parse_number(text)
                 if value is None:
                     raise ValueError(f"invalid number {text.strip()!r}")
                 return value
@@ -667,7 +302,7 @@ class _Parser:
         except ValueError as exc:
             raise self.fail(pos, f"AREA[{field}]: {exc}") from None
 
-    def range_(self, tok: _Tok) -> Range:
+    def range_(self, tok: Token) -> Range:
         field, kind = self.field_kind()
         if field is None:
             raise self.fail(tok.pos, "RANGE needs a field: write AREA[Field]RANGE[low, high]")
@@ -696,7 +331,7 @@ class _Parser:
             raise self.fail(tok.arg_pos, "RANGE lower bound is greater than the upper bound")
         return Range(lo, hi, kind)
 
-    def distance(self, tok: _Tok) -> Distance:
+    def distance(self, tok: Token) -> Distance:
         field, _ = self.field_kind()
         if field != "LocationGeoPoint":
             raise self.fail(tok.pos, "DISTANCE needs the geo field: write AREA[LocationGeoPoint]DISTANCE[lat,lon,50mi]")
@@ -706,7 +341,7 @@ class _Parser:
                                          "(e.g. DISTANCE[39.0,-77.1,50mi])")
         starts = [tok.arg_pos, tok.arg_pos + len(parts[0]) + 1, tok.arg_pos + len(parts[0]) + len(parts[1]) + 2]
         starts = [s + len(p) - len(p.lstrip()) for s, p in zip(starts, parts, strict=True)]
-        lat, lon = _float(parts[0]), _float(parts[1])
+        lat, lon = parse_number(parts[0]), parse_number(parts[1])
         if lat is None:
             raise self.fail(starts[0], f"DISTANCE: invalid latitude {parts[0].strip()!r}")
         if lon is None:
@@ -727,16 +362,6 @@ def _pick(value: str, choices: tuple[str, ...]) -> str | None:
         if choice.lower() == value.lower():
             return choice
     return None
-
-
-def _unknown_field_message(name: str, op: str) -> str:
-    close = difflib.get_close_matches(name, list(_AREA_FIELDS), n=3, cutoff=0.7)
-    if not close:
-        close = difflib.get_close_matches(name.lower(), list(_FIELD_LOOKUP), n=3, cutoff=0.7)
-        close = [_FIELD_LOOKUP[c] for c in close]
-    hint = f"; did you mean {' or '.join(dict.fromkeys(close))}?" if close else ""
-    return (f"unknown {op} field {name!r}{hint} (known fields: see trialfinder.search.essie."
-            f"known_area_fields(), e.g. Condition, InterventionName, OverallStatus, StartDate)")
 
 
 def _flatten(cls: type[And] | type[Or], items: list[Node]) -> Node:
@@ -764,70 +389,3 @@ def parse_essie(text: str, *, param: str = "query") -> Node:
     return _Parser(text, param).parse()
 
 
-# ------------------------------------------------------------------------------------ formatter
-
-_PREC = {Or: 1, And: 2}
-
-
-def _escape_word(word: str) -> str:
-    out = "".join("\\" + c if c in _SPECIAL or c == "\\" else c for c in word)
-    if word in _KEYWORDS or word in _BRACKET_OPS:
-        out = "\\" + out
-    return out
-
-
-def _format_number(value: float) -> str:
-    """Shortest text that parses back to exactly ``value``."""
-    if value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
-
-
-def _format_bound(value: Bound, kind: str, upper: bool) -> str:
-    if value is None:
-        return "MAX" if upper else "MIN"
-    if isinstance(value, float):
-        if kind == "age":  # ages are rounded to 4 decimals by parse_age, which takes no exponent
-            return f"{value:.4f}".rstrip("0").rstrip(".") + " years"
-        return _format_number(value)
-    return str(value)
-
-
-def format_essie(node: Node) -> str:
-    """Essie text for an AST; ``parse_essie(format_essie(n)) == n`` for every tree parse_essie returns.
-
-    Used to show a combined or normalised expression back to the user and to store it in page tokens.
-    """
-    return _fmt(node, 0)
-
-
-def _fmt(node: Node, min_prec: int) -> str:
-    if isinstance(node, And | Or):
-        prec = _PREC[type(node)]
-        sep = " AND " if isinstance(node, And) else " OR "
-        text = sep.join(_fmt(item, prec + 1) for item in node.items)
-        return f"({text})" if prec < min_prec else text
-    if isinstance(node, Term):
-        if node.phrase:
-            return '"' + node.text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        return " ".join(_escape_word(w) for w in node.text.split())
-    if isinstance(node, Not):
-        return "NOT " + _fmt(node.item, 3)
-    if isinstance(node, Area):
-        return f"AREA[{node.field}]" + _fmt(node.node, 3)
-    if isinstance(node, Search):
-        return f"SEARCH[{node.doc}]" + _fmt(node.node, 3)
-    if isinstance(node, Expansion):
-        return f"EXPANSION[{node.mode}]" + _fmt(node.node, 3)
-    if isinstance(node, Coverage):
-        return f"COVERAGE[{node.mode}]" + _fmt(node.node, 3)
-    if isinstance(node, Tilt):
-        return f"TILT[{node.field}]" + _fmt(node.node, 3)
-    if isinstance(node, Range):
-        return f"RANGE[{_format_bound(node.lo, node.kind, False)}, {_format_bound(node.hi, node.kind, True)}]"
-    if isinstance(node, Missing):
-        return "MISSING"
-    if isinstance(node, Distance):
-        return (f"DISTANCE[{_format_number(node.lat)},{_format_number(node.lon)},"
-                f"{_format_number(node.radius_km)}km]")
-    raise TypeError(f"not an Essie node: {node!r}")

@@ -13,16 +13,15 @@ Two ways in:
 * ``SearchRequest(...)`` directly, which the CLI and web forms use for the "friendly" filters that have
   no API v2 parameter (age, sexes, countries, near a place, ...). Constructing one validates it.
 
-aggFilters codes (the website's filter codes, ``aggFilters=phase:2 3,status:rec,sex:f``): see
-:data:`AGG_FILTERS`, which is the implemented table, and :func:`agg_options`, which says for each
-selected code which API v2 field(s) must hold which value(s). Options of one filter are ORed, filters
-are ANDed.
+The rules for single values live beside this module and are re-exported here, so every name a caller
+imported from ``trialfinder.search.request`` still comes from here: one-value checks and NCT ids
+(:mod:`~trialfinder.search.param_values`), ``filter.geo``/``geoDecay``/radii
+(:mod:`~trialfinder.search.geo_filter`), aggFilters codes and their table
+(:mod:`~trialfinder.search.agg_filters`) and page tokens (:mod:`~trialfinder.search.page_token`).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import difflib
 import hashlib
@@ -33,22 +32,37 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from trialfinder.model.enums import ENUMS
-from trialfinder.search.essie import (
-    KM_PER_MILE,
-    MAX_RADIUS_KM,
-    And,
-    Area,
-    Distance,
-    Node,
-    Or,
-    SearchError,
-    Term,
-    check_lat_lon,
-    format_essie,
-    parse_date_bound,
-    parse_essie,
-    radius_km_from_text,
+from trialfinder.search.agg_filters import AGG_FILTERS, AggOption, agg_entry, agg_options, parse_agg
+from trialfinder.search.errors import SearchError
+from trialfinder.search.essie import parse_essie
+from trialfinder.search.essie_ast import And, Area, Distance, Node, Or, Term
+from trialfinder.search.essie_format import format_essie
+from trialfinder.search.geo_filter import (
+    DEFAULT_NEAR_RADIUS_KM,
+    GeoDecay,
+    GeoFilter,
+    parse_geo,
+    parse_geo_decay,
+    parse_radius,
+)
+from trialfinder.search.literals import MAX_RADIUS_KM, parse_date_bound
+from trialfinder.search.page_token import MAX_TOKEN_CHARS, make_page_token, read_page_token
+from trialfinder.search.param_values import MAX_LIST_ITEMS as MAX_LIST_ITEMS
+from trialfinder.search.param_values import MAX_NAME_CHARS as MAX_NAME_CHARS
+from trialfinder.search.param_values import MAX_QUERY_CHARS as MAX_QUERY_CHARS
+from trialfinder.search.param_values import (
+    check_bool,
+    dedupe,
+    enum_values,
+    name_values,
+    nct_ids_only,
+    normalize_enum,
+    normalize_nct_id,
+    normalize_status,
+    opt_bool,
+    opt_text,
+    split_list,
+    text_items,
 )
 
 __all__ = [
@@ -58,16 +72,10 @@ __all__ = [
     "parse_geo", "parse_geo_decay", "parse_radius", "parse_sort", "read_page_token",
 ]
 
-MAX_QUERY_CHARS = 1000
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 1000
 MAX_AGE_YEARS = 150.0
 MAX_IDS = 1000
-MAX_LIST_ITEMS = 100
-MAX_NAME_CHARS = 200
-MAX_TOKEN_CHARS = 4096
-#: Radius used for ``near`` when none is given: the website's default distance, 50 miles.
-DEFAULT_NEAR_RADIUS_KM = 50 * KM_PER_MILE
 
 #: Query-area field of SearchRequest -> the Essie search area (or field) its expression is matched in.
 QUERY_AREAS: dict[str, str] = {
@@ -120,318 +128,13 @@ def _fail(param: str, message: str) -> SearchError:
     return SearchError(param, message)
 
 
-def _split_list(text: str) -> list[str]:
-    """API v2 list parameters are comma- or pipe-separated."""
-    return [part.strip() for part in re.split(r"[,|]", text) if part.strip()]
-
-
-def _dedupe(values: Iterable[Any]) -> tuple[Any, ...]:
-    return tuple(dict.fromkeys(values))
-
-
-def _number(text: str) -> float | None:
-    text = text.strip()
-    if not re.fullmatch(r"[+-]?(\d+(\.\d*)?|\.\d+)", text):
-        return None
-    return float(text)
-
-
-def normalize_enum(enum_type: str, value: str, param: str) -> str:
-    """An API v2 enum value, case- and separator-insensitively (``"not yet recruiting"`` -> NOT_YET_RECRUITING).
-
-    Values come from :data:`trialfinder.model.enums.ENUMS`, generated from the official OpenAPI file.
-    """
-    allowed = ENUMS[enum_type]
-    if isinstance(value, str):
-        key = re.sub(r"[\s\-]+", "_", value.strip()).upper()
-        if key in allowed:
-            return key
-        squashed = {v.replace("_", ""): v for v in allowed}  # "phase 2" -> PHASE2
-        if key.replace("_", "") in squashed:
-            return squashed[key.replace("_", "")]
-    raise _fail(param, f"unknown value {value!r}; expected one of {', '.join(allowed)}")
-
-
-def normalize_status(value: str, param: str = "filter.overallStatus") -> str:
-    """An overall status in API spelling, e.g. ``"recruiting"`` -> ``"RECRUITING"``; SearchError otherwise."""
-    return normalize_enum("Status", value, param)
-
-
-_NCT_RE = re.compile(r"^NCT0*([1-9]\d{0,7})$", re.IGNORECASE)
-
-
-def normalize_nct_id(value: str, param: str = "filter.ids") -> str:
-    """``"nct1234"`` -> ``"NCT00001234"`` (API v2 accepts ``NCT`` + up to 8 digits, leading zeros optional)."""
-    m = _NCT_RE.match(value.strip()) if isinstance(value, str) else None
-    if not m:
-        raise _fail(param, f"invalid NCT id {value!r}; expected e.g. NCT04852770")
-    return f"NCT{int(m.group(1)):08d}"
-
-
-def nct_ids_only(text: str | None) -> tuple[str, ...] | None:
-    """The NCT ids when ``text`` is nothing but NCT ids (comma/space separated), else None.
-
-    API v2 rule: "if any query parameter contains only NCT IDs, filters are ignored" -- the store needs to
-    recognise that case, so it is decided here with the same id grammar as filter.ids.
-    """
-    if not text:
-        return None
-    parts = [p for p in re.split(r"[\s,]+", text) if p]
-    if not parts or not all(_NCT_RE.match(p) for p in parts):
-        return None
-    return _dedupe(normalize_nct_id(p) for p in parts)
-
-
-# --------------------------------------------------------------------------------- geography
-
-
-@dataclass(frozen=True, slots=True)
-class GeoFilter:
-    """Studies with a site within ``radius_km`` of (lat, lon). ``unit`` is how the radius was given
-    (``"mi"``/``"km"``), kept so it can be shown back the same way."""
-
-    lat: float
-    lon: float
-    radius_km: float
-    unit: str = "km"
-
-    def __post_init__(self) -> None:
-        for name in ("lat", "lon", "radius_km"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise _fail("filter.geo", f"{name} must be a number")
-        try:
-            check_lat_lon(float(self.lat), float(self.lon))
-        except ValueError as exc:
-            raise _fail("filter.geo", str(exc)) from None
-        if not (math.isfinite(self.radius_km) and 0 < self.radius_km <= MAX_RADIUS_KM):
-            raise _fail("filter.geo", f"radius must be greater than 0 and at most {MAX_RADIUS_KM:g} km")
-        if self.unit not in ("mi", "km"):
-            raise _fail("filter.geo", f"unit must be 'mi' or 'km', not {self.unit!r}")
-
-    @property
-    def radius(self) -> float:
-        """The radius in ``unit``."""
-        return self.radius_km / KM_PER_MILE if self.unit == "mi" else self.radius_km
-
-    def to_text(self) -> str:
-        """API v2 form, e.g. ``distance(39.0035707,-77.1013313,50mi)``."""
-        return f"distance({self.lat:g},{self.lon:g},{round(self.radius, 6):g}{self.unit})"
-
-
-_GEO_RE = re.compile(r"^\s*distance\s*\(([^,()]*),([^,()]*),([^,()]*)\)\s*$", re.IGNORECASE)
-
-
-def _radius(text: str, param: str) -> tuple[float, str]:
-    try:
-        km = radius_km_from_text(text)
-    except ValueError as exc:
-        raise _fail(param, str(exc)) from None
-    unit = "mi" if re.search(r"mi", text, re.IGNORECASE) else "km"
-    return km, unit
-
-
-def parse_radius(text: str, param: str = "radius") -> float:
-    """``"50mi"`` -> 80.4672 km. A unit (mi or km) is required; 0 < radius <= 20000 km."""
-    if not isinstance(text, str):
-        raise _fail(param, "expected a distance like 50mi or 25km")
-    return _radius(text, param)[0]
-
-
-def parse_geo(text: str, param: str = "filter.geo") -> GeoFilter:
-    """``"distance(39.0035707,-77.1013313,50mi)"`` -> GeoFilter (API v2 ``filter.geo``).
-
-    Unlike the API, a bare radius is an error ("radius needs a unit: mi or km") rather than a guess.
-    """
-    m = _GEO_RE.match(text) if isinstance(text, str) else None
-    if not m:
-        raise _fail(param, "expected distance(latitude,longitude,radius), e.g. "
-                           "distance(39.0035707,-77.1013313,50mi)")
-    lat, lon = _number(m.group(1)), _number(m.group(2))
-    if lat is None or lon is None:
-        raise _fail(param, f"invalid {'latitude' if lat is None else 'longitude'} "
-                           f"{(m.group(1) if lat is None else m.group(2)).strip()!r}")
-    radius_km, unit = _radius(m.group(3), param)
-    try:
-        return GeoFilter(lat, lon, radius_km, unit)
-    except SearchError as err:
-        raise err.with_param(param) from None
-
-
-@dataclass(frozen=True, slots=True)
-class GeoDecay:
-    """API v2 ``geoDecay``: how relevance decays with distance from filter.geo (for ranking only)."""
-
-    func: str = "exp"  # gauss | exp | linear
-    scale_km: float = 300 * KM_PER_MILE
-    offset_km: float = 0.0
-    decay: float = 0.5
-
-
-_DECAY_RE = re.compile(
-    r"^func:(gauss|exp|linear),scale:(\d+(?:\.\d+)?(?:km|mi)),offset:(\d+(?:\.\d+)?(?:km|mi)),"
-    r"decay:(\d+(?:\.\d+)?)$", re.IGNORECASE,
-)
-
-
-def parse_geo_decay(text: str, param: str = "geoDecay") -> GeoDecay:
-    """``"func:exp,scale:300mi,offset:0mi,decay:0.5"`` -> GeoDecay (the API's pattern, 0 < decay < 1)."""
-    m = _DECAY_RE.match(text.replace(" ", "")) if isinstance(text, str) else None
-    if not m:
-        raise _fail(param, "expected func:(gauss|exp|linear),scale:<distance>,offset:<distance>,decay:<number>, "
-                           "e.g. func:exp,scale:300mi,offset:0mi,decay:0.5")
-    scale = _radius(m.group(2), param)[0]
-    offset_text = m.group(3)
-    offset = 0.0 if float(re.sub(r"[a-z]+$", "", offset_text.lower())) == 0 else _radius(offset_text, param)[0]
-    decay = float(m.group(4))
-    if not 0 < decay < 1:
-        raise _fail(param, f"decay must be between 0 and 1 (exclusive), not {decay:g}")
-    return GeoDecay(m.group(1).lower(), scale, offset, decay)
-
-
-# ---------------------------------------------------------------------------------- aggFilters
-
-
-@dataclass(frozen=True, slots=True)
-class AggOption:
-    """One aggFilters option: a study matches when any of ``fields`` (API v2 field names, as in
-    :func:`trialfinder.search.essie.known_area_fields`) has any of ``values``."""
-
-    code: str
-    label: str
-    fields: tuple[str, ...]
-    values: tuple[str | bool, ...]
-
-
-def _opts(fields: str | tuple[str, ...], *rows: tuple[str, str, tuple[str | bool, ...]]) -> dict[str, AggOption]:
-    fields = (fields,) if isinstance(fields, str) else fields
-    return {code: AggOption(code, label, fields, values) for code, label, values in rows}
-
-
-_OTHER_CLASSES = ("OTHER", "OTHER_GOV", "INDIV", "NETWORK", "AMBIG", "UNKNOWN")
-
-#: The aggFilters table: filter id -> option code -> AggOption. Codes are those of clinicaltrials.gov's
-#: search page (``/search?aggFilters=...``); each option lists the API v2 field values it stands for.
-AGG_FILTERS: dict[str, dict[str, AggOption]] = {
-    "status": _opts(
-        "OverallStatus",
-        ("rec", "Recruiting", ("RECRUITING",)),
-        ("not", "Not yet recruiting", ("NOT_YET_RECRUITING",)),
-        ("act", "Active, not recruiting", ("ACTIVE_NOT_RECRUITING",)),
-        ("enr", "Enrolling by invitation", ("ENROLLING_BY_INVITATION",)),
-        ("com", "Completed", ("COMPLETED",)),
-        ("ter", "Terminated", ("TERMINATED",)),
-        ("sus", "Suspended", ("SUSPENDED",)),
-        ("wit", "Withdrawn", ("WITHDRAWN",)),
-        ("unk", "Unknown status", ("UNKNOWN",)),
-        ("ava", "Available (expanded access)", ("AVAILABLE",)),
-        ("nla", "No longer available (expanded access)", ("NO_LONGER_AVAILABLE",)),
-        ("tna", "Temporarily not available (expanded access)", ("TEMPORARILY_NOT_AVAILABLE",)),
-        ("afm", "Approved for marketing (expanded access)", ("APPROVED_FOR_MARKETING",)),
-    ),
-    "phase": _opts(
-        "Phase",
-        ("0", "Early phase 1 (formerly phase 0)", ("EARLY_PHASE1",)),
-        ("1", "Phase 1", ("PHASE1",)),
-        ("2", "Phase 2", ("PHASE2",)),
-        ("3", "Phase 3", ("PHASE3",)),
-        ("4", "Phase 4", ("PHASE4",)),
-        ("na", "Not applicable", ("NA",)),
-    ),
-    "sex": _opts(
-        "Sex",
-        # a study open to all sexes accepts women and men, so it matches f and m too
-        ("f", "Female", ("FEMALE", "ALL")),
-        ("m", "Male", ("MALE", "ALL")),
-        ("a", "All (any sex; no restriction)", ("FEMALE", "MALE", "ALL")),
-    ),
-    "ages": _opts(
-        "StdAge",
-        ("child", "Child (birth-17)", ("CHILD",)),
-        ("adult", "Adult (18-64)", ("ADULT",)),
-        ("older", "Older adult (65+)", ("OLDER_ADULT",)),
-    ),
-    "healthy": _opts("HealthyVolunteers", ("y", "Accepts healthy volunteers", (True,))),
-    "funderType": _opts(
-        ("LeadSponsorClass", "CollaboratorClass"),
-        ("nih", "NIH", ("NIH",)),
-        ("fed", "Other U.S. federal agency", ("FED",)),
-        ("industry", "Industry", ("INDUSTRY",)),
-        ("other", "All others (individuals, universities, organizations)", _OTHER_CLASSES),
-    ),
-    "studyType": {
-        **_opts("StudyType",
-                ("int", "Interventional", ("INTERVENTIONAL",)),
-                ("obs", "Observational", ("OBSERVATIONAL",)),
-                ("exp", "Expanded access", ("EXPANDED_ACCESS",))),
-        **_opts("PatientRegistry", ("obs_patreg", "Observational: patient registry", (True,))),
-        **_opts("ExpAccTypeIndividual", ("exp_indiv", "Expanded access: individual patients", (True,))),
-        **_opts("ExpAccTypeIntermediate",
-                ("exp_inter", "Expanded access: intermediate-size population", (True,))),
-        **_opts("ExpAccTypeTreatment", ("exp_treat", "Expanded access: treatment IND/protocol", (True,))),
-    },
-    "results": _opts(
-        "HasResults",
-        ("with", "With posted results", (True,)),
-        ("without", "Without posted results", (False,)),
-    ),
-    "docs": {
-        **_opts("LargeDocHasProtocol", ("prot", "Study protocol posted", (True,))),
-        **_opts("LargeDocHasSAP", ("sap", "Statistical analysis plan posted", (True,))),
-        **_opts("LargeDocHasICF", ("icf", "Informed consent form posted", (True,))),
-    },
-    "violation": _opts("FDAAA801Violation", ("y", "FDAAA 801 violation reported", (True,))),
-}
-_AGG_IDS = {name.lower(): name for name in AGG_FILTERS}
-
-
-def _agg_entry(filter_id: str, codes: Iterable[str], param: str) -> tuple[str, tuple[str, ...]]:
-    canonical = _AGG_IDS.get(filter_id.strip().lower())
-    if canonical is None:
-        raise _fail(param, f"unknown filter {filter_id.strip()!r}; expected one of {', '.join(AGG_FILTERS)}")
-    options = AGG_FILTERS[canonical]
-    out = []
-    for code in codes:
-        key = code.strip().lower()
-        if key not in options:
-            raise _fail(param, f"unknown {canonical} option {code.strip()!r}; expected one of "
-                               f"{', '.join(options)}")
-        out.append(key)
-    if not out:
-        raise _fail(param, f"{canonical!r} has no options; write e.g. {canonical}:{next(iter(options))}")
-    return canonical, _dedupe(out)
-
-
-def parse_agg(text: str, param: str = "aggFilters") -> dict[str, tuple[str, ...]]:
-    """``"phase:2 3,status:rec,sex:f"`` -> ``{"phase": ("2", "3"), "status": ("rec",), "sex": ("f",)}``.
-
-    Pairs are comma- or pipe-separated ``filter:codes``; codes are space- (or ``+``-) separated. Filter
-    ids and codes are case-insensitive; a filter given twice merges its codes.
-    """
-    if not isinstance(text, str):
-        raise _fail(param, "expected text like phase:2 3,status:rec")
-    result: dict[str, tuple[str, ...]] = {}
-    for pair in _split_list(text):
-        if ":" not in pair:
-            raise _fail(param, f"expected filter:options, e.g. phase:2 3, not {pair!r}")
-        filter_id, _, codes = pair.partition(":")
-        name, values = _agg_entry(filter_id, re.split(r"[\s+]+", codes.strip()) if codes.strip() else [], param)
-        result[name] = _dedupe(result.get(name, ()) + values)
-    return result
-
-
-def agg_options(agg: Mapping[str, Iterable[str]]) -> dict[str, tuple[AggOption, ...]]:
-    """What each selected aggFilters code means: filter id -> its selected options (ORed; filters ANDed)."""
-    return {name: tuple(AGG_FILTERS[name][code] for code in codes) for name, codes in agg.items()}
-
-
 # ------------------------------------------------------------------------------ sort and dates
 
 
 def parse_sort(value: str | Iterable[str | tuple[str, str]], param: str = "sort") -> tuple[tuple[str, str], ...]:
     """``"LastUpdatePostDate:desc,EnrollmentCount"`` -> ``(("LastUpdatePostDate", "desc"), ("EnrollmentCount",
     "asc"))``. Field names are case-insensitive; the direction defaults as in :data:`SORT_FIELDS`."""
-    items: list[str | tuple[str, str]] = list(_split_list(value) if isinstance(value, str) else value)
+    items: list[str | tuple[str, str]] = list(split_list(value) if isinstance(value, str) else value)
     if len(items) > _MAX_SORT_ITEMS:
         raise _fail(param, f"at most {_MAX_SORT_ITEMS} sort fields, got {len(items)}")
     lookup = {name.lower(): name for name in SORT_FIELDS} | {"relevance": "@relevance"}
@@ -490,106 +193,6 @@ def parse_date_range(value: str | Iterable[str | None] | None, param: str) -> Da
     if lo is not None and hi is not None and lo > hi:
         raise _fail(param, f"start {lo} is after end {hi}")
     return lo, hi
-
-
-# ------------------------------------------------------------------------------- page tokens
-
-_TOKEN_VERSION = 1
-_TOKEN_ERROR = ("invalid pageToken: it is garbled, truncated or was not issued for this search; "
-                "start again from the first page (without pageToken)")
-
-
-def make_page_token(state: Mapping[str, Any]) -> str:
-    """An opaque, URL-safe token carrying ``state`` (compact JSON) for the next page.
-
-    A 4-byte checksum is not a signature: tokens are not secret and a client may forge one, but a
-    truncated or mistyped token is caught and reported instead of silently restarting the search.
-    """
-    payload = json.dumps(dict(state), separators=(",", ":"), sort_keys=True, ensure_ascii=False,
-                         allow_nan=False).encode()
-    body = bytes([_TOKEN_VERSION]) + payload
-    digest = hashlib.blake2b(body, digest_size=4).digest()
-    return base64.urlsafe_b64encode(digest + body).rstrip(b"=").decode("ascii")
-
-
-def read_page_token(token: str, param: str = "pageToken") -> dict[str, Any]:
-    """The state :func:`make_page_token` stored; SearchError("pageToken", ...) for anything else."""
-    if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_CHARS \
-            or not re.fullmatch(r"[A-Za-z0-9_-]+", token):
-        raise _fail(param, _TOKEN_ERROR)
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-    except (binascii.Error, ValueError):
-        raise _fail(param, _TOKEN_ERROR) from None
-    digest, body = raw[:4], raw[4:]
-    if len(body) < 2 or hashlib.blake2b(body, digest_size=4).digest() != digest or body[0] != _TOKEN_VERSION:
-        raise _fail(param, _TOKEN_ERROR)
-    try:
-        state = json.loads(body[1:].decode())
-    except (UnicodeDecodeError, ValueError):
-        raise _fail(param, _TOKEN_ERROR) from None
-    if not isinstance(state, dict):
-        raise _fail(param, _TOKEN_ERROR)
-    return state
-
-
-# ------------------------------------------------------------------------------ field checks
-
-
-def _opt_text(value: Any, param: str, limit: int = MAX_QUERY_CHARS) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _fail(param, f"expected text, got {type(value).__name__}")
-    value = value.strip()
-    if not value:
-        return None
-    if len(value) > limit:
-        raise _fail(param, f"too long ({len(value)} characters; the limit is {limit})")
-    return value
-
-
-def _bool(value: Any, param: str) -> bool:
-    if not isinstance(value, bool):
-        raise _fail(param, f"expected true or false, got {value!r}")
-    return value
-
-
-def _opt_bool(value: Any, param: str) -> bool | None:
-    return None if value is None else _bool(value, param)
-
-
-def _items(value: Any, param: str, limit: int = MAX_LIST_ITEMS) -> tuple[str, ...]:
-    """None / "a,b" / ["a", "b"] -> ("a", "b") (stripped, no blanks, no duplicates)."""
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        items: list[Any] = _split_list(value)
-    elif isinstance(value, Iterable) and not isinstance(value, Mapping | bytes):
-        items = list(value)
-    else:
-        raise _fail(param, f"expected a list, got {type(value).__name__}")
-    out = []
-    for item in items:
-        if not isinstance(item, str):
-            raise _fail(param, f"expected text items, got {item!r}")
-        if item.strip():
-            out.append(item.strip())
-    if len(out) > limit:
-        raise _fail(param, f"too many values ({len(out)}; the limit is {limit})")
-    return _dedupe(out)
-
-
-def _enums(enum_type: str, value: Any, param: str) -> tuple[str, ...]:
-    return _dedupe(normalize_enum(enum_type, item, param) for item in _items(value, param))
-
-
-def _names(value: Any, param: str) -> tuple[str, ...]:
-    items = _items(value, param)
-    for item in items:
-        if len(item) > MAX_NAME_CHARS:
-            raise _fail(param, f"value too long ({len(item)} characters; the limit is {MAX_NAME_CHARS})")
-    return items
 
 
 _FIELD_NAME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9\-. ]*|@query)$")
@@ -683,26 +286,26 @@ class SearchRequest:
         queries: dict[str, Node] = {}
         for name in QUERY_AREAS:
             param = _PARAM_OF[name]
-            text = _opt_text(getattr(self, name), param)
+            text = opt_text(getattr(self, name), param)
             put(name, text)
             if text is not None:
                 queries[name] = parse_essie(text, param=param)
         put("_queries", queries)
 
-        put("statuses", _enums("Status", self.statuses, "filter.overallStatus"))
+        put("statuses", enum_values("Status", self.statuses, "filter.overallStatus"))
         geo = self.geo
         if isinstance(geo, str):
             geo = parse_geo(geo)
         if geo is not None and not isinstance(geo, GeoFilter):
             raise _fail("filter.geo", "expected a GeoFilter or text like distance(39.0,-77.1,50mi)")
         put("geo", geo)
-        put("ids", _dedupe(normalize_nct_id(i, "filter.ids") for i in _items(self.ids, "filter.ids", MAX_IDS)))
+        put("ids", dedupe(normalize_nct_id(i, "filter.ids") for i in text_items(self.ids, "filter.ids", MAX_IDS)))
         self._check_advanced()
-        for item in _items(self.synonym_filters, "filter.synonyms"):
+        for item in text_items(self.synonym_filters, "filter.synonyms"):
             if not _SYNONYM_RE.match(item):
                 raise _fail("filter.synonyms", f"expected area:synonym_id pairs like ConditionSearch:1651367, "
                                                f"not {item!r}")
-        put("synonym_filters", _items(self.synonym_filters, "filter.synonyms"))
+        put("synonym_filters", text_items(self.synonym_filters, "filter.synonyms"))
         agg = self.agg
         if isinstance(agg, str):
             agg = parse_agg(agg)
@@ -712,8 +315,8 @@ class SearchRequest:
         for key, codes in agg.items():
             if not isinstance(key, str):
                 raise _fail("aggFilters", f"unknown filter {key!r}")
-            name, values = _agg_entry(key, _items(codes, "aggFilters"), "aggFilters")
-            checked[name] = _dedupe(checked.get(name, ()) + values)
+            name, values = agg_entry(key, text_items(codes, "aggFilters"), "aggFilters")
+            checked[name] = dedupe(checked.get(name, ()) + values)
         put("agg", checked)
         decay = self.geo_decay
         if isinstance(decay, str):
@@ -732,14 +335,14 @@ class SearchRequest:
             raise _fail("pageSize", f"expected a whole number, got {size!r}")
         if not 1 <= size <= MAX_PAGE_SIZE:
             raise _fail("pageSize", f"must be between 1 and {MAX_PAGE_SIZE}, got {size}")
-        token = _opt_text(self.page_token, "pageToken", MAX_TOKEN_CHARS)
+        token = opt_text(self.page_token, "pageToken", MAX_TOKEN_CHARS)
         if token is not None:
             read_page_token(token)
         put("page_token", token)
-        put("count_total", _bool(self.count_total, "countTotal"))
-        put("facets", _bool(self.facets, "facets"))
+        put("count_total", check_bool(self.count_total, "countTotal"))
+        put("facets", check_bool(self.facets, "facets"))
         if self.fields is not None:
-            names = _items(self.fields, "fields", 1000)
+            names = text_items(self.fields, "fields", 1000)
             if not names:
                 raise _fail("fields", "must list at least one field (leave it out for whole records)")
             for name in names:
@@ -758,7 +361,7 @@ class SearchRequest:
     def _check_advanced(self) -> None:
         # advanced_source is the source of truth when given (so dataclasses.replace with a new source
         # cannot leave a stale AST behind); a bare AST gets its source by formatting
-        source = _opt_text(self.advanced_source, "filter.advanced")
+        source = opt_text(self.advanced_source, "filter.advanced")
         node = self.advanced
         if source is not None:
             node = parse_essie(source, param="filter.advanced")
@@ -782,16 +385,16 @@ class SearchRequest:
         for name, enum_type in (("age_groups", "StandardAge"), ("sexes", "Sex"), ("phases", "Phase"),
                                 ("study_types", "StudyType"), ("funder_types", "AgencyClass"),
                                 ("intervention_types", "InterventionType")):
-            put(name, _enums(enum_type, getattr(self, name), name))
+            put(name, enum_values(enum_type, getattr(self, name), name))
         for name in ("healthy_volunteers", "has_results"):
-            put(name, _opt_bool(getattr(self, name), name))
+            put(name, opt_bool(getattr(self, name), name))
         for name in ("start", "first_posted", "last_update"):
             put(name, parse_date_range(getattr(self, name), name))
         for name in ("countries", "states", "cities"):
-            put(name, _names(getattr(self, name), name))
-        put("recruiting_sites_only", _bool(self.recruiting_sites_only, "recruiting_sites_only"))
-        put("synonyms", _bool(self.synonyms, "synonyms"))
-        put("near", _opt_text(self.near, "near"))
+            put(name, name_values(getattr(self, name), name))
+        put("recruiting_sites_only", check_bool(self.recruiting_sites_only, "recruiting_sites_only"))
+        put("synonyms", check_bool(self.synonyms, "synonyms"))
+        put("near", opt_text(self.near, "near"))
         radius = self.radius_km
         if isinstance(radius, str):
             radius = parse_radius(radius)
@@ -880,16 +483,16 @@ _FIELD_OF = {**_QUERY_PARAMS, "filter.overallStatus": "statuses", "filter.geo": 
 def _post_clause(name: str, text: str) -> Node:
     """A postFilter.* value as an Essie clause, to AND with its filter.* counterpart."""
     if name == "postFilter.overallStatus":
-        terms = tuple(Term(normalize_status(v, name)) for v in _dedupe(_split_list(text)))
+        terms = tuple(Term(normalize_status(v, name)) for v in dedupe(split_list(text)))
         return Area("OverallStatus", terms[0] if len(terms) == 1 else Or(terms))
     if name == "postFilter.ids":
-        terms = tuple(Term(normalize_nct_id(v, name)) for v in _dedupe(_split_list(text)))
+        terms = tuple(Term(normalize_nct_id(v, name)) for v in dedupe(split_list(text)))
         inner: Node = terms[0] if len(terms) == 1 else Or(terms)
         return Or((Area("NCTId", inner), Area("NCTIdAlias", inner)))
     if name == "postFilter.geo":
         geo = parse_geo(text, name)
         return Area("LocationGeoPoint", Distance(geo.lat, geo.lon, geo.radius_km))
-    return parse_essie(_opt_text(text, name) or "", param=name)
+    return parse_essie(opt_text(text, name) or "", param=name)
 
 
 def from_api_params(params: Mapping[str, str | list[str]]) -> SearchRequest:

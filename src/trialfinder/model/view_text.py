@@ -1,0 +1,169 @@
+"""Plain-text rendering of a :class:`~trialfinder.model.view_sections.StudyView` for the CLI ``show``
+command: headings underlined, sections in page order, criteria as bullets, no ANSI codes.
+
+Why apart from the view model: what the page says is decided once in :mod:`trialfinder.model.view`;
+this module only lays it out for a terminal or a pipe (wrapping, indentation, bullets), as the web
+templates do for the browser.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Sequence
+
+from trialfinder.model.labels import count_text
+from trialfinder.model.view_sections import (
+    ContactsSection,
+    CriteriaSection,
+    CriterionItem,
+    DesignSection,
+    FactsSection,
+    LinesSection,
+    LocationsSection,
+    OutcomesSection,
+    Section,
+    StudyView,
+    TextSection,
+)
+
+__all__ = ["render_text"]
+
+_LIST_LINE_RE = re.compile(r"^(\s*(?:[*\-•+]|\d{1,3}[.)])\s+)")
+
+
+class _Writer:
+    """Accumulates wrapped plain-text lines; wrapping never splits words or hyphenated terms, so
+    "24-hour" and URLs survive intact and the output can be grepped."""
+
+    def __init__(self, width: int) -> None:
+        self.width = max(width, 20)
+        self.out: list[str] = []
+
+    def blank(self) -> None:
+        if self.out and self.out[-1] != "":
+            self.out.append("")
+
+    def wrap(self, text: str, indent: str = "", hanging: str | None = None) -> None:
+        sub = indent if hanging is None else hanging
+        for raw in text.split("\n"):
+            if not raw.strip():
+                continue
+            first, rest = indent, sub
+            marker = _LIST_LINE_RE.match(raw)
+            if marker:  # a markdown list line inside free text: hang the continuation under its text
+                rest = sub + " " * len(marker.group(1).lstrip("\n"))
+            wrapped = textwrap.wrap(
+                raw.rstrip() if marker else raw.strip(),
+                width=self.width,
+                initial_indent=first,
+                subsequent_indent=rest,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            self.out.extend(wrapped or [first.rstrip()])
+
+    def heading(self, text: str, underline: str) -> None:
+        self.blank()
+        self.out.append(text)
+        self.out.append(underline * min(len(text), self.width))
+
+
+def _render_items(w: _Writer, items: Sequence[CriterionItem], level: int = 0) -> None:
+    for item in items:
+        depth = max(level, item.depth)
+        pad = "  " + "    " * depth
+        bullet = f"{item.number}." if item.number else ("•" if depth == 0 else "◦")
+        w.wrap(item.text, indent=f"{pad}{bullet} ", hanging=pad + " " * (len(bullet) + 1))
+        _render_items(w, item.children, depth + 1)
+
+
+def _render_section(w: _Writer, sec: Section, max_sites: int | None) -> None:
+    if isinstance(sec, LinesSection):
+        for line in sec.lines:
+            w.wrap(line)
+    elif isinstance(sec, TextSection):
+        for para in sec.paragraphs:
+            w.wrap(para)
+            w.blank()
+    elif isinstance(sec, FactsSection):
+        for fact in sec.facts:
+            w.wrap(f"{fact.label}: {fact.value}", hanging="    ")
+    elif isinstance(sec, CriteriaSection):
+        for pre in sec.preamble:
+            w.wrap(pre)
+            w.blank()
+        _render_items(w, sec.items)
+        for note in sec.notes:
+            w.blank()
+            w.wrap(f"Note: {note}", hanging="    ")
+    elif isinstance(sec, DesignSection):
+        for fact in sec.facts:
+            w.wrap(f"{fact.label}: {fact.value}", hanging="    ")
+        if sec.summary:
+            w.blank()
+            w.wrap(sec.summary)
+        for arm in sec.arms:
+            w.blank()
+            w.wrap(f"{arm.label} ({arm.type})" if arm.type else arm.label, indent="  ")
+            if arm.description:
+                w.wrap("Description:", indent="    ")
+                w.wrap(arm.description, indent="      ")
+            if arm.treatments:
+                w.wrap("Treatment:", indent="    ")
+                for t in arm.treatments:
+                    w.wrap(t, indent="      ")
+    elif isinstance(sec, LocationsSection):
+        w.wrap(count_text(sec.site_count, "site") if sec.site_count else "No sites listed yet")
+        shown = sec.sites if max_sites is None else sec.sites[:max_sites]
+        for site in shown:
+            w.wrap(site.facility or site.place or "Unnamed site", indent="  • ", hanging="    ")
+            detail = " · ".join(p for p in (site.place if site.facility else "", site.status) if p)
+            if detail:
+                w.wrap(detail, indent="    ")
+        if len(shown) < len(sec.sites):
+            w.wrap(f"… and {len(sec.sites) - len(shown)} more", indent="  ")
+    elif isinstance(sec, ContactsSection):
+        for c in sec.contacts:
+            w.wrap(f"{c.name} ({c.role})" if c.role else c.name)
+            for extra in (c.phone, c.email):
+                if extra:
+                    w.wrap(extra, indent="  ")
+    elif isinstance(sec, OutcomesSection):
+        for group in sec.groups:
+            w.wrap(group.heading + ":")
+            for o in group.outcomes:
+                w.wrap(o.measure, indent="  • ", hanging="    ")
+                if o.time_frame:
+                    w.wrap(f"Time frame: {o.time_frame}", indent="    ", hanging="      ")
+                if o.description:
+                    w.wrap(o.description, indent="    ")
+            w.blank()
+
+
+def render_text(view: StudyView, width: int = 100, *, max_sites: int | None = None) -> str:
+    """Render the view as plain text for a terminal or a pipe: no ANSI codes, headings underlined,
+    sections in page order, criteria as bullets.  ``max_sites`` trims very long site lists."""
+    w = _Writer(width)
+    group: str | None = None
+    for sec in view.sections:
+        if sec.key == "title":
+            first, *rest = sec.lines
+            start = len(w.out)
+            w.wrap(first)
+            w.out.append("=" * max(len(line) for line in w.out[start:]))
+            for line in rest:
+                w.wrap(line)
+            continue
+        if sec.group != group and sec.group:
+            w.blank()
+            w.heading(sec.group, "=")
+        group = sec.group
+        if sec.heading:
+            w.heading(sec.heading, "-")
+        else:
+            w.blank()
+        _render_section(w, sec, max_sites)
+    while w.out and w.out[-1] == "":
+        w.out.pop()
+    return "\n".join(w.out) + "\n"
