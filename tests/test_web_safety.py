@@ -146,6 +146,9 @@ def test_serve_rejects_bad_port() -> None:
 
 def test_work_per_request_is_capped(sample_db_master: Path) -> None:
     """A request that runs past its time budget is interrupted: 503 with Retry-After, never a hung worker."""
+    from trialfinder.store.sqlite_exec import TEXT_CACHE
+
+    TEXT_CACHE.clear()  # results other tests left there would need no work, and so could not be cut short
     app = create_app(Settings(db=str(sample_db_master), auto_load_sample=False, warm_up=False,
                               request_budget_s=0.0))
     with TestClient(app) as c:
