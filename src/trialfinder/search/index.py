@@ -62,6 +62,8 @@ class StudyIndex:
     #: in a :meth:`subset`, the full index's row positions of rows 0..k-1 (sorted); ``pos_of_sid`` is
     #: then the full index's map, shared rather than rebuilt for every query
     base_rows: np.ndarray | None = None
+    #: False in a subset made without the country and condition pairs (nothing may then read them)
+    has_pairs: bool = True
 
     @property
     def size(self) -> int:
@@ -70,16 +72,18 @@ class StudyIndex:
     def nct_id(self, pos: int) -> str:
         return f"NCT{int(self.nct_nums[pos]):08d}"
 
-    def subset(self, rows: np.ndarray) -> StudyIndex:
+    def subset(self, rows: np.ndarray, *, pairs: bool = True) -> StudyIndex:
         """The index restricted to row positions ``rows`` (renumbered 0..len(rows)-1).
 
         Why: a text query usually matches a small part of the registry; filtering, faceting and sorting
         arrays of that size instead of 600,000 rows is what keeps such searches in a few milliseconds.
+        ``pairs=False`` skips the country and condition pairs (a third of the cost) when neither a
+        country filter nor facets will read them.
         """
         rows = np.sort(rows)
         ranks = np.arange(len(rows))
 
-        def pairs(pos: np.ndarray, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        def pair_rows(pos: np.ndarray, code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             # pairs are sorted by position: gather each row's run by binary search (O(k log n))
             starts = np.searchsorted(pos, rows, side="left")
             lengths = np.searchsorted(pos, rows, side="right") - starts
@@ -90,8 +94,10 @@ class StudyIndex:
             take = np.repeat(starts - run_starts, lengths) + np.arange(total)
             return np.repeat(ranks, lengths), code[take]
 
-        cpos, ccode = pairs(self.country_pos, self.country_code)
-        dpos, dcode = pairs(self.cond_pos, self.cond_code)
+        keep = pairs and self.has_pairs
+        cpos, ccode = pair_rows(self.country_pos, self.country_code) if keep else (
+            self.country_pos[:0], self.country_code[:0])
+        dpos, dcode = pair_rows(self.cond_pos, self.cond_code) if keep else (self.cond_pos[:0], self.cond_code[:0])
         base_rows = rows if self.base_rows is None else self.base_rows[rows]
         return StudyIndex(
             self.version, self.sids[rows], self.nct_nums[rows], self.pos_of_sid, self.vocab,
@@ -99,7 +105,7 @@ class StudyIndex:
             self.itype_bits[rows], self.has_results[rows], self.healthy[rows], self.min_age[rows],
             self.max_age[rows], {k: v[rows] for k, v in self.dates.items()}, self.enrollment[rows],
             cpos, ccode, dpos, dcode, self.loc_lat[:0], self.loc_lon[:0], self.loc_pos[:0], self.loc_lid[:0],
-            self.loc_recruiting[:0], base_rows)
+            self.loc_recruiting[:0], base_rows, keep)
 
     def positions(self, sids: Any) -> np.ndarray:
         """Row positions of store row ids (ids unknown to this index are dropped)."""
@@ -254,6 +260,11 @@ def get_index(store: Any) -> StudyIndex:
 
 # -- filters ----------------------------------------------------------------------------------------
 
+def _need_pairs(idx: StudyIndex) -> None:
+    if not idx.has_pairs:
+        raise RuntimeError("this index subset was made without its country and condition pairs")
+
+
 def dimension_mask(idx: StudyIndex, dim: str, values: tuple[Any, ...]) -> np.ndarray | None:
     """Boolean mask over all rows for one filter dimension, or None if the index cannot express it."""
     if dim in idx.codes:
@@ -276,6 +287,7 @@ def dimension_mask(idx: StudyIndex, dim: str, values: tuple[Any, ...]) -> np.nda
     if dim == "healthy":
         return idx.healthy == (1 if values[0] else 0)
     if dim == "country":
+        _need_pairs(idx)
         wanted = {v.lower() for v in values}
         codes = [i for i, v in enumerate(idx.vocab["country"]) if v.lower() in wanted]
         mask = np.zeros(idx.size, dtype=bool)
@@ -351,6 +363,7 @@ def facet_counts(idx: StudyIndex, dim: str, rows: np.ndarray, top: int = 20) -> 
         out = [(t, int(np.count_nonzero(sub & (1 << i)))) for i, t in enumerate(idx.vocab[dim])]
         out = [x for x in out if x[1] and x[0]]
     elif dim in ("country", "condition"):
+        _need_pairs(idx)
         pos, code = (idx.country_pos, idx.country_code) if dim == "country" else (idx.cond_pos, idx.cond_code)
         sel = rows[pos]
         counts = np.bincount(code[sel], minlength=len(idx.vocab[dim]))

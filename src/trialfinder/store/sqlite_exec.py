@@ -202,33 +202,18 @@ def run_search_indexed(conn: sqlite3.Connection, plan: Plan) -> RawResults:
     fts = " AND ".join(x for x in (clause_fts(c) for c in plan.text) if x)
     if (plan.text and not fts) or n == 0:
         return RawResults([], 0 if plan.count_total or plan.facets else None, {} if plan.facets else None, False)
-    cand = np.ones(n, dtype=bool)
-    rank = np.zeros(n, dtype=np.float64)
-    dist = np.full(n, np.inf)
-    lid = np.full(n, -1, dtype=np.int64)
-    if fts:
-        pos, scores = text_hits(conn, idx, fts, view.url)
-        cand[:] = False
-        cand[pos] = True
-        rank[pos] = scores
-    if plan.geo is not None:
-        g = plan.geo
-        pos, d, site = within_radius(idx, g.lat, g.lon, g.radius_km, g.recruiting_sites_only)
-        geo_mask = np.zeros(n, dtype=bool)
-        geo_mask[pos] = True
-        dist[pos] = d
-        lid[pos] = site
-        cand &= geo_mask
-
-    full_idx = idx
-    rows_all: np.ndarray | None = None
     if fts or plan.geo is not None:
-        # work on the candidates only: far fewer rows than the registry for most queries
-        rows_all = np.flatnonzero(cand)  # sorted, as subset() keeps it
-        idx = full_idx.subset(rows_all)
+        # work on the candidates only (far fewer rows than the registry for most queries), without
+        # registry-sized temporary arrays
+        rows_all, rank, dist, lid = _candidates(conn, idx, fts, plan, view.url)
+        need_pairs = bool(plan.facets) or any(k.split(".")[-1] == "country" for k, v in plan.filters.items() if v)
+        idx = idx.subset(rows_all, pairs=need_pairs)
         n = idx.size
-        cand = np.ones(n, dtype=bool)
-        rank, dist, lid = rank[rows_all], dist[rows_all], lid[rows_all]
+    else:
+        rank = np.zeros(n, dtype=np.float64)
+        dist = np.full(n, np.inf)
+        lid = np.full(n, -1, dtype=np.int64)
+    cand = np.ones(n, dtype=bool)
     masks: dict[str, np.ndarray] = {}
 
     def add(dim: str, mask: np.ndarray) -> None:
@@ -278,6 +263,32 @@ def run_search_indexed(conn: sqlite3.Connection, plan: Plan) -> RawResults:
                     rows_mask &= m
             facets[dim] = facet_counts(idx, dim, rows_mask, plan.facet_top)
     return RawResults(hits, total, facets, has_more)
+
+
+def _candidates(conn: sqlite3.Connection, idx: StudyIndex, fts: str, plan: Plan,
+                url: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(sorted row positions, bm25, distance km, nearest site lid) of the text and radius matches."""
+    rows: np.ndarray | None = None
+    rank = dist = lid = None
+    if fts:
+        rows, rank = text_hits(conn, idx, fts, url)
+        if len(rows) > 1 and np.any(rows[1:] <= rows[:-1]):
+            order = np.argsort(rows, kind="stable")
+            rows, rank = rows[order], rank[order]
+    if plan.geo is not None:
+        g = plan.geo
+        gpos, d, site = within_radius(idx, g.lat, g.lon, g.radius_km, g.recruiting_sites_only)  # sorted, unique
+        if rows is None:
+            rows = gpos
+        else:
+            rows, in_text, in_geo = np.intersect1d(rows, gpos, assume_unique=True, return_indices=True)
+            rank, d, site = rank[in_text], d[in_geo], site[in_geo]
+        dist, lid = d, site
+    if rows is None:
+        raise ValueError("_candidates needs a text expression or a radius")
+    n = len(rows)
+    return (rows, rank if rank is not None else np.zeros(n, dtype=np.float64),
+            dist if dist is not None else np.full(n, np.inf), lid if lid is not None else np.full(n, -1, dtype=np.int64))
 
 
 def _order(idx: StudyIndex, plan: Plan, sel: np.ndarray, rank: np.ndarray, dist: np.ndarray,
