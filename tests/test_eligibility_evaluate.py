@@ -88,6 +88,17 @@ def test_uncertain_parse_never_excludes() -> None:
     assert evaluate_criterion(q, "Widget syndrome", "exclusion").label == "not enough information"
 
 
+def test_taking_a_drug_does_not_meet_an_item_about_its_dose_changing() -> None:
+    """"Unstable doses of mycophenolate" excludes patients whose dose changed, not everyone on the drug."""
+    p = extract_patient("A 32-year-old woman with lupus nephritis, on mycophenolate mofetil.")
+    for text in ("Patients who received unstable doses of mycophenolate mofetil within 12 weeks of screening",
+                 "Dose changes of mycophenolate mofetil in the last 3 months"):
+        v = evaluate_criterion(p, text, "exclusion")
+        assert v.label == "not enough information", (text, v.explanation)
+    # the plain item still excludes her
+    assert evaluate_criterion(p, "Current treatment with mycophenolate mofetil", "exclusion").label == "excluded"
+
+
 def test_lab_comparisons_with_units() -> None:
     p = extract_patient("A 27-year-old woman has a hemoglobin (Hb) of 9.0 g/dL. eGFR 25 mL/min/1.73m2.")
     assert evaluate_criterion(p, "Hemoglobin < 90 g/L", "exclusion").label == "not excluded"

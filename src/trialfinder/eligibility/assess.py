@@ -523,6 +523,17 @@ def _therapy(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
     return AtomResult(c, "U", 0.5, "time_unknown", r.explanation, r.evidence)
 
 
+_DOSE_CHANGE = re.compile(
+    r"\b(?:unstable|changing|changed|fluctuating|escalating|increas(?:ed|ing)|new(?:ly)?)\s+(?:\w+\s+)?dos(?:e|es|ing|age)\b"
+    r"|\bdos(?:e|es|ing|age)\s+(?:\w+\s+)?(?:change|changes|changed|adjustment|adjustments|increase|increases)\b"
+)
+
+
+def _about_dose_change(c: Constraint) -> bool:
+    """True when a therapy item is about the dose changing, not about taking the drug at all."""
+    return "unstable" in c.qualifiers or bool(_DOSE_CHANGE.search(c.text.lower()))
+
+
 def _therapy_taken(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
     cap = min(0.85, c.confidence + 0.05)  # a weakly parsed constraint cannot decide either way
     found = []
@@ -554,6 +565,13 @@ def _therapy_taken(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
                 return _res(
                     c, "U", 0.5, "time_unknown", f"{m.name} taken previously, date unknown", m.evidence
                 )
+        if _about_dose_change(c):
+            # "unstable doses of mycophenolate": taking the drug is not enough, its dose history decides
+            if m.stable_days is not None:
+                return _res(c, "F", 0.7, "explicit", f"{m.name} at a stable dose for {round(m.stable_days)} days",
+                            m.evidence)
+            return _res(c, "U", 0.5, "qualifier_unknown", f"patient takes {m.name}; dose stability not stated",
+                        m.evidence)
         return _res(c, "T", min(0.85, c.confidence + 0.05), "explicit", f"patient takes {m.name}", m.evidence)
     if p.no_medications:
         return _res(c, "F", cap, "explicit", "patient takes no medications", p.medication_sentences)
