@@ -395,13 +395,15 @@ class SQLiteStore(Store):
         """
         has_column = "record_size" in {r[1] for r in self.conn.execute("PRAGMA table_info(studies)")}
         size = "s.record_size" if has_column else "NULL"
-        rows = self.conn.execute(f"SELECT s.nct_id, {size}, s.sid FROM studies s ORDER BY s.sid")
-        for nct, n, sid in rows.fetchall():
-            if n is None:
-                blob = self.conn.execute(f"SELECT {self._rec} FROM {self._rec_from} WHERE s.sid = ?",
-                                         (sid,)).fetchone()[0]
-                n = len(zlib.decompress(memoryview(blob)[1:], -15)) if blob[:1] == RECORD_DEFLATE else len(blob)
-            yield nct, n
+        # one pass; the record is read only where no size was kept
+        cur = self.conn.execute(f"SELECT s.nct_id, {size}, CASE WHEN {size} IS NULL THEN {self._rec} END "
+                                f"FROM {self._rec_from} ORDER BY s.sid")
+        while rows := cur.fetchmany(2000):
+            for nct, n, blob in rows:
+                if n is None:
+                    n = (len(zlib.decompress(memoryview(blob)[1:], -15)) if blob[:1] == RECORD_DEFLATE
+                         else len(blob))
+                yield nct, n
 
     def meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
