@@ -251,8 +251,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=None, help="worker processes (default: the ingest's own)")
     ap.add_argument("--batch-size", type=int, default=0, help="studies per transaction (default: the ingest's)")
     ap.add_argument("--set", action="append", default=[], metavar="MODULE.NAME=VALUE",
-                    help="override a constant for an experiment, e.g. ingest.BATCH_SIZE=8000 or "
-                         "store.sqlite.SQLiteStore.INGEST_WAL_AUTOCHECKPOINT=65536")
+                    help="override a constant for an experiment, e.g. "
+                         "store.sqlite.SQLiteStore.INGEST_WAL_AUTOCHECKPOINT=65536 (for the batch size, "
+                         "use --batch-size: a module constant does not change a default already bound)")
     ap.add_argument("--stages", type=int, default=0, metavar="CHUNKS", help="per-stage costs instead (see above)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
