@@ -35,13 +35,11 @@ import orjson
 from trialfinder.model.study import RecordError, normalize
 from trialfinder.search.synonyms import extract_synonyms
 from trialfinder.sources import (
-    ARCHIVE_SUFFIXES,
-    JSON_SUFFIXES,
-    NDJSON_SUFFIXES,
-    XML_SUFFIXES,
     RawDocument,
     Rejection,
     SourceRecord,
+    document_kind,
+    input_files,
     iter_documents,
     parse_bytes,
 )
@@ -244,36 +242,9 @@ class _DocsTask:
 Task = _ZipTask | _DocsTask
 
 
-def _kind(name: str) -> str | None:
-    low = name.lower()
-    if low.endswith(ARCHIVE_SUFFIXES):
-        return "archive"
-    if low.endswith(NDJSON_SUFFIXES):
-        return "ndjson"
-    if low.endswith(JSON_SUFFIXES):
-        return "json"
-    if low.endswith(XML_SUFFIXES):
-        return "xml"
-    return None
-
-
-def _files(paths: list[str]) -> Iterator[str]:
-    """The inputs in the order :func:`trialfinder.sources.iter_documents` visits them."""
-    for p in paths:
-        path = Path(p)
-        if path.is_dir():
-            for root, dirs, files in os.walk(path):
-                dirs.sort()
-                for f in sorted(files):
-                    if _kind(f) is not None:
-                        yield str(Path(root) / f)
-        else:
-            yield p
-
-
 def _tasks(paths: list[str]) -> Iterator[Task | Rejection]:
     """Chunks of work in input order; rejections of whole files pass through in their place."""
-    for path in _files(paths):
+    for path in map(str, input_files(paths)):
         if path.lower().endswith(".zip") and os.path.isfile(path):
             yield from _zip_tasks(path)
             continue
@@ -303,7 +274,7 @@ def _zip_tasks(path: str) -> Iterator[_ZipTask | Rejection]:
             entries: list[Member] = sorted(
                 ((i.filename, i.header_offset, i.compress_size, i.file_size, i.CRC,
                   i.compress_type if not i.flag_bits & 1 else -1)
-                 for i in zf.infolist() if not i.is_dir() and _kind(i.filename) not in (None, "archive")),
+                 for i in zf.infolist() if not i.is_dir() and document_kind(i.filename) not in (None, "archive")),
                 key=lambda m: m[0])
     except (zipfile.BadZipFile, OSError) as exc:
         yield Rejection(path, None, None, f"unreadable zip archive: {exc}")
@@ -419,7 +390,7 @@ def _parse_doc(data: bytes, deflated: bytes | None, name: str, file: str, entry:
     re-compressed. Every other shape goes through :func:`trialfinder.sources.parse_bytes`.
     """
     doc: Any = None
-    if _kind(name) == "json":
+    if document_kind(name) == "json":
         try:
             doc = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -561,9 +532,9 @@ def _resolve(entry: Any, timings: dict[str, float]) -> list[Any]:
 
 def _has_xml(task: Task | Rejection) -> bool:
     if isinstance(task, _ZipTask):
-        return any(_kind(m[0]) == "xml" for m in task.members)
+        return any(document_kind(m[0]) == "xml" for m in task.members)
     if isinstance(task, _DocsTask):
-        return any(_kind(d.name) == "xml" for d in task.docs)
+        return any(document_kind(d.name) == "xml" for d in task.docs)
     return False
 
 

@@ -60,7 +60,8 @@ class Rejection:
 Item = SourceRecord | Rejection
 
 
-def _kind(name: str) -> str | None:
+def document_kind(name: str) -> str | None:
+    """What a file or archive member name holds: "archive", "ndjson", "json", "xml", or None (skipped)."""
     low = name.lower()
     if low.endswith(ARCHIVE_SUFFIXES):
         return "archive"
@@ -135,7 +136,7 @@ def parse_xml_document(data: bytes, file: str, entry: str | None = None, geocode
 
 def parse_bytes(data: bytes, name: str, file: str, entry: str | None, geocoder: Any = None) -> Iterator[Item]:
     """Dispatch one file's bytes on its name."""
-    kind = _kind(name)
+    kind = document_kind(name)
     if kind == "json":
         yield from parse_json_document(data, file, entry)
     elif kind == "ndjson":
@@ -167,7 +168,7 @@ def _iter_zip(path: str) -> Iterator[RawDocument | Rejection]:
         return
     with zf:
         for info in sorted(zf.infolist(), key=lambda i: i.filename):
-            if info.is_dir() or _kind(info.filename) in (None, "archive"):
+            if info.is_dir() or document_kind(info.filename) in (None, "archive"):
                 continue
             try:
                 data = zf.read(info)
@@ -192,7 +193,7 @@ def _iter_tar(path: str) -> Iterator[RawDocument | Rejection]:
                 return
             if member is None:
                 return
-            if not member.isfile() or _kind(member.name) in (None, "archive"):
+            if not member.isfile() or document_kind(member.name) in (None, "archive"):
                 continue
             try:
                 fh = tf.extractfile(member)
@@ -239,20 +240,27 @@ def iter_records(paths: Iterable[str | os.PathLike[str]], geocoder: Any = None) 
             yield from parse_bytes(doc.data, doc.name, doc.file, doc.entry, geocoder)
 
 
-def iter_documents(paths: Iterable[str | os.PathLike[str]]) -> Iterator[RawDocument | Rejection]:
-    """Yield the raw documents (files and archive entries) under ``paths`` in a stable order."""
+def input_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
+    """The files under ``paths`` in the order they are read: directories are walked in sorted order
+    (files of a known kind only); other paths are passed on as given, to be read or rejected."""
     for p in paths:
         path = Path(p)
         if path.is_dir():
             for root, dirs, files in os.walk(path):
                 dirs.sort()
                 for f in sorted(files):
-                    if _kind(f) is not None:
-                        yield from _iter_path(Path(root) / f)
-        elif path.exists():
-            if _kind(path.name) is None:
-                yield Rejection(str(path), None, None, "unsupported file type (expected .json, .ndjson, .jsonl, .xml, .zip, .tar.gz)")
-            else:
-                yield from _iter_path(path)
+                    if document_kind(f) is not None:
+                        yield Path(root) / f
         else:
+            yield path
+
+
+def iter_documents(paths: Iterable[str | os.PathLike[str]]) -> Iterator[RawDocument | Rejection]:
+    """Yield the raw documents (files and archive entries) under ``paths`` in a stable order."""
+    for path in input_files(paths):
+        if not path.exists():
             yield Rejection(str(path), None, None, "no such file or directory")
+        elif document_kind(path.name) is None:
+            yield Rejection(str(path), None, None, "unsupported file type (expected .json, .ndjson, .jsonl, .xml, .zip, .tar.gz)")
+        else:
+            yield from _iter_path(path)
