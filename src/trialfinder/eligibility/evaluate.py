@@ -378,45 +378,24 @@ def _items(items: list[CriterionItem], kind: str) -> list[tuple[str, list[str], 
 
 
 def _structured(patient: Patient, module: dict[str, Any]) -> list[CriterionVerdict]:
+    """Verdicts on the record's structured age range and sex, as inclusion items of their own."""
     from trialfinder.model.study import parse_age
 
-    out: list[CriterionVerdict] = []
+    constraints: list[Constraint] = []
     lo, hi = parse_age(module.get("minimumAge")), parse_age(module.get("maximumAge"))
     if lo is not None or hi is not None:
         text = f"Age {module.get('minimumAge') or 'any'} to {module.get('maximumAge') or 'any'}"
-        c = Constraint("age", text, (0, len(text)), 0.99, low=lo, high=hi, unit="years")
-        a = assess(c, patient)
-        label = {"T": "included", "F": "not included"}.get(a.value, "not enough information")
-        out.append(
-            CriterionVerdict(
-                label,
-                a.evidence,
-                f"{label.capitalize()}: {a.explanation}.",
-                [c],
-                text,
-                "inclusion",
-                a.confidence,
-                [a],
-            )
-        )
+        constraints.append(Constraint("age", text, (0, len(text)), 0.99, low=lo, high=hi, unit="years"))
     sex = str(module.get("sex") or "ALL").upper()
     if sex in ("FEMALE", "MALE"):
         text = f"Sex: {sex.lower()}"
-        c = Constraint("sex", text, (0, len(text)), 0.99, value=sex.lower())
+        constraints.append(Constraint("sex", text, (0, len(text)), 0.99, value=sex.lower()))
+    out: list[CriterionVerdict] = []
+    for c in constraints:
         a = assess(c, patient)
         label = {"T": "included", "F": "not included"}.get(a.value, "not enough information")
-        out.append(
-            CriterionVerdict(
-                label,
-                a.evidence,
-                f"{label.capitalize()}: {a.explanation}.",
-                [c],
-                text,
-                "inclusion",
-                a.confidence,
-                [a],
-            )
-        )
+        out.append(CriterionVerdict(label, a.evidence, f"{label.capitalize()}: {a.explanation}.", [c], c.text,
+                                    "inclusion", a.confidence, [a]))
     return out
 
 
