@@ -138,12 +138,15 @@ class NormalizedStudy:
     outcomes: list[str] = field(default_factory=list)
 
 
-def _get(d: Any, *path: str) -> Any:
+def record_get(d: Any, *path: str) -> Any:
+    """Walk nested dicts of a record, None at the first missing or non-dict step (records are partial)."""
     for key in path:
         if not isinstance(d, dict):
             return None
         d = d.get(key)
     return d
+
+
 
 
 def _str(value: Any, where: str, nct: str) -> str:
@@ -172,20 +175,20 @@ def _dict(value: Any, where: str, nct: str) -> dict:
 
 def record_nct_id(record: Any) -> str | None:
     """The NCT id of a record if it has a well-formed one, else None (for error messages)."""
-    nct = _get(record, "protocolSection", "identificationModule", "nctId")
+    nct = record_get(record, "protocolSection", "identificationModule", "nctId")
     return nct if isinstance(nct, str) else None
 
 
 def record_last_update(record: dict) -> str:
     """The version of a record, for upserts: its last-update-posted date (or the best substitute)."""
-    status = _get(record, "protocolSection", "statusModule") or {}
+    status = record_get(record, "protocolSection", "statusModule") or {}
     for key in ("lastUpdatePostDateStruct", "lastUpdateSubmitDate"):
         value = status.get(key)
         if isinstance(value, dict):
             value = value.get("date")
         if isinstance(value, str) and value:
             return normalize_date(value) or value
-    holder = _get(record, "derivedSection", "miscInfoModule", "versionHolder")
+    holder = record_get(record, "derivedSection", "miscInfoModule", "versionHolder")
     return holder if isinstance(holder, str) else ""
 
 

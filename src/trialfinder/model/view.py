@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trialfinder.model.labels import age_range_text, count_text, label, status_badge, volunteers_text
+from trialfinder.model.study import record_get
 from trialfinder.model.view_sections import (
     Arm,
     Contact,
@@ -55,13 +56,6 @@ DETAILS_GROUP = "Details and patient eligibility"
 # --- record access helpers -----------------------------------------------------------------------
 
 
-def _get(obj: Any, *path: str) -> Any:
-    """Walk nested dicts, returning None at the first missing or non-dict step (records are partial)."""
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
 
 
 def _str(value: Any) -> str:
@@ -227,10 +221,10 @@ def _arm_treatments(arm: dict[str, Any], interventions: list[dict[str, Any]]) ->
 
 
 def _enrollment(design: Any) -> str | None:
-    count = _get(design, "enrollmentInfo", "count")
+    count = record_get(design, "enrollmentInfo", "count")
     if not isinstance(count, int) or isinstance(count, bool):
         return None
-    estimated = _get(design, "enrollmentInfo", "type") == "ESTIMATED"
+    estimated = record_get(design, "enrollmentInfo", "type") == "ESTIMATED"
     return f"{count} {'estimated ' if estimated else ''}{'patient' if count == 1 else 'patients'}"
 
 
@@ -239,7 +233,7 @@ _EXCLUSION = {"key": "exclusion", "heading": "Exclusion criteria", "group": DETA
 
 
 def _criteria_sections(elig: Any) -> list[Section]:
-    text = _str(_get(elig, "eligibilityCriteria"))
+    text = _str(record_get(elig, "eligibilityCriteria"))
     if not text:
         return []
     split = _split(text)
@@ -257,7 +251,7 @@ def _criteria_sections(elig: Any) -> list[Section]:
 
 
 def _design_section(design: Any, arms_mod: Any) -> DesignSection | None:
-    info = _get(design, "designInfo")
+    info = record_get(design, "designInfo")
     facts: list[Fact] = []
     for fact_label, enum_type, path in (
         ("Primary purpose", "PrimaryPurpose", ("primaryPurpose",)),
@@ -266,22 +260,22 @@ def _design_section(design: Any, arms_mod: Any) -> DesignSection | None:
         ("Observational model", "ObservationalModel", ("observationalModel",)),
         ("Time perspective", "DesignTimePerspective", ("timePerspective",)),
     ):
-        value = _str(_get(info, *path))
+        value = _str(record_get(info, *path))
         if value:
             facts.append(Fact(label=fact_label, value=label(enum_type, value)))
-    model_desc = _str(_get(info, "interventionModelDescription"))
+    model_desc = _str(record_get(info, "interventionModelDescription"))
     if model_desc:
         facts.append(Fact(label="Model description", value=model_desc))
-    masking = _str(_get(info, "maskingInfo", "masking"))
+    masking = _str(record_get(info, "maskingInfo", "masking"))
     if masking:
-        who = [label("WhoMasked", _str(w)) for w in _list(_get(info, "maskingInfo", "whoMasked"))]
+        who = [label("WhoMasked", _str(w)) for w in _list(record_get(info, "maskingInfo", "whoMasked"))]
         value = label("DesignMasking", masking) + (f" ({', '.join(w for w in who if w)})" if any(who) else "")
         facts.append(Fact(label="Masking", value=value))
-    masking_desc = _str(_get(info, "maskingInfo", "maskingDescription"))
+    masking_desc = _str(record_get(info, "maskingInfo", "maskingDescription"))
     if masking_desc:
         facts.append(Fact(label="Masking description", value=masking_desc))
 
-    interventions = _dicts(_get(arms_mod, "interventions"))
+    interventions = _dicts(record_get(arms_mod, "interventions"))
     arms = tuple(
         Arm(
             label=_str(a.get("label")),
@@ -289,11 +283,11 @@ def _design_section(design: Any, arms_mod: Any) -> DesignSection | None:
             description=_str(a.get("description")),
             treatments=_arm_treatments(a, interventions),
         )
-        for a in _dicts(_get(arms_mod, "armGroups"))
+        for a in _dicts(record_get(arms_mod, "armGroups"))
     )
     summary = ""
     if arms:
-        count = _get(design, "enrollmentInfo", "count")
+        count = record_get(design, "enrollmentInfo", "count")
         groups = count_text(len(arms), "patient group")
         summary = f"{count_text(count, 'participant')} in {groups}" if isinstance(count, int) else groups
     if not facts and not arms:
@@ -314,7 +308,7 @@ def _contact(c: dict[str, Any], role_type: str = "ContactRole") -> Contact:
 
 
 def _site(loc: dict[str, Any]) -> Site:
-    lat, lon = _get(loc, "geoPoint", "lat"), _get(loc, "geoPoint", "lon")
+    lat, lon = record_get(loc, "geoPoint", "lat"), record_get(loc, "geoPoint", "lon")
     geo = (float(lat), float(lon)) if isinstance(lat, int | float) and isinstance(lon, int | float) else None
     return Site(
         facility=_str(loc.get("facility")),
@@ -329,31 +323,31 @@ def _site(loc: dict[str, Any]) -> Site:
 
 
 def _date_fact(status: Any, key: str, fact_label: str) -> Fact | None:
-    date = _str(_get(status, key, "date"))
+    date = _str(record_get(status, key, "date"))
     if not date:
         return None
-    estimated = _get(status, key, "type") == "ESTIMATED"
+    estimated = record_get(status, key, "type") == "ESTIMATED"
     return Fact(label=fact_label, value=f"{date} (estimated)" if estimated else date)
 
 
 def _sponsors_section(sponsors: Any, contacts: Any) -> FactsSection | None:
     facts: list[Fact] = []
-    lead = _get(sponsors, "leadSponsor")
-    if _str(_get(lead, "name")):
-        cls = _str(_get(lead, "class"))
-        facts.append(Fact(label="Lead sponsor", value=_with_class(_str(_get(lead, "name")), cls)))
-    for collab in _dicts(_get(sponsors, "collaborators")):
+    lead = record_get(sponsors, "leadSponsor")
+    if _str(record_get(lead, "name")):
+        cls = _str(record_get(lead, "class"))
+        facts.append(Fact(label="Lead sponsor", value=_with_class(_str(record_get(lead, "name")), cls)))
+    for collab in _dicts(record_get(sponsors, "collaborators")):
         if _str(collab.get("name")):
             value = _with_class(_str(collab.get("name")), _str(collab.get("class")))
             facts.append(Fact(label="Collaborator", value=value))
-    party = _get(sponsors, "responsibleParty")
-    ptype = _str(_get(party, "type"))
+    party = record_get(sponsors, "responsibleParty")
+    ptype = _str(record_get(party, "type"))
     if ptype:
         keys = ("investigatorFullName", "investigatorTitle", "investigatorAffiliation")
-        who = ", ".join(_strings(_get(party, k) for k in keys))
+        who = ", ".join(_strings(record_get(party, k) for k in keys))
         value = label("ResponsiblePartyType", ptype) + (f": {who}" if who else "")
         facts.append(Fact(label="Responsible party", value=value))
-    for off in _dicts(_get(contacts, "overallOfficials")):
+    for off in _dicts(record_get(contacts, "overallOfficials")):
         name = _str(off.get("name"))
         if name:
             role = label("OfficialRole", _str(off.get("role"))) or "Study official"
@@ -381,7 +375,7 @@ def _outcomes_section(outcomes_mod: Any) -> OutcomesSection | None:
                 time_frame=_str(o.get("timeFrame")),
                 description=_str(o.get("description")),
             )
-            for o in _dicts(_get(outcomes_mod, key))
+            for o in _dicts(record_get(outcomes_mod, key))
             if _str(o.get("measure"))
         )
         if items:
@@ -399,19 +393,19 @@ def study_view(record: dict[str, Any]) -> StudyView:
     data is absent is simply omitted (legacy conversions and search-result stubs are often partial)."""
     if not isinstance(record, dict):
         raise TypeError(f"study_view expects a dict record, got {type(record).__name__}")
-    proto = _get(record, "protocolSection") or {}
-    ident = _get(proto, "identificationModule")
-    status = _get(proto, "statusModule")
-    sponsors = _get(proto, "sponsorCollaboratorsModule")
-    desc = _get(proto, "descriptionModule")
-    design = _get(proto, "designModule")
-    arms_mod = _get(proto, "armsInterventionsModule")
-    elig = _get(proto, "eligibilityModule")
-    contacts = _get(proto, "contactsLocationsModule")
+    proto = record_get(record, "protocolSection") or {}
+    ident = record_get(proto, "identificationModule")
+    status = record_get(proto, "statusModule")
+    sponsors = record_get(proto, "sponsorCollaboratorsModule")
+    desc = record_get(proto, "descriptionModule")
+    design = record_get(proto, "designModule")
+    arms_mod = record_get(proto, "armsInterventionsModule")
+    elig = record_get(proto, "eligibilityModule")
+    contacts = record_get(proto, "contactsLocationsModule")
 
-    nct_id = _str(_get(ident, "nctId"))
-    title = _str(_get(ident, "briefTitle")) or _str(_get(ident, "officialTitle")) or nct_id
-    sponsor = _str(_get(sponsors, "leadSponsor", "name")) or _str(_get(ident, "organization", "fullName"))
+    nct_id = _str(record_get(ident, "nctId"))
+    title = _str(record_get(ident, "briefTitle")) or _str(record_get(ident, "officialTitle")) or nct_id
+    sponsor = _str(record_get(sponsors, "leadSponsor", "name")) or _str(record_get(ident, "organization", "fullName"))
     sections: list[Section] = []
 
     def lines(key: str, heading: str, values: Iterable[str], group: str | None = None) -> None:
@@ -424,51 +418,51 @@ def study_view(record: dict[str, Any]) -> StudyView:
         if paras:
             sections.append(TextSection(key=key, heading=heading, paragraphs=paras, group=group))
 
-    official = _str(_get(ident, "officialTitle"))
+    official = _str(record_get(ident, "officialTitle"))
     lines("title", "", [title] + ([official] if official and official != title else []))
     lines("sponsor", "", [sponsor])
-    overall = _str(_get(status, "overallStatus"))
-    phases = [label("Phase", _str(p)) for p in _list(_get(design, "phases"))]
+    overall = _str(record_get(status, "overallStatus"))
+    phases = [label("Phase", _str(p)) for p in _list(record_get(design, "phases"))]
     lines("status", "Status and phase", [status_badge(overall)] + phases)
-    lines("conditions", "Conditions", _strings(_list(_get(proto, "conditionsModule", "conditions"))))
-    interventions = _dicts(_get(arms_mod, "interventions"))
+    lines("conditions", "Conditions", _strings(_list(record_get(proto, "conditionsModule", "conditions"))))
+    interventions = _dicts(record_get(arms_mod, "interventions"))
     treatments = _treatments(interventions) or _dedupe(
-        n for a in _dicts(_get(arms_mod, "armGroups")) for n in _strings(_list(a.get("interventionNames")))
+        n for a in _dicts(record_get(arms_mod, "armGroups")) for n in _strings(_list(a.get("interventionNames")))
     )
     lines("treatments", "Treatments", treatments)
-    study_type = _str(_get(design, "studyType"))
+    study_type = _str(record_get(design, "studyType"))
     if study_type:
-        registry = " [Patient Registry]" if _get(design, "patientRegistry") is True else ""
+        registry = " [Patient Registry]" if record_get(design, "patientRegistry") is True else ""
         lines("study_type", "Study type", [label("StudyType", study_type) + registry])
-    classes = [_str(_get(sponsors, "leadSponsor", "class"))]
-    classes += [_str(c.get("class")) for c in _dicts(_get(sponsors, "collaborators"))]
+    classes = [_str(record_get(sponsors, "leadSponsor", "class"))]
+    classes += [_str(c.get("class")) for c in _dicts(record_get(sponsors, "collaborators"))]
     lines("funder_types", "Funder types", [label("AgencyClass", c) for c in classes if c])
-    ids = [nct_id, _str(_get(ident, "orgStudyIdInfo", "id"))]
-    ids += [_str(s.get("id")) for s in _dicts(_get(ident, "secondaryIdInfos"))]
-    ids += _strings(_list(_get(ident, "nctIdAliases")))
+    ids = [nct_id, _str(record_get(ident, "orgStudyIdInfo", "id"))]
+    ids += [_str(s.get("id")) for s in _dicts(record_get(ident, "secondaryIdInfos"))]
+    ids += _strings(_list(record_get(ident, "nctIdAliases")))
     lines("identifiers", "Identifiers", ids)
 
-    text("about", "About", _get(desc, "briefSummary"), DETAILS_GROUP)
-    text("description", "Full description", _get(desc, "detailedDescription"), DETAILS_GROUP)
+    text("about", "About", record_get(desc, "briefSummary"), DETAILS_GROUP)
+    text("description", "Full description", record_get(desc, "detailedDescription"), DETAILS_GROUP)
     lines("enrollment", "Enrollment", [_enrollment(design) or ""], DETAILS_GROUP)
-    sex = _str(_get(elig, "sex"))
-    gender_desc = _str(_get(elig, "genderDescription"))
+    sex = _str(record_get(elig, "sex"))
+    gender_desc = _str(record_get(elig, "genderDescription"))
     lines("sex", "Sex", [label("Sex", sex) if sex else "", gender_desc if sex else ""], DETAILS_GROUP)
-    min_age, max_age = _str(_get(elig, "minimumAge")), _str(_get(elig, "maximumAge"))
-    std_ages = _list(_get(elig, "stdAges"))
+    min_age, max_age = _str(record_get(elig, "minimumAge")), _str(record_get(elig, "maximumAge"))
+    std_ages = _list(record_get(elig, "stdAges"))
     if min_age or max_age or std_ages:
         lines("ages", "Ages", [age_range_text(min_age or None, max_age or None)], DETAILS_GROUP)
-    healthy = _get(elig, "healthyVolunteers")
+    healthy = record_get(elig, "healthyVolunteers")
     healthy = healthy if isinstance(healthy, bool) else None
     lines("volunteers", "Volunteers", [volunteers_text(healthy)], DETAILS_GROUP)
-    text("study_population", "Study population", _get(elig, "studyPopulation"), DETAILS_GROUP)
+    text("study_population", "Study population", record_get(elig, "studyPopulation"), DETAILS_GROUP)
     sections.extend(_criteria_sections(elig))
 
     design_sec = _design_section(design, arms_mod)
     if design_sec:
         sections.append(design_sec)
-    locations = _dicts(_get(contacts, "locations"))
-    central = tuple(_contact(c) for c in _dicts(_get(contacts, "centralContacts")) if _str(c.get("name")))
+    locations = _dicts(record_get(contacts, "locations"))
+    central = tuple(_contact(c) for c in _dicts(record_get(contacts, "centralContacts")) if _str(c.get("name")))
     if locations or central:
         sites = tuple(_site(loc) for loc in locations)
         sections.append(
@@ -481,7 +475,7 @@ def study_view(record: dict[str, Any]) -> StudyView:
             ContactsSection(key="central_contact", heading="Central trial contact", contacts=central)
         )
 
-    outcomes = _outcomes_section(_get(proto, "outcomesModule"))
+    outcomes = _outcomes_section(record_get(proto, "outcomesModule"))
     if outcomes:
         sections.append(outcomes)
     dates = [
@@ -492,7 +486,7 @@ def study_view(record: dict[str, Any]) -> StudyView:
         _date_fact(status, "resultsFirstPostDateStruct", "Results first posted"),
         _date_fact(status, "lastUpdatePostDateStruct", "Last update posted"),
     ]
-    why = _str(_get(status, "whyStopped"))
+    why = _str(record_get(status, "whyStopped"))
     if why:
         dates.append(Fact(label="Why stopped", value=why))
     if any(dates):
@@ -502,8 +496,8 @@ def study_view(record: dict[str, Any]) -> StudyView:
         sections.append(sponsors_sec)
 
     url = STUDY_URL.format(nct_id=nct_id) if nct_id else ""
-    data_as_of = _str(_get(record, "derivedSection", "miscInfoModule", "versionHolder")) or None
-    last_updated = _str(_get(status, "lastUpdatePostDateStruct", "date")) or None
+    data_as_of = _str(record_get(record, "derivedSection", "miscInfoModule", "versionHolder")) or None
+    last_updated = _str(record_get(status, "lastUpdatePostDateStruct", "date")) or None
     source = ["Data sourced from clinicaltrials.gov"]
     if data_as_of:
         source.append(f"Data as of {data_as_of}")

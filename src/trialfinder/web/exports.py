@@ -16,16 +16,11 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from trialfinder.model.labels import label
+from trialfinder.model.study import record_get
 
 STUDY_URL = "https://clinicaltrials.gov/study/{}"
 
 
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
 
 
 def _list(value: Any) -> list[Any]:
@@ -37,7 +32,7 @@ def _s(value: Any) -> str:
 
 
 def _ps(rec: dict, module: str, *path: str) -> Any:
-    return _get(rec, "protocolSection", module, *path)
+    return record_get(rec, "protocolSection", module, *path)
 
 
 def nct_id(rec: dict) -> str:
@@ -65,7 +60,7 @@ def _outcomes(rec: dict, key: str) -> str:
 
 
 def _age(rec: dict) -> str:
-    elig = _get(rec, "protocolSection", "eligibilityModule") or {}
+    elig = record_get(rec, "protocolSection", "eligibilityModule") or {}
     lo, hi = _s(elig.get("minimumAge")), _s(elig.get("maximumAge"))
     parts = [f"{lo or 'up to'} to {hi}" if hi else (f"{lo} and older" if lo else "")]
     ages = ", ".join(_s(a) for a in _list(elig.get("stdAges")))
@@ -74,12 +69,12 @@ def _age(rec: dict) -> str:
 
 def _design(rec: dict) -> str:
     info = _ps(rec, "designModule", "designInfo") or {}
-    items = [("Allocation", _s(_get(info, "allocation"))),
-             ("Intervention Model", _s(_get(info, "interventionModel"))),
-             ("Masking", _s(_get(info, "maskingInfo", "masking"))),
-             ("Primary Purpose", _s(_get(info, "primaryPurpose"))),
-             ("Observational Model", _s(_get(info, "observationalModel"))),
-             ("Time Perspective", _s(_get(info, "timePerspective")))]
+    items = [("Allocation", _s(record_get(info, "allocation"))),
+             ("Intervention Model", _s(record_get(info, "interventionModel"))),
+             ("Masking", _s(record_get(info, "maskingInfo", "masking"))),
+             ("Primary Purpose", _s(record_get(info, "primaryPurpose"))),
+             ("Observational Model", _s(record_get(info, "observationalModel"))),
+             ("Time Perspective", _s(record_get(info, "timePerspective")))]
     return "|".join(f"{k}: {v}" for k, v in items if v)
 
 
@@ -90,15 +85,15 @@ def _locations(rec: dict) -> str:
 
 
 def _other_ids(rec: dict) -> str:
-    ident = _get(rec, "protocolSection", "identificationModule") or {}
-    ids = [_s(_get(ident, "orgStudyIdInfo", "id"))]
+    ident = record_get(rec, "protocolSection", "identificationModule") or {}
+    ids = [_s(record_get(ident, "orgStudyIdInfo", "id"))]
     ids += [_s(s.get("id")) for s in _list(ident.get("secondaryIdInfos")) if isinstance(s, dict)]
     return "|".join(i for i in ids if i)
 
 
 def _funders(rec: dict) -> str:
-    sp = _get(rec, "protocolSection", "sponsorCollaboratorsModule") or {}
-    classes = [_s(_get(sp, "leadSponsor", "class"))]
+    sp = record_get(rec, "protocolSection", "sponsorCollaboratorsModule") or {}
+    classes = [_s(record_get(sp, "leadSponsor", "class"))]
     classes += [_s(c.get("class")) for c in _list(sp.get("collaborators")) if isinstance(c, dict)]
     return "|".join(dict.fromkeys(c for c in classes if c))
 
@@ -138,7 +133,7 @@ CSV_COLUMNS: dict[str, Callable[[dict], str]] = {
     "Locations": _locations,
     "Study Documents": lambda r: "|".join(
         _s(d.get("label")) or _s(d.get("filename")) for d in
-        _list(_get(r, "documentSection", "largeDocumentModule", "largeDocs")) if isinstance(d, dict)),
+        _list(record_get(r, "documentSection", "largeDocumentModule", "largeDocs")) if isinstance(d, dict)),
 }
 
 

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 
 from trialfinder.model.enums import ENUMS
 from trialfinder.model.labels import label, status_badge
+from trialfinder.model.study import record_get
 from trialfinder.search import SearchError
 from trialfinder.web import exports
 from trialfinder.web.query import PAGE_SIZES, SORTS, WebQuery
@@ -135,20 +136,14 @@ def advanced(request: Request) -> Response:
 # ----------------------------------------------------------------------------------------- results
 
 
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
 
 
 def hit_summary(hit: Any) -> dict[str, Any]:
     """One search hit as the result list shows it (and as the page's JSON gives it)."""
     rec = hit.record
     ps = rec.get("protocolSection", {}) if isinstance(rec, dict) else {}
-    status = _get(ps, "statusModule", "overallStatus") or ""
-    phases = _get(ps, "designModule", "phases") or []
+    status = record_get(ps, "statusModule", "overallStatus") or ""
+    phases = record_get(ps, "designModule", "phases") or []
     nearest = None
     if hit.nearest is not None:
         n = hit.nearest
@@ -160,14 +155,14 @@ def hit_summary(hit: Any) -> dict[str, Any]:
     return {
         "nctId": hit.nct_id,
         "url": f"/study/{hit.nct_id}",
-        "title": _get(ps, "identificationModule", "briefTitle") or _get(ps, "identificationModule",
+        "title": record_get(ps, "identificationModule", "briefTitle") or record_get(ps, "identificationModule",
                                                                         "officialTitle") or hit.nct_id,
         "status": status,
         "statusLabel": status_badge(status) if status else "Status unknown",
         "phases": phases,
         "phaseLabels": [label("Phase", p) for p in phases if p != "NA"],
-        "conditions": (_get(ps, "conditionsModule", "conditions") or [])[:8],
-        "sponsor": _get(ps, "sponsorCollaboratorsModule", "leadSponsor", "name") or "",
+        "conditions": (record_get(ps, "conditionsModule", "conditions") or [])[:8],
+        "sponsor": record_get(ps, "sponsorCollaboratorsModule", "leadSponsor", "name") or "",
         "nearestSite": nearest,
         "matched": hit.matched,
         "score": hit.score,
@@ -408,7 +403,7 @@ def study_page(nct_id: str, request: Request) -> Response:
     title_sec = view.section("title")
     context = {"view": view, "official": list(getattr(title_sec, "lines", ())[1:]), "sites": sites,
                "map": _study_map(request, view), "hook_after": _hook_after(view), "extensions": extensions,
-               "status": _get(record, "protocolSection", "statusModule", "overallStatus") or ""}
+               "status": record_get(record, "protocolSection", "statusModule", "overallStatus") or ""}
     return render(request, "study.html", context, {})
 
 
