@@ -147,8 +147,6 @@ def record_get(d: Any, *path: str) -> Any:
     return d
 
 
-
-
 def _str(value: Any, where: str, nct: str) -> str:
     if value is None:
         return ""

@@ -56,8 +56,6 @@ DETAILS_GROUP = "Details and patient eligibility"
 # --- record access helpers -----------------------------------------------------------------------
 
 
-
-
 def _str(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ("" if value is None else str(value))
 
@@ -76,7 +74,6 @@ def _strings(values: Iterable[Any]) -> tuple[str, ...]:
 
 def _dedupe(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v for v in values if v))
-
 
 
 def _paragraphs(text: str) -> tuple[str, ...]:

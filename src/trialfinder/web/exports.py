@@ -21,8 +21,6 @@ from trialfinder.model.study import record_get
 STUDY_URL = "https://clinicaltrials.gov/study/{}"
 
 
-
-
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 

@@ -136,8 +136,6 @@ def advanced(request: Request) -> Response:
 # ----------------------------------------------------------------------------------------- results
 
 
-
-
 def hit_summary(hit: Any) -> dict[str, Any]:
     """One search hit as the result list shows it (and as the page's JSON gives it)."""
     rec = hit.record
