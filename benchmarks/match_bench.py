@@ -22,13 +22,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from search_bench import percentile  # noqa: E402 - the benchmarks share one definition
+
 DEFAULT_PATIENTS = HERE.parent / "tests" / "data" / "trec-2021" / "queries.jsonl"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
-    return ordered[k]
 
 
 def main() -> None:
