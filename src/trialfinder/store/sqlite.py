@@ -395,15 +395,23 @@ class SQLiteStore(Store):
         """
         has_column = "record_size" in {r[1] for r in self.conn.execute("PRAGMA table_info(studies)")}
         size = "s.record_size" if has_column else "NULL"
-        # one pass; the record is read only where no size was kept
-        cur = self.conn.execute(f"SELECT s.nct_id, {size}, CASE WHEN {size} IS NULL THEN {self._rec} END "
-                                f"FROM {self._rec_from} ORDER BY s.sid")
-        while rows := cur.fetchmany(2000):
-            for nct, n, blob in rows:
+        # the sizes first, without touching the records' pages; records only where no size was kept
+        missing = False
+        cur = self.conn.execute(f"SELECT s.nct_id, {size} FROM studies s ORDER BY s.sid")
+        while rows := cur.fetchmany(5000):
+            for nct, n in rows:
                 if n is None:
-                    n = (len(zlib.decompress(memoryview(blob)[1:], -15)) if blob[:1] == RECORD_DEFLATE
-                         else len(blob))
-                yield nct, n
+                    missing = True
+                else:
+                    yield nct, n
+        if not missing:
+            return
+        cur = self.conn.execute(f"SELECT s.nct_id, {self._rec} FROM {self._rec_from} WHERE {size} IS NULL "
+                                "ORDER BY s.sid")
+        while rows := cur.fetchmany(2000):
+            for nct, blob in rows:
+                yield nct, (len(zlib.decompress(memoryview(blob)[1:], -15)) if blob[:1] == RECORD_DEFLATE
+                            else len(blob))
 
     def meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
