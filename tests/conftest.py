@@ -28,6 +28,9 @@ def sample_db(sample_db_master: Path, tmp_path: Path) -> Path:
     """A private copy of the sample database that a test may modify."""
     dst = tmp_path / "sample.sqlite"
     with open_store(sample_db_master) as src:
-        src.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        src.checkpoint()
+        index = src.index_path()
     shutil.copy(sample_db_master, dst)
+    if index.exists():  # the derived text index beside it (rebuilt on first use if left out)
+        shutil.copytree(index, Path(str(dst) + ".index"))
     return dst

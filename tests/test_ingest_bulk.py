@@ -10,9 +10,11 @@ from pathlib import Path
 
 import orjson
 
+from trialfinder.index.follow import current_snapshot
 from trialfinder.ingest import ingest
 from trialfinder.store import open_store
-from trialfinder.store.sqlite import DEFERRED_INDEXES, RECORD_DEFLATE
+from trialfinder.store.base import RECORD_DEFLATE
+from trialfinder.store.sqlite.store import DEFERRED_INDEXES
 
 DATA = Path(__file__).parent / "data"
 
@@ -63,9 +65,7 @@ def test_bulk_zip_ingest_with_workers_round_trips_and_builds_every_index(tmp_pat
         assert store.conn.execute("SELECT count(*) FROM locations").fetchone()[0] == n_loc
         n_geo = store.conn.execute("SELECT sum(n_geo) FROM studies").fetchone()[0]
         assert store.conn.execute("SELECT count(*) FROM location_points").fetchone()[0] == n_geo
-        assert store.conn.execute("SELECT count(*) FROM study_text").fetchone()[0] == 300
-        split = store.get_criteria_split("NCT00000001")
-        assert split is not None and split == store.get_criteria_split("NCT00000002")
+        assert current_snapshot(store).snapshot.num_docs == 300  # the text index holds every study
     assert set(DEFERRED_INDEXES) <= _indexes(db)
     # a second run is a no-op
     with open_store(db) as store:
@@ -89,7 +89,7 @@ def test_duplicates_and_updates_inside_one_batch_behave_like_one_by_one(tmp_path
         assert (result.counts.added, result.counts.updated, result.counts.older) == (2, 1, 1)
         assert store.get("NCT00000001")["protocolSection"]["identificationModule"]["briefTitle"] == "Newer"
         conn = store.conn
-        assert conn.execute("SELECT count(*) FROM study_text").fetchone()[0] == 2
+        assert current_snapshot(store).snapshot.num_docs == 2
         per_study = dict(conn.execute("SELECT sid, count(*) FROM conditions GROUP BY sid"))
         assert len(set(per_study.values())) == 1  # the replaced study's rows were not duplicated
         n_loc = conn.execute("SELECT sum(n_locations) FROM studies").fetchone()[0]
@@ -120,10 +120,10 @@ def test_databases_with_the_record_in_studies_still_read_and_write(tmp_path: Pat
     """Files made before ``study_records`` existed keep their records in ``studies.record``."""
     db = tmp_path / "old.sqlite"
     conn = sqlite3.connect(db)
-    from trialfinder.store.sqlite import SCHEMA
+    from trialfinder.store.sqlite.store import SCHEMA
 
-    conn.executescript(SCHEMA.replace("  criteria_split BLOB,\n  record_size INTEGER\n);",
-                                  "  criteria_split BLOB,\n  record BLOB NOT NULL\n);"))
+    conn.executescript(SCHEMA.replace("  record_size INTEGER,\n  seq INTEGER NOT NULL DEFAULT 0\n);",
+                                  "  record BLOB NOT NULL\n);"))
     conn.close()
     first, second = _studies(2)
     (tmp_path / "a.json").write_bytes(orjson.dumps(first))

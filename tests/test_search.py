@@ -243,28 +243,3 @@ def test_cli_search_outputs(sample_db: Path, capsys: pytest.CaptureFixture) -> N
     assert "NCT05631717" in text and "acronym of LN" in text and "status:" in text
     assert main(["search", "--db", str(sample_db), "--near", "Chicago", "--radius", "50"]) == 2
     assert "unit" in capsys.readouterr().err
-
-
-def test_index_subset_maps_row_ids_and_multi_valued_columns(store) -> None:
-    """A subset (what a text query narrows to) answers like the full index restricted to its rows."""
-    import numpy as np
-
-    from trialfinder.search.index import facet_counts, get_index
-    from trialfinder.store.sqlite_exec import _StoreView
-
-    full = get_index(_StoreView(store.conn))
-    rng = np.random.default_rng(3)
-    rows = np.sort(rng.choice(full.size, size=300, replace=False))
-    sub = full.subset(rows)
-    assert list(sub.sids) == list(full.sids[rows])
-    # store row ids of the subset map to their new positions; ids outside it are dropped
-    picked = rng.choice(len(rows), size=40, replace=False)
-    outside = np.setdiff1d(np.arange(full.size), rows)[:25]
-    got = sub.positions(np.concatenate([full.sids[rows[picked]], full.sids[outside]]))
-    assert sorted(got.tolist()) == sorted(picked.tolist())
-    mask = np.zeros(full.size, dtype=bool)
-    mask[rows] = True
-    for dim in ("country", "condition", "status", "phase"):
-        assert facet_counts(sub, dim, np.ones(sub.size, dtype=bool)) == facet_counts(full, dim, mask)
-    inner = sub.subset(np.arange(0, sub.size, 2))  # a subset of a subset keeps the full index's map
-    assert sorted(inner.positions(full.sids[rows[::2]]).tolist()) == list(range(inner.size))

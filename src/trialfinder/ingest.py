@@ -32,6 +32,8 @@ from typing import IO, Any
 
 import orjson
 
+from trialfinder.index.document import study_json
+from trialfinder.index.follow import catch_up, index_for
 from trialfinder.model.study import RecordError, normalize
 from trialfinder.search.synonyms import extract_synonyms
 from trialfinder.sources import (
@@ -68,6 +70,8 @@ CHUNK_DOCS = 256
 INFLIGHT_CHUNKS = 160
 #: Scheduling priority of the workers relative to the writer (see :func:`_worker_init`).
 WORKER_NICE = 5
+#: How long an ingest waits for another writer of the text index (an ingest or a sync) to finish.
+WRITER_WAIT_S = 3600.0
 #: Below this many input bytes, worker processes cost more to start than they save.
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024
 
@@ -92,19 +96,6 @@ class IngestResult:
     @property
     def studies_per_second(self) -> float:
         return self.counts.total / self.seconds if self.seconds else 0.0
-
-
-def prepare(item: SourceRecord) -> PreparedStudy:
-    """Validate and normalise one record and serialise it once; raises :class:`RecordError`.
-
-    The generic form, for stores without a row builder. The eligibility criteria are no longer split
-    here: stores split them on demand (see ``SQLiteStore.get_criteria_split``).
-    """
-    study = normalize(item.record)
-    blob = orjson.dumps(item.record)
-    digest = hashlib.blake2b(blob, digest_size=16).hexdigest()
-    source = item.file + (f"!{item.entry}" if item.entry else "")
-    return PreparedStudy(study, blob, digest, source, {"synonyms": extract_synonyms(study)})
 
 
 class Progress:
@@ -155,6 +146,20 @@ def ingest(
     result = IngestResult()
     start = time.monotonic()
     bar = Progress(progress)
+    # one writer of the text index at a time: a second ingest (or a sync) waits for the first
+    writer = index_for(store).writer(wait_s=WRITER_WAIT_S)
+    try:
+        catch_up(store, writer)  # an earlier run killed between its two commits left the index behind
+        _run(store, paths, writer, result, bar, errors, on_rejection, batch_size, workers)
+    finally:
+        writer.close()
+    result.seconds = time.monotonic() - start
+    return result
+
+
+def _run(store: Store, paths: list[str], writer: Any, result: IngestResult, bar: Progress,
+         errors: IO[bytes] | None, on_rejection: Callable[[Rejection], None] | None, batch_size: int,
+         workers: int | None) -> None:
     ingest_id = store.begin_ingest(" ".join(paths))
     # Stores that take ready-made rows (SQLite) get them from the workers; others get PreparedStudy.
     rows_fn = getattr(store, "row_builder", None)
@@ -172,10 +177,20 @@ def ingest(
     timings["write"] = timings["wait"] = 0.0
     cpu0 = _cpu()
 
+    timings["index"] = 0.0
+
     def flush(batch: list[Any]) -> None:
         t0 = time.monotonic()
-        result.counts += write(batch)
-        timings["write"] += time.monotonic() - t0
+        counts = write([rows for rows, _doc in batch])
+        result.counts += counts
+        t1 = time.monotonic()
+        timings["write"] += t1 - t0
+        if counts.written:
+            # the database committed first: a kill before the index commit leaves the index behind
+            # (caught up on the next run), never ahead of the records
+            writer.upsert(batch[i][1] for i in counts.written)
+            writer.commit(counts.seq)
+        timings["index"] += time.monotonic() - t1
         bar.update(result.counts)
 
     # The writer holds a few batches of plain tuples that never form cycles: collecting them as
@@ -201,13 +216,11 @@ def ingest(
     t0 = time.monotonic()
     store.finish_ingest(ingest_id, result.counts)
     timings["finish"] = time.monotonic() - t0
-    result.seconds = time.monotonic() - start
     cpu1 = _cpu()
     timings["cpu_writer"] = cpu1[0] - cpu0[0]
     timings["cpu_workers"] = cpu1[1] - cpu0[1]
     for table, seconds in (getattr(store, "write_timings", None) or {}).items():
         timings[f"sql_{table}"] = seconds
-    return result
 
 
 def _cpu() -> tuple[float, float]:
@@ -417,12 +430,13 @@ def _prepare_one(item: SourceRecord, original: bytes | None, deflated: bytes | N
     digest = hashlib.blake2b(deflated if deflated is not None else blob, digest_size=16).hexdigest()
     source = item.file + (f"!{item.entry}" if item.entry else "")
     synonyms = extract_synonyms(study)
+    doc = (int(study.nct_id[3:]), study_json(study))
     if rows_fn is None:
-        out.append(PreparedStudy(study, blob, digest, source, {"synonyms": synonyms}))
+        out.append((PreparedStudy(study, blob, digest, source, {"synonyms": synonyms}), doc))
     elif deflated is not None:
-        out.append(rows_fn(study, deflated, digest, source, synonyms, deflated=True, size=len(blob)))
+        out.append((rows_fn(study, deflated, digest, source, synonyms, deflated=True, size=len(blob)), doc))
     else:
-        out.append(rows_fn(study, blob, digest, source, synonyms))
+        out.append((rows_fn(study, blob, digest, source, synonyms), doc))
 
 
 def _worker_init() -> None:

@@ -30,6 +30,7 @@ from trialfinder.matching.relevance import (
     build_query,
     score_studies,
 )
+from trialfinder.model.statuses import OPEN_STATUSES
 
 #: Ranking adjustments by verdict, added to the relevance normalised to [0, 1] within the candidates.
 #: Measured on the TREC 2021 judged pools (both halves of the odd/even split): an "eligible" verdict is
@@ -43,7 +44,6 @@ STRUCTURED_PENALTY = -0.3
 ENGINE_SCORE_WEIGHT = 0.2
 RETRIEVAL_WORDS = 8
 #: Statuses of studies that take patients now or soon.
-OPEN_STATUSES = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION")
 DEFAULT_RADIUS_KM = 80.4672  # 50 miles
 DEFAULT_CANDIDATES = 150
 #: Studies given a verdict per match, by default: enough to replace ineligible ones in the top ``limit``
@@ -280,15 +280,13 @@ def _filters(prepared: PreparedPatient, *, near: str | None, radius_km: float | 
 
 def _retrieve(store: Any, words: list[str], phrases: list[str], limit: int, filters: dict[str, Any]) -> list[tuple]:
     """Candidates from the store: (nct_id, score, distance_km, nearest location id)."""
-    from trialfinder.store import sqlite_matching
+    from trialfinder.search.execute import retrieve
 
-    return sqlite_matching.retrieve(store.conn, words, RETRIEVAL_FIELDS, limit=limit, phrases=phrases, **filters)
+    return retrieve(store, words, RETRIEVAL_FIELDS, limit=limit, phrases=phrases, **filters)
 
 
 def _nearest_sites(store: Any, lids: list[int]) -> dict[int, dict[str, Any]]:
-    from trialfinder.store import sqlite_matching
-
-    return sqlite_matching.locations_by_id(store.conn, lids)
+    return store.locations_by_id([lid for lid in lids if lid is not None])
 
 
 def _nearest(n: dict[str, Any]) -> dict[str, Any]:

@@ -178,15 +178,12 @@ def _ranked(scores: dict[str, float]) -> list[tuple[str, float]]:
 def evaluate_ranking(store: Any, topics: dict[str, str], qrels: dict[str, dict[str, int]],
                      progress: TextIO | None = None) -> RankingReport:
     """Rank each topic's judged studies with trialfinder and with BM25 and score both."""
+    from trialfinder.matching import text_stats
     from trialfinder.matching.match import rank_studies
-    from trialfinder.store import sqlite_matching
 
-    conn = getattr(store, "conn", None)
-    if conn is None:
-        raise EvalError("the ranking evaluation needs a SQLite database")
     judged = {d for t in qrels.values() for d in t}
-    present = sqlite_matching.existing_ids(conn, judged)
-    texts = sqlite_matching.study_texts(conn, sorted(present))
+    present = store.existing_ids(judged)
+    texts = text_stats.study_texts(store, sorted(present))
     flat = {d: "\n".join(v.values()) for d, v in texts.items()}
     cut: dict[str, dict[str, int]] = {}
     tf_run: dict[str, list[tuple[str, float]]] = {}
@@ -198,7 +195,7 @@ def evaluate_ranking(store: Any, topics: dict[str, str], qrels: dict[str, dict[s
         cut[tid] = pool
         hits = rank_studies(store, topics[tid], sorted(pool))
         tf_run[tid] = _ranked({h.nct_id: h.score for h in hits})
-        bm = sqlite_matching.pool_bm25({d: flat[d] for d in pool}, topics[tid])
+        bm = text_stats.pool_bm25({d: flat[d] for d in pool}, topics[tid])
         bm_run[tid] = _ranked(bm)
         if progress is not None:
             progress.write(f"\rranked {i + 1}/{len(qrels)} topics")

@@ -122,30 +122,20 @@ class PatientQuery:
 
 
 class IndexStats:
-    """Tokenisation and term statistics of a store's full-text index, with a per-database cache.
-
-    Only SQLite stores are supported today: their SQL lives in :mod:`trialfinder.store.sqlite_matching`.
-    """
+    """Tokenisation and term statistics of a store's text index, with a per-database cache."""
 
     _cache: dict[tuple[str, str], dict[str, int]] = {}
-    _cache_stamp: dict[str, str] = {}
+    _cache_stamp: dict[str, int] = {}
     _n_docs: dict[str, int] = {}
     _guard = threading.Lock()
 
     def __init__(self, store: Any) -> None:
-        conn = getattr(store, "conn", None)
-        if conn is None:
-            raise ValueError("patient matching needs a SQLite store")
-        from trialfinder.store import sqlite_matching
+        from trialfinder.matching import text_stats
 
         self.store = store
-        self.conn = conn
-        self.sql = sqlite_matching
+        self.sql = text_stats
         self.key = str(getattr(store, "url", id(store)))
-        stamp = ""
-        meta = getattr(store, "meta", None)
-        if callable(meta):
-            stamp = meta("data_timestamp") or ""
+        stamp = store.data_seq()
         with self._guard:
             if self._cache_stamp.get(self.key) != stamp:
                 for k in [k for k in self._cache if k[0] == self.key]:
@@ -157,7 +147,7 @@ class IndexStats:
     def n_docs(self) -> int:
         n = self._n_docs.get(self.key)
         if n is None:
-            n = self._n_docs[self.key] = max(1, self.sql.study_count(self.conn))
+            n = self._n_docs[self.key] = max(1, self.sql.study_count(self.store))
         return n
 
     def tokenize(self, texts: Sequence[str]) -> list[list[tuple[str, int]]]:
@@ -174,7 +164,7 @@ class IndexStats:
             else:
                 out[t] = hit
         if missing:
-            fetched = self.sql.term_field_counts(self.conn, missing)
+            fetched = self.sql.term_field_counts(self.store, missing)
             with self._guard:
                 if len(self._cache) > 200_000:
                     self._cache.clear()
@@ -185,7 +175,7 @@ class IndexStats:
         return out
 
     def study_texts(self, nct_ids: Sequence[str]) -> dict[str, dict[str, str]]:
-        return self.sql.study_texts(self.conn, nct_ids)
+        return self.sql.study_texts(self.store, nct_ids)
 
 
 # --------------------------------------------------------------------------------------------------

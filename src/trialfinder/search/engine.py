@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from trialfinder.index.follow import current_snapshot, index_for
+from trialfinder.search.execute import run_plan
 from trialfinder.search.fields import select_fields
 from trialfinder.search.plan import AREA_FIELDS, GeoClause, Plan, TextClause
 from trialfinder.search.synonyms import MIN_SUPPORT, fold
@@ -32,7 +34,6 @@ AGG_DIMENSIONS = {"OverallStatus": "status", "Phase": "phase", "Sex": "sex", "St
 #: Which synonym kinds expand which area.
 EXPANSION_KINDS = {"cond": ("acronym", "mesh", "mesh_single"), "intr": ("other_name",),
                    "term": ("acronym", "other_name", "mesh", "mesh_single")}
-RECRUITING = "RECRUITING"
 
 
 @dataclass
@@ -296,12 +297,22 @@ def search(store: Any, request: Any, *, explain: bool = True) -> SearchPage:
     plan, expansions, place = build_plan(store, request)
     fp = request.fingerprint() if hasattr(request, "fingerprint") else _fingerprint(request)
     token = _req(request, "page_token")
+    current = current_snapshot(store)
+    snap = current.snapshot
     if token:
         state = read_page_token(token)
         if state.get("q") != fp:
             raise SearchError("pageToken", "pageToken does not belong to this query")
         plan.offset = int(state.get("o", 0))
-    raw = store.run_search(plan)
+        made_on = state.get("v")
+        if made_on is not None and int(made_on) != snap.seq:
+            # the next page comes from the data the first page was made on, or not at all
+            older = index_for(store).snapshot_at(int(made_on))
+            if older is None:
+                raise SearchError("pageToken", "the data changed since this pageToken was made; "
+                                  "run the search again from the first page")
+            snap = older
+    raw = run_plan(store, plan, snapshot=snap)
     records = store.get_many([h.nct_id for h in raw.hits])
     fields = _req(request, "fields")
     hits = []
@@ -316,7 +327,7 @@ def search(store: Any, request: Any, *, explain: bool = True) -> SearchPage:
                               explain_match(rec, plan.text) if explain else [], nearest))
     next_token = None
     if raw.has_more:
-        next_token = make_page_token({"q": fp, "o": plan.offset + plan.limit})
+        next_token = make_page_token({"q": fp, "o": plan.offset + plan.limit, "v": snap.seq})
     return SearchPage(hits, raw.total if plan.count_total or plan.facets else None, next_token, raw.facets,
                       expansions, place)
 

@@ -1,8 +1,8 @@
 """A backend-neutral search plan: what to match, filter, facet, sort and page.
 
 The engine (:mod:`trialfinder.search.engine`) turns a :class:`~trialfinder.search.request.SearchRequest`
-into a :class:`Plan` (expanding synonyms, resolving places); a store backend compiles the plan to its own
-query language. Plans hold only values, never SQL, so no request string ever becomes SQL text.
+into a :class:`Plan` (expanding synonyms, resolving places); the executor (:mod:`trialfinder.search.execute`) runs it
+on the text index. Plans hold only values, never SQL, so no request string ever becomes SQL text.
 """
 
 from __future__ import annotations
@@ -10,22 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Logical full-text fields and their ranking weights: titles and conditions above keywords and
-#: interventions above summaries, descriptions and eligibility text.
-FIELD_WEIGHTS: dict[str, float] = {
-    "title": 10.0,
-    "conditions": 10.0,
-    "keywords": 5.0,
-    "cond_mesh": 3.0,
-    "interventions": 5.0,
-    "intr_mesh": 2.0,
-    "summary": 2.0,
-    "description": 1.0,
-    "eligibility": 0.5,
-    "outcomes": 1.0,
-    "sponsors": 1.0,
-    "places": 0.5,
-}
+from trialfinder.index.schema import FIELD_WEIGHTS
 
 #: Query areas (API v2 ``query.*`` parameters) -> the fields they search, as ClinicalTrials.gov does.
 AREA_FIELDS: dict[str, tuple[str, ...]] = {

@@ -242,11 +242,18 @@ def iter_records(paths: Iterable[str | os.PathLike[str]], geocoder: Any = None) 
 
 def input_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
     """The files under ``paths`` in the order they are read: directories are walked in sorted order
-    (files of a known kind only); other paths are passed on as given, to be read or rejected."""
+    (files of a known kind only); other paths are passed on as given, to be read or rejected.
+
+    A text-index directory met on the way (a database's derived ``.index`` beside it, recognised by
+    tantivy's ``.managed.json``) is skipped: its ``meta.json`` is not a study.
+    """
     for p in paths:
         path = Path(p)
         if path.is_dir():
             for root, dirs, files in os.walk(path):
+                if ".managed.json" in files:
+                    dirs.clear()
+                    continue
                 dirs.sort()
                 for f in sorted(files):
                     if document_kind(f) is not None:

@@ -8,9 +8,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from trialfinder.store.base import PreparedStudy, Store, UpsertCounts
+from trialfinder.store.base import (
+    BudgetExceeded,
+    PreparedStudy,
+    Store,
+    StoreError,
+    UpsertCounts,
+    decode_record,
+)
 
-__all__ = ["PreparedStudy", "Store", "UpsertCounts", "default_db_path", "open_store", "resolve_db"]
+__all__ = ["BudgetExceeded", "PreparedStudy", "Store", "StoreError", "UpsertCounts", "decode_record", "default_db_path",
+           "open_store", "resolve_db"]
 
 
 def default_db_path() -> Path:
@@ -33,9 +41,9 @@ def open_store(db: str | os.PathLike[str] | None = None, *, readonly: bool = Fal
 
     target = resolve_db(db)
     if target.startswith(("postgresql://", "postgres://")):
-        raise ValueError("PostgreSQL databases are not supported yet; use a SQLite file path")
+        raise StoreError("PostgreSQL databases are not supported yet; use a SQLite file path")
     if target.startswith("sqlite:///"):
         target = target[len("sqlite:///"):]
     elif "://" in target:
-        raise ValueError(f"unsupported database URL {target!r}: use a file path or sqlite:///PATH")
+        raise StoreError(f"unsupported database URL {target!r}: use a file path or sqlite:///PATH")
     return SQLiteStore(target, readonly=readonly)

@@ -1,7 +1,13 @@
 """The storage interface every backend implements.
 
-Callers (ingest, search, the web app, the CLI) only use this interface, so a PostgreSQL backend can
-replace SQLite without any of them changing. All SQL lives in the backends.
+Callers (ingest, the text index, search, matching, the web app, the CLI) only use this interface, so a
+PostgreSQL backend can replace SQLite without any of them changing. All SQL lives in the backends;
+nothing here or in a backend imports ``index``, ``search``, ``matching`` or ``web``.
+
+What a backend keeps: every record as ingested (the system of record), normalised facts for browsing
+and geography, the synonyms the data asserts, ingest runs, and a *data sequence*: a counter raised by
+every write transaction that changes studies, stamped on the rows it wrote, so derived data (the text
+index) can follow the database with :meth:`Store.changed_since`.
 """
 
 from __future__ import annotations
@@ -9,9 +15,34 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import orjson
+
 from trialfinder.model.study import NormalizedStudy
+
+#: First byte of a stored record that is a raw DEFLATE stream of the study's JSON (for instance the
+#: member of a bulk ``.zip`` taken as it is, so it is neither re-serialised nor re-compressed). A plain
+#: JSON record starts with ``{``. The same encoding in every backend, so records copy as bytes.
+RECORD_DEFLATE = b"\x01"
+
+
+def decode_record(blob: bytes | memoryview) -> dict:
+    """A stored record as a dict, whichever way it was stored (plain JSON or DEFLATE-compressed)."""
+    import zlib
+
+    if bytes(blob[:1]) == RECORD_DEFLATE:
+        return orjson.loads(zlib.decompress(memoryview(blob)[1:], -15))
+    return orjson.loads(blob)
+
+
+class StoreError(Exception):
+    """Base of storage errors (the library's ``TrialfinderError`` family includes it)."""
+
+
+class BudgetExceeded(StoreError):
+    """A request's database work ran past its time budget and was interrupted."""
 
 
 @dataclass
@@ -24,6 +55,10 @@ class UpsertCounts:
     #: records older than the stored version; counted separately, they are also "unchanged" in summaries
     older: int = 0
     rejected: int = 0
+    #: for one batch only (not summed): the data sequence it was written as (0 when nothing changed),
+    #: and the positions in the batch of the studies it wrote (for the text index)
+    seq: int = 0
+    written: list[int] = field(default_factory=list)
 
     def __iadd__(self, other: UpsertCounts) -> UpsertCounts:
         self.added += other.added
@@ -70,6 +105,69 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def get(self, nct_id: str) -> dict | None:
         """The record as ingested, or None."""
+
+    @abc.abstractmethod
+    def get_many(self, nct_ids: list[str]) -> dict[str, dict]:
+        """Records by NCT id in one round trip (missing ones are absent from the result)."""
+
+    @abc.abstractmethod
+    def existing_ids(self, nct_ids: Iterable[str]) -> set[str]:
+        """Which of these NCT ids are stored."""
+
+    @abc.abstractmethod
+    def data_seq(self) -> int:
+        """The data sequence of the last write transaction that changed studies (0: none yet)."""
+
+    @abc.abstractmethod
+    def changed_since(self, seq: int, chunk: int = 2000) -> Iterator[list[tuple[str, bytes, int]]]:
+        """(NCT id, stored record bytes, sequence) of every study written after ``seq``, in chunks.
+
+        ``seq=-1`` gives every study. Bytes decode with :func:`decode_record`.
+        """
+
+    @abc.abstractmethod
+    def index_path(self) -> Path:
+        """Where this database's derived text index lives on this machine (rebuildable at any time)."""
+
+    @abc.abstractmethod
+    def site_points(self, chunk: int = 100_000) -> Iterator[tuple[list[int], list[int], list[float], list[float],
+                                                                  list[bool]]]:
+        """Sites with coordinates, in chunks of columns: (location ids, NCT numbers, lat, lon, recruiting)."""
+
+    @abc.abstractmethod
+    def locations_by_id(self, lids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """Sites by location id: facility, city, state, zip, country, status, lat, lon, derived."""
+
+    @abc.abstractmethod
+    def synonyms(self, term: str, kinds: tuple[str, ...]) -> list[tuple[str, str, int]]:
+        """(kind, expansion, number of studies asserting it) for a folded term, most supported first."""
+
+    @abc.abstractmethod
+    def location_counts(self, country: str | None = None, state: str | None = None) -> list[tuple[str, int]]:
+        """Studies per country, per state of a country, or per city of a state (trials by location)."""
+
+    @abc.abstractmethod
+    def condition_counts(self, letter: str | None = None, limit: int = 2000) -> list[tuple[str, int]]:
+        """Conditions with their number of studies, optionally those starting with ``letter``."""
+
+    @abc.abstractmethod
+    def field_values(self, column: str, limit: int = 100) -> list[tuple[str, int]]:
+        """Distinct values of a normalised study column with counts (``/stats/field/values``)."""
+
+    @abc.abstractmethod
+    def meta(self, key: str) -> str | None:
+        """A value of the database's metadata (``data_timestamp``, ``schema_version``, ...)."""
+
+    def checkpoint(self) -> None:
+        """Make everything committed durable in the main file(s) (a no-op where that is always so)."""
+        return None
+
+    def interrupt_after(self, seconds: float | None) -> None:
+        """Cap the database work of the current request at ``seconds`` (None: no cap), where supported.
+
+        The backend sets ``interrupted`` when it cut work short (its error is then a budget error).
+        """
+        return None
 
     @abc.abstractmethod
     def resolve_id(self, any_id: str) -> str | None:

@@ -13,20 +13,17 @@ import contextlib
 import fcntl
 import logging
 import queue
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from trialfinder.store import open_store, resolve_db
+from trialfinder.store import BudgetExceeded, StoreError, open_store, resolve_db
 
 log = logging.getLogger("trialfinder.web")
 
-
-class BudgetExceeded(Exception):
-    """A request's database work ran past its time budget and was interrupted."""
+__all__ = ["BudgetExceeded", "StorePool", "prepare_database"]
 
 
 def prepare_database(db: str | None, *, load_sample: bool = True) -> str:
@@ -51,11 +48,7 @@ def prepare_database(db: str | None, *, load_sample: bool = True) -> str:
                 result = ingest(store, [sample_path()])
                 log.warning("loaded the bundled sample (%s) in %.1f s", result.counts.summary(),
                             time.monotonic() - started)
-            # make the file self-contained so read-only connections see everything
-            conn = getattr(store, "conn", None)
-            if conn is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            store.checkpoint()  # self-contained, so read-only connections see everything
     if lock_path is not None:
         with contextlib.suppress(OSError):
             lock_path.unlink()
@@ -90,7 +83,7 @@ class StorePool:
     def _new_store(self) -> Any:
         try:
             return open_store(self.db, readonly=True)
-        except (sqlite3.Error, FileNotFoundError):
+        except (StoreError, OSError, Exception):  # noqa: B014 - any backend's "cannot open read-only"
             # e.g. a WAL database whose -shm file cannot be created read-only: fall back to a normal
             # connection; requests still never write through it
             return open_store(self.db)
@@ -119,33 +112,20 @@ class StorePool:
         if self._closed:
             raise RuntimeError("the store pool is closed")
         store = self._take()
-        conn = getattr(store, "conn", None)
-        deadline = time.monotonic() + self.budget_s
-        interrupted = False
-
-        def check() -> int:
-            nonlocal interrupted
-            if time.monotonic() > deadline:
-                interrupted = True
-                return 1
-            return 0
-
-        if isinstance(conn, sqlite3.Connection):
-            conn.set_progress_handler(check, 1_000)
+        store.interrupt_after(self.budget_s)
         broken = False
         try:
             yield store
-        except sqlite3.OperationalError as exc:
-            if interrupted:
-                raise BudgetExceeded(str(exc)) from exc
-            broken = True
+        except BudgetExceeded:
             raise
-        except sqlite3.DatabaseError:
-            broken = True
+        except Exception as exc:
+            if getattr(store, "interrupted", False):
+                raise BudgetExceeded(str(exc)) from exc
+            broken = type(exc).__module__.startswith(("sqlite3", "psycopg"))  # a database error
             raise
         finally:
-            if isinstance(conn, sqlite3.Connection):
-                conn.set_progress_handler(None, 0)
+            with contextlib.suppress(Exception):
+                store.interrupt_after(None)
             if broken or self._closed:
                 with contextlib.suppress(Exception):
                     store.close()

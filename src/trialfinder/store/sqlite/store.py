@@ -1,4 +1,8 @@
-"""The SQLite backend: one file, the record as ingested plus normalised tables and a full-text index.
+"""The SQLite backend: one file, the record as ingested plus normalised tables.
+
+Text search runs on the derived text index (:mod:`trialfinder.index`), kept beside the file; this
+backend numbers its write transactions (the *data sequence*, ``meta.data_seq``) and stamps every
+study row with the sequence that wrote it, so the index can follow the database.
 
 Every write happens in a transaction per batch, so a run killed at any point (even ``kill -9``) leaves
 the database as it was after the last committed batch; running the same ingest again completes the job
@@ -8,13 +12,13 @@ Write path (built for registry scale, see the "Ingest" section of ``benchmarks/R
 processes turn each study into ready-to-insert row tuples with :func:`study_rows`, and the writer only
 assigns ids and runs one ``executemany`` per table and batch (:meth:`SQLiteStore.upsert_rows`). An ingest
 into an empty database is a *bulk load*: the secondary value indexes are built once at the end instead of
-row by row, and the full-text index merges less often; both are plain ``CREATE INDEX IF NOT EXISTS`` /
-FTS5 settings, so a killed bulk load still leaves a consistent database and the next writable open
-re-creates any missing index.
+row by row; that is a plain ``CREATE INDEX IF NOT EXISTS``, so a killed bulk load still leaves a
+consistent database and the next writable open re-creates any missing index.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 import zlib
@@ -22,11 +26,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import orjson
+from trialfinder.model.statuses import RECRUITING_SITE
+from trialfinder.store.base import RECORD_DEFLATE, PreparedStudy, Store, UpsertCounts, decode_record
 
-from trialfinder.store.base import PreparedStudy, Store, UpsertCounts
-
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Page size of new databases: larger pages keep most compressed records inside their row (no
 #: overflow chains) and make the B-trees shallower. Only applies when the file is created.
@@ -52,8 +55,8 @@ CREATE TABLE IF NOT EXISTS studies (
   has_results INTEGER NOT NULL DEFAULT 0,
   n_locations INTEGER NOT NULL DEFAULT 0,
   n_geo INTEGER NOT NULL DEFAULT 0,
-  criteria_split BLOB,
-  record_size INTEGER
+  record_size INTEGER,
+  seq INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS study_records (sid INTEGER PRIMARY KEY, record BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS studies_status ON studies(overall_status);
@@ -93,11 +96,6 @@ CREATE TABLE IF NOT EXISTS synonyms (sid INTEGER NOT NULL, kind TEXT NOT NULL, t
   expansion TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS synonyms_sid ON synonyms(sid);
 CREATE INDEX IF NOT EXISTS synonyms_term ON synonyms(term);
-CREATE VIRTUAL TABLE IF NOT EXISTS study_text USING fts5(
-  title, conditions, keywords, cond_mesh, interventions, intr_mesh, summary, description, eligibility,
-  outcomes, sponsors, places,
-  tokenize = 'porter unicode61 remove_diacritics 2'
-);
 CREATE TABLE IF NOT EXISTS ingests (
   id INTEGER PRIMARY KEY, source TEXT, started_at TEXT, finished_at TEXT,
   added INTEGER, updated INTEGER, unchanged INTEGER, older INTEGER, rejected INTEGER
@@ -106,10 +104,6 @@ CREATE TABLE IF NOT EXISTS ingests (
 
 CHILD_TABLES = ("identifiers", "conditions", "interventions", "intervention_meshes", "arms", "sponsors",
                 "contacts", "synonyms")
-
-#: The full-text columns, in index order; weights for ranking live in the search module.
-FTS_COLUMNS = ("title", "conditions", "keywords", "cond_mesh", "interventions", "intr_mesh", "summary",
-               "description", "eligibility", "outcomes", "sponsors", "places")
 
 #: Indexes on values (not on ``sid``) that a bulk load builds once at the end: inserting into them row
 #: by row means random B-tree writes, while ``CREATE INDEX`` sorts once. The ``*_sid`` indexes stay,
@@ -126,11 +120,11 @@ STUDY_VALUE_COLUMNS = (
     "std_ages", "enrollment", "enrollment_type", "start_date", "first_posted", "last_update_posted",
     "completion_date", "primary_completion_date", "has_results", "n_locations", "n_geo", "record_size")
 
-_STUDY_INSERT = (f"INSERT INTO studies (sid, {', '.join(STUDY_VALUE_COLUMNS)}, ingested_at) "
-                 f"VALUES ({', '.join('?' * (len(STUDY_VALUE_COLUMNS) + 2))})")
+_STUDY_INSERT = (f"INSERT INTO studies (sid, {', '.join(STUDY_VALUE_COLUMNS)}, ingested_at, seq) "
+                 f"VALUES ({', '.join('?' * (len(STUDY_VALUE_COLUMNS) + 3))})")
 #: Databases made before ``study_records`` keep the record in ``studies.record``.
-_STUDY_INSERT_LEGACY = (f"INSERT INTO studies (sid, {', '.join(STUDY_VALUE_COLUMNS)}, ingested_at, record) "
-                        f"VALUES ({', '.join('?' * (len(STUDY_VALUE_COLUMNS) + 3))})")
+_STUDY_INSERT_LEGACY = (f"INSERT INTO studies (sid, {', '.join(STUDY_VALUE_COLUMNS)}, ingested_at, seq, record) "
+                        f"VALUES ({', '.join('?' * (len(STUDY_VALUE_COLUMNS) + 4))})")
 _RECORD_INSERT = "INSERT INTO study_records (sid, record) VALUES (?, ?)"
 _CHILD_INSERTS = {
     "identifiers": "INSERT INTO identifiers VALUES (?, ?, ?)",
@@ -147,24 +141,11 @@ _LOCATION_INSERT = ("INSERT INTO locations (lid, sid, facility, city, state, zip
 #: The R*Tree entries of the locations just inserted (a range of ``lid``), copied inside SQLite.
 _POINTS_FROM_LOCATIONS = ("INSERT INTO location_points SELECT lid, lat, lat, lon, lon FROM locations "
                           "WHERE lid BETWEEN ? AND ? AND lat IS NOT NULL")
-_FTS_INSERT = f"INSERT INTO study_text (rowid, {', '.join(FTS_COLUMNS)}) VALUES (?{', ?' * len(FTS_COLUMNS)})"
-
-#: First byte of a stored record that is a raw DEFLATE stream of the study's JSON (for instance the
-#: member of a bulk ``.zip`` taken as it is, so it is neither re-serialised nor re-compressed). A plain
-#: JSON record starts with ``{``.
-RECORD_DEFLATE = b"\x01"
 
 #: One study ready for :meth:`SQLiteStore.upsert_rows`: (``studies`` values in
 #: :data:`STUDY_VALUE_COLUMNS` order, child rows per :data:`CHILD_TABLES` without ``sid``, locations
-#: ``(facility, city, state, zip, country, status, lat, lon, derived)``, full-text columns, record blob).
-StudyRows = tuple[tuple, tuple[list, ...], list, tuple, bytes]
-
-
-def decode_record(blob: bytes) -> dict:
-    """The stored record as a dict, whichever way it was stored (plain JSON or DEFLATE-compressed)."""
-    if blob[:1] == RECORD_DEFLATE:
-        return orjson.loads(zlib.decompress(memoryview(blob)[1:], -15))
-    return orjson.loads(blob)
+#: ``(facility, city, state, zip, country, status, lat, lon, derived)``, record blob).
+StudyRows = tuple[tuple, tuple[list, ...], list, bytes]
 
 
 def _now() -> str:
@@ -211,7 +192,7 @@ def study_rows(s: Any, record: bytes, content_hash: str, source: str,
         s.contacts,
         list(synonyms),
     )
-    return values, children, locations, fts_columns(s), record
+    return values, children, locations, record
 
 
 class SQLiteStore(Store):
@@ -220,15 +201,6 @@ class SQLiteStore(Store):
     #: Builds the rows :meth:`upsert_rows` takes; the ingest runs it in its worker processes.
     row_builder = staticmethod(study_rows)
 
-    #: FTS5 settings while bulk loading: no incremental merging, and a merge only when 64 segments pile
-    #: up at one level (one segment per batch; 600,000 studies in batches of 4,000 leave about 24
-    #: segments). Measured on 180,000 studies: 0.17 ms/study against 0.22 with automerge 16 and 0.23
-    #: with the defaults. The defaults are restored at the end, so later updates merge gradually.
-    BULK_FTS_SETTINGS = (("automerge", 0), ("crisismerge", 64))
-    NORMAL_FTS_SETTINGS = (("automerge", 4), ("crisismerge", 16))
-    #: Pending full-text data kept in memory before it is written as a segment (FTS5's default is 1 MB,
-    #: which splits one large batch into many small segments that must be merged again later).
-    FTS_HASHSIZE = 64 * 1024 * 1024
     #: WAL pages between checkpoints while ingesting (SQLite's default is 1,000).
     INGEST_WAL_AUTOCHECKPOINT = 4096
 
@@ -254,21 +226,31 @@ class SQLiteStore(Store):
             self.conn.executescript(SCHEMA)
             self.conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
                               (str(SCHEMA_VERSION),))
-            if "record_size" not in {r[1] for r in self.conn.execute("PRAGMA table_info(studies)")}:
-                # databases made before the column: a metadata-only change; their rows read as NULL
-                self.conn.execute("ALTER TABLE studies ADD COLUMN record_size INTEGER")
+            self._migrate()
         # Where the record lives: its own table (so scans of the indexed columns never read records),
         # or, in databases made before that table, the last column of ``studies``.
         self._legacy_record = "record" in {r[1] for r in self.conn.execute("PRAGMA table_info(studies)")}
         self._rec, self._rec_from = (("s.record", "studies s") if self._legacy_record else
                                      ("r.record", "studies s JOIN study_records r ON r.sid = s.sid"))
+        #: True when :meth:`interrupt_after` cut the last statement short
+        self.interrupted = False
         #: Seconds spent per table (and in COMMIT) by :meth:`upsert_rows`, for benchmarks.
         self.write_timings: dict[str, float] = {}
-        from trialfinder.store.sqlite_search import install_functions
-
-        install_functions(self.conn)
         self.conn.execute("PRAGMA cache_size = -65536")
         self.conn.execute("PRAGMA temp_store = MEMORY")
+
+    def _migrate(self) -> None:
+        """Bring a file made by an earlier version up to :data:`SCHEMA_VERSION` (metadata-only changes)."""
+        cols = {r[1] for r in self.conn.execute("PRAGMA table_info(studies)")}
+        if "record_size" not in cols:  # their rows read as NULL; sizes are then computed on demand
+            self.conn.execute("ALTER TABLE studies ADD COLUMN record_size INTEGER")
+        if "seq" not in cols:  # every existing row belongs to sequence 0; the text index is rebuilt
+            self.conn.execute("ALTER TABLE studies ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
+        self.conn.execute("CREATE INDEX IF NOT EXISTS studies_seq ON studies(seq)")
+        # text search moved to the derived index: the FTS5 table of schema 2 is dropped
+        if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'study_text'").fetchone():
+            self.conn.execute("DROP TABLE study_text")
+        self.conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
     # -- writing -------------------------------------------------------------------------------------
 
@@ -286,7 +268,12 @@ class SQLiteStore(Store):
         cur = self.conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
-            _BatchWriter(cur, self._legacy_record, self.write_timings).write(batch, counts)
+            seq = int(cur.execute("SELECT coalesce((SELECT value FROM meta WHERE key = 'data_seq'), 0)")
+                      .fetchone()[0]) + 1
+            _BatchWriter(cur, self._legacy_record, self.write_timings, seq).write(batch, counts)
+            if counts.written:
+                cur.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('data_seq', ?)", (str(seq),))
+                counts.seq = seq
             t0 = time.perf_counter()
             cur.execute("COMMIT")
             self.write_timings["commit"] = self.write_timings.get("commit", 0.0) + time.perf_counter() - t0
@@ -301,7 +288,6 @@ class SQLiteStore(Store):
         ingest_id = int(cur.lastrowid)
         self.conn.execute("PRAGMA cache_size = -262144")
         self.conn.execute(f"PRAGMA wal_autocheckpoint = {self.INGEST_WAL_AUTOCHECKPOINT}")
-        self._fts_config((("hashsize", self.FTS_HASHSIZE),))
         if self.conn.execute("SELECT 1 FROM studies LIMIT 1").fetchone() is None:
             self._begin_bulk()
         return ingest_id
@@ -318,10 +304,9 @@ class SQLiteStore(Store):
         self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('data_timestamp', ?)", (_now(),))
 
     def _begin_bulk(self) -> None:
-        """An ingest into an empty database: defer the value indexes and merge full-text segments lazily."""
+        """An ingest into an empty database: build the value indexes once at the end."""
         for name in DEFERRED_INDEXES:
             self.conn.execute(f"DROP INDEX IF EXISTS {name}")
-        self._fts_config(self.BULK_FTS_SETTINGS)
         self._bulk = True
 
     def _end_bulk(self) -> None:
@@ -329,13 +314,6 @@ class SQLiteStore(Store):
             return
         self._bulk = False
         self.conn.executescript(SCHEMA)  # CREATE INDEX IF NOT EXISTS: one sort per deferred index
-        self._fts_config(self.NORMAL_FTS_SETTINGS)
-
-    def _fts_config(self, settings: Iterable[tuple[str, int]]) -> None:
-        current = dict(self.conn.execute("SELECT k, v FROM study_text_config"))
-        for key, value in settings:
-            if current.get(key) != value:
-                self.conn.execute("INSERT INTO study_text(study_text, rank) VALUES (?, ?)", (key, value))
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -343,28 +321,6 @@ class SQLiteStore(Store):
         row = self.conn.execute(f"SELECT {self._rec} FROM {self._rec_from} WHERE s.nct_id = ?",
                                 (nct_id,)).fetchone()
         return decode_record(row[0]) if row else None
-
-    def get_criteria_split(self, nct_id: str) -> dict | None:
-        """The split of the study's eligibility criteria (see :mod:`trialfinder.eligibility`).
-
-        Computed on demand from the record: splitting every study at ingest cost as much as parsing it,
-        for a result that is only needed for the few studies a user opens.
-        """
-        row = self.conn.execute(f"SELECT s.criteria_split, {self._rec} FROM {self._rec_from} WHERE s.nct_id = ?",
-                                (nct_id,)).fetchone()
-        if not row:
-            return None
-        if row[0]:
-            return orjson.loads(row[0])
-        elig = (decode_record(row[1]).get("protocolSection") or {}).get("eligibilityModule") or {}
-        text = elig.get("eligibilityCriteria") if isinstance(elig, dict) else None
-        if not text or not isinstance(text, str):
-            return None
-        try:
-            from trialfinder.eligibility.criteria import split_criteria
-        except ImportError:  # the eligibility package is optional for storage
-            return None
-        return split_criteria(text).to_dict()
 
     def resolve_id(self, any_id: str) -> str | None:
         row = self.conn.execute("SELECT nct_id FROM studies WHERE nct_id = ?", (any_id,)).fetchone()
@@ -450,17 +406,84 @@ class SQLiteStore(Store):
             "database": self.url,
         }
 
-    # -- search and browsing ---------------------------------------------------------------------------
+    # -- what the text index and search read ---------------------------------------------------------
 
-    def run_search(self, plan: Any) -> Any:
-        from trialfinder.store.sqlite_search import run_search
+    def data_seq(self) -> int:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'data_seq'").fetchone()
+        return int(row[0]) if row else 0
 
-        return run_search(self.conn, plan)
+    def changed_since(self, seq: int, chunk: int = 2000) -> Iterator[list[tuple[str, bytes, int]]]:
+        # by sid, in pages (keyset), so a long catch-up never holds one read transaction open
+        last = 0
+        while True:
+            rows = self.conn.execute(
+                f"SELECT s.sid, s.nct_id, {self._rec}, s.seq FROM {self._rec_from} WHERE s.seq > ? AND s.sid > ? "
+                "ORDER BY s.sid LIMIT ?", (seq, last, chunk)).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [(nct, bytes(blob), q) for _sid, nct, blob, q in rows]
+
+    def index_path(self) -> Path:
+        return Path(str(self.path) + ".index")
+
+    def site_points(self, chunk: int = 100_000) -> Iterator[tuple[list[int], list[int], list[float], list[float],
+                                                                  list[bool]]]:
+        cur = self.conn.execute(
+            "SELECT l.lid, CAST(substr(s.nct_id, 4) AS INTEGER), l.lat, l.lon, l.status = ? FROM locations l "
+            "JOIN studies s ON s.sid = l.sid WHERE l.lat IS NOT NULL AND l.lon IS NOT NULL", (RECRUITING_SITE,))
+        while rows := cur.fetchmany(chunk):
+            lids, ncts, lats, lons, rec = zip(*rows, strict=True)
+            yield list(lids), list(ncts), list(lats), list(lons), [bool(r) for r in rec]
+
+    def locations_by_id(self, lids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        ids = sorted({int(x) for x in lids})
+        out: dict[int, dict[str, Any]] = {}
+        keys = ("facility", "city", "state", "zip", "country", "status", "lat", "lon", "derived")
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            for row in self.conn.execute(
+                    "SELECT lid, facility, city, state, zip, country, status, lat, lon, geo_derived FROM locations "
+                    f"WHERE lid IN ({', '.join('?' * len(part))})", part):
+                loc = dict(zip(keys, row[1:], strict=True))
+                loc["derived"] = bool(loc["derived"])
+                out[int(row[0])] = loc
+        return out
 
     def synonyms(self, term: str, kinds: tuple[str, ...]) -> list[tuple[str, str, int]]:
-        from trialfinder.store.sqlite_search import lookup_synonyms
+        marks = ", ".join("?" * len(kinds))
+        return [(str(k), str(e), int(n)) for k, e, n in self.conn.execute(
+            f"SELECT kind, expansion, count(*) FROM synonyms WHERE term = ? AND kind IN ({marks}) "
+            "GROUP BY 1, 2 ORDER BY 3 DESC, 2 LIMIT 12", (term, *kinds))]
 
-        return lookup_synonyms(self.conn, term, kinds)
+    def existing_ids(self, nct_ids: Iterable[str]) -> set[str]:
+        ids = list(dict.fromkeys(nct_ids))
+        found: set[str] = set()
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            found.update(r[0] for r in self.conn.execute(
+                f"SELECT nct_id FROM studies WHERE nct_id IN ({', '.join('?' * len(part))})", part))
+        return found
+
+    def checkpoint(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def interrupt_after(self, seconds: float | None) -> None:
+        if seconds is None:
+            self.conn.set_progress_handler(None, 0)
+            return
+        deadline = time.monotonic() + seconds
+
+        self.interrupted = False
+
+        def check() -> int:
+            if time.monotonic() > deadline:
+                self.interrupted = True
+                return 1
+            return 0
+
+        self.conn.set_progress_handler(check, 1_000)
 
     def get_many(self, nct_ids: list[str]) -> dict[str, dict]:
         """Records by NCT id, in one query (for result pages)."""
@@ -517,15 +540,15 @@ class _BatchWriter:
     same batch flushes the queue first, so the result is the same as writing the studies one by one.
     """
 
-    def __init__(self, cur: sqlite3.Cursor, legacy_record: bool, timings: dict[str, float]) -> None:
+    def __init__(self, cur: sqlite3.Cursor, legacy_record: bool, timings: dict[str, float], seq: int) -> None:
         self.cur = cur
+        self.seq = seq
         self.legacy_record = legacy_record
         self.timings = timings
         self.studies: list[tuple] = []
         self.records: list[tuple[int, bytes]] = []
         self.children: tuple[list[tuple], ...] = tuple([] for _ in CHILD_TABLES)
         self.locations: list[tuple] = []
-        self.texts: list[tuple] = []
         self.queued: set[int] = set()
 
     def write(self, batch: Sequence[StudyRows], counts: UpsertCounts) -> None:
@@ -534,9 +557,9 @@ class _BatchWriter:
         next_sid = (cur.execute("SELECT max(sid) FROM studies").fetchone()[0] or 0) + 1
         next_lid = (cur.execute("SELECT max(lid) FROM locations").fetchone()[0] or 0) + 1
         now = _now()
-        studies, records, texts, locations = self.studies, self.records, self.texts, self.locations
+        studies, records, locations = self.studies, self.records, self.locations
         children = self.children
-        for values, kids, locs, fts, record in batch:
+        for position, (values, kids, locs, record) in enumerate(batch):
             nct, version, digest = values[0], values[1], values[2]
             old = existing.get(nct)
             if old is None:
@@ -565,10 +588,11 @@ class _BatchWriter:
                     continue
             existing[nct] = (sid, version, digest, values[-1])
             self.queued.add(sid)
+            counts.written.append(position)
             if self.legacy_record:
-                studies.append((sid, *values, now, record))
+                studies.append((sid, *values, now, self.seq, record))
             else:
-                studies.append((sid, *values, now))
+                studies.append((sid, *values, now, self.seq))
                 records.append((sid, record))
             for rows, kid in zip(children, kids, strict=True):
                 if kid:
@@ -576,7 +600,6 @@ class _BatchWriter:
             for loc in locs:
                 locations.append((next_lid, sid, *loc))
                 next_lid += 1
-            texts.append((sid, *fts))
         self.flush()
 
     def flush(self) -> None:
@@ -590,7 +613,6 @@ class _BatchWriter:
             t0 = time.perf_counter()
             self.cur.execute(_POINTS_FROM_LOCATIONS, lids)
             self.timings["location_points"] = self.timings.get("location_points", 0.0) + time.perf_counter() - t0
-        self._insert("study_text", _FTS_INSERT, self.texts)
         self.queued.clear()
 
     def _insert(self, table: str, sql: str, rows: list[tuple]) -> None:
@@ -617,22 +639,6 @@ class _BatchWriter:
             cur.execute(f"DELETE FROM {table} WHERE sid = ?", (sid,))
         cur.execute("DELETE FROM location_points WHERE lid IN (SELECT lid FROM locations WHERE sid = ?)", (sid,))
         cur.execute("DELETE FROM locations WHERE sid = ?", (sid,))
-        cur.execute("DELETE FROM study_text WHERE rowid = ?", (sid,))
         if not self.legacy_record:
             cur.execute("DELETE FROM study_records WHERE sid = ?", (sid,))
         cur.execute("DELETE FROM studies WHERE sid = ?", (sid,))
-
-
-def fts_columns(s: Any) -> tuple[str, ...]:
-    """The texts of one normalised study for the full-text index, one per weighted field."""
-    title = " ".join(x for x in (s.brief_title, s.official_title, s.acronym) if x)
-    conds = " ; ".join(t for k, t in s.conditions if k == "condition")
-    keywords = " ; ".join(t for k, t in s.conditions if k == "keyword")
-    cond_mesh = " ; ".join(t for k, t in s.conditions if k in ("mesh", "mesh_ancestor"))
-    ivs = " ; ".join(" ; ".join([n, *o]) for _t, n, o in s.interventions)
-    arms = " ; ".join(a[0] for a in s.arms)
-    intr_mesh = " ; ".join(t for _k, t in s.intervention_meshes)
-    sponsors = " ; ".join(sp[0] for sp in s.sponsors)
-    places = " ; ".join(sorted({" ".join(x for x in (loc[0], loc[1], loc[2], loc[4]) if x) for loc in s.locations}))
-    return (title, conds, keywords, cond_mesh, (ivs + " ; " + arms) if arms else ivs, intr_mesh,
-            s.brief_summary, s.detailed_description, s.criteria, " ; ".join(s.outcomes), sponsors, places)

@@ -1,0 +1,111 @@
+"""Site coordinates in memory, for radius searches, DISTANCE and the nearest site of each hit.
+
+Why numpy arrays rather than the index: a radius search is a latitude band cut by binary search on
+sorted latitudes plus exact great-circle distances for the band only (a few milliseconds over the
+registry's millions of sites), and the nearest site of each study comes out of the same pass. The
+arrays are loaded from the store once per process and per data sequence (at most every
+:data:`REFRESH_S` seconds while a writer is committing), about 40 bytes per site.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+EARTH_KM = 6371.0088
+#: While the data sequence keeps moving (an ingest running), reload the sites at most this often.
+REFRESH_S = 5.0
+
+
+@dataclass
+class Sites:
+    seq: int
+    lat: np.ndarray  # sorted
+    lon: np.ndarray
+    nct: np.ndarray
+    lid: np.ndarray
+    recruiting: np.ndarray
+    loaded_at: float
+
+    def within(self, lat: float, lon: float, radius_km: float,
+               recruiting_only: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(NCT numbers sorted, distance of each one's nearest site in km, that site's id) in the circle."""
+        dlat = radius_km / 111.0
+        lo = int(np.searchsorted(self.lat, lat - dlat, side="left"))
+        hi = int(np.searchsorted(self.lat, lat + dlat, side="right"))
+        la, lo_, nct, lid = self.lat[lo:hi], self.lon[lo:hi], self.nct[lo:hi], self.lid[lo:hi]
+        keep = np.ones(len(la), dtype=bool)
+        if recruiting_only:
+            keep &= self.recruiting[lo:hi]
+        coslat = max(np.cos(np.radians(lat)), 0.01)
+        dlon = radius_km / (111.0 * coslat)
+        if dlon < 180:
+            keep &= np.abs((lo_ - lon + 540.0) % 360.0 - 180.0) <= dlon
+        la, lo_, nct, lid = la[keep], lo_[keep], nct[keep], lid[keep]
+        dist = haversine(lat, lon, la, lo_)
+        inside = dist <= radius_km
+        dist, nct, lid = dist[inside], nct[inside], lid[inside]
+        order = np.lexsort((lid, dist))
+        nct_sorted = nct[order]
+        uniq, first = np.unique(nct_sorted, return_index=True)
+        return uniq, dist[order][first], lid[order][first]
+
+    def nearest(self, ncts: list[int], lat: float, lon: float) -> dict[int, tuple[float, int]]:
+        """Nearest site (distance km, location id) of each given study, wherever it is."""
+        wanted = np.asarray(sorted(set(ncts)), dtype=np.int64)
+        if len(wanted) == 0 or len(self.nct) == 0:
+            return {}
+        mask = np.isin(self.nct, wanted)
+        dist = haversine(lat, lon, self.lat[mask], self.lon[mask])
+        nct, lid = self.nct[mask], self.lid[mask]
+        out: dict[int, tuple[float, int]] = {}
+        for i in np.lexsort((lid, dist)):
+            out.setdefault(int(nct[i]), (float(dist[i]), int(lid[i])))
+        return out
+
+
+def haversine(lat: float, lon: float, la: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    p1, p2 = np.radians(lat), np.radians(la)
+    a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lo - lon) / 2) ** 2
+    return 2 * EARTH_KM * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+
+
+_CACHE: dict[str, Sites] = {}
+_LOCK = threading.Lock()
+
+
+def sites_for(store: Any, seq: int) -> Sites:
+    """The sites of a store's data at (about) sequence ``seq``."""
+    key = str(store.index_path())
+    s = _CACHE.get(key)
+    now = time.monotonic()
+    if s is not None and (s.seq == seq or now - s.loaded_at < REFRESH_S and s.seq > 0):
+        return s
+    with _LOCK:
+        s = _CACHE.get(key)
+        if s is not None and (s.seq == seq or now - s.loaded_at < REFRESH_S and s.seq > 0):
+            return s
+        s = _CACHE[key] = load_sites(store, seq)
+    return s
+
+
+def load_sites(store: Any, seq: int) -> Sites:
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("lid", "nct", "lat", "lon", "rec")}
+    for lids, ncts, lats, lons, rec in store.site_points():
+        parts["lid"].append(np.asarray(lids, dtype=np.int64))
+        parts["nct"].append(np.asarray(ncts, dtype=np.int64))
+        parts["lat"].append(np.asarray(lats, dtype=np.float64))
+        parts["lon"].append(np.asarray(lons, dtype=np.float64))
+        parts["rec"].append(np.asarray(rec, dtype=bool))
+
+    def cat(k: str, dtype: Any) -> np.ndarray:
+        return np.concatenate(parts[k]) if parts[k] else np.zeros(0, dtype=dtype)
+
+    lat = cat("lat", np.float64)
+    order = np.argsort(lat, kind="stable")
+    return Sites(seq, lat[order], cat("lon", np.float64)[order], cat("nct", np.int64)[order],
+                 cat("lid", np.int64)[order], cat("rec", bool)[order], time.monotonic())
