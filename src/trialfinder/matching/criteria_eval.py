@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from trialfinder.eligibility import LABELS, evaluate_criterion, extract_patient
+from trialfinder.errors import TrialfinderError
 
 __all__ = ["AnnotationError", "CriteriaReport", "evaluate_annotations", "score_annotations"]
 
 NEGATIVE_LABELS = ("excluded", "not included")
 
 
-class AnnotationError(ValueError):
+class AnnotationError(TrialfinderError, ValueError):
     """The annotations file is missing, not JSON, or an annotation lacks a required field."""
 
 

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from trialfinder.errors import TrialfinderError
 from trialfinder.matching import eligibility_adapter as elig
 from trialfinder.matching.relevance import (
     RETRIEVAL_FIELDS,
@@ -51,7 +52,7 @@ DEFAULT_CANDIDATES = 150
 MIN_EVALUATE = 20
 
 
-class MatchError(ValueError):
+class MatchError(TrialfinderError, ValueError):
     """Input the matcher cannot use (no patient text, an unknown place); the message is for the user."""
 
 

@@ -28,12 +28,14 @@ from typing import Any, TextIO
 
 import orjson
 
+from trialfinder.errors import TrialfinderError
+
 MEASURE_NAMES = ("nDCG@10", "P(rel=2)@10", "RR(rel=2)")
 #: Short names for printing.
 LABELS = {"nDCG@10": "nDCG@10", "P(rel=2)@10": "P@10 (eligible)", "RR(rel=2)": "RR (eligible)"}
 
 
-class EvalError(ValueError):
+class EvalError(TrialfinderError, ValueError):
     """Malformed topics or judgments; the message names the file and line."""
 
 

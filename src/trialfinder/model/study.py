@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from trialfinder.errors import TrialfinderError
+
 NCT_RE = re.compile(r"^NCT\d{8}$")
 
 #: Enum fields that drive filters and facets: an unknown value here cannot be kept meaningfully, so the
@@ -37,7 +39,7 @@ _AGE_UNITS = {
 }
 
 
-class RecordError(ValueError):
+class RecordError(TrialfinderError, ValueError):
     """A record that cannot be stored, with the reason (and the NCT id when it is known)."""
 
     def __init__(self, reason: str, nct_id: str | None = None) -> None:

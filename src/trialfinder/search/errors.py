@@ -7,10 +7,12 @@ package, importing nothing, and no layer has to import another just to report a 
 
 from __future__ import annotations
 
+from trialfinder.errors import TrialfinderError
+
 __all__ = ["EssieSyntaxError", "SearchError"]
 
 
-class SearchError(ValueError):
+class SearchError(TrialfinderError, ValueError):
     """Bad search input, naming the offending parameter so a caller can point the user at it.
 
     Defined at the bottom of ``trialfinder.search`` so any layer can raise it without an import cycle;

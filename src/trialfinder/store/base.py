@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from trialfinder.errors import TrialfinderError
 from trialfinder.model.study import NormalizedStudy
 
 #: First byte of a stored record that is a raw DEFLATE stream of the study's JSON (for instance the
@@ -37,12 +38,19 @@ def decode_record(blob: bytes | memoryview) -> dict:
     return orjson.loads(blob)
 
 
-class StoreError(Exception):
+class StoreError(TrialfinderError):
     """Base of storage errors (the library's ``TrialfinderError`` family includes it)."""
 
 
 class BudgetExceeded(StoreError):
     """A request's database work ran past its time budget and was interrupted."""
+
+
+class StoreUnavailable(StoreError):
+    """The database server cannot be reached (or went away mid-operation); retrying later may work.
+
+    Raised within a few seconds, never after an open-ended wait, so a web node can answer 503.
+    """
 
 
 @dataclass
