@@ -20,6 +20,7 @@ cProfile, pickling, and the writer side table by table. Examples:
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import resource
@@ -181,7 +182,7 @@ def stages(paths: list[str], nchunks: int) -> None:
     import pstats
     import tempfile
 
-    from trialfinder import ingest as ing
+    ing = importlib.import_module("trialfinder.ingest")
     from trialfinder.store import sqlite as sq
     from trialfinder.store.base import UpsertCounts
 

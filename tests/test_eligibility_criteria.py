@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from trialfinder.eligibility.criteria import CriteriaSplit, CriterionItem, split_criteria
+from trialfinder.model.criteria import CriteriaSplit, CriterionItem, split_criteria
 
 DATA = Path(__file__).parent / "data"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from trialfinder.model.view import (
     LinesSection,
     LocationsSection,
     StudyView,
-    _fallback_split,
+    _split,
     render_text,
     study_view,
 )
@@ -183,18 +182,19 @@ def test_view_structure(record):
     json.dumps(view.to_dict(), ensure_ascii=False)
 
 
-def test_fallback_splitter_matches_reference(record, monkeypatch):
-    """With the eligibility module unavailable the page must still show the same criteria."""
-    monkeypatch.setitem(sys.modules, "trialfinder.eligibility.criteria", None)  # import -> ImportError
-    text = render_text(study_view(record))
-    _assert_in_order(text, _reference_lines())
-    split = _fallback_split(record["protocolSection"]["eligibilityModule"]["eligibilityCriteria"])
+def test_page_uses_the_one_criteria_splitter(record):
+    """The page's criteria are model.criteria's split, the same items matching evaluates."""
+    from trialfinder.model.criteria import split_criteria
+
+    text = record["protocolSection"]["eligibilityModule"]["eligibilityCriteria"]
+    split = _split(text)
     assert len(split.inclusion) == 7 and len(split.exclusion) == 8
     assert split.inclusion_preamble[0].startswith("Only patients")
+    assert [i.text for i in split.inclusion] == [i.text for i in split_criteria(text).inclusion]
 
 
-def test_fallback_splitter_nesting_numbers_and_no_headings():
-    split = _fallback_split(
+def test_splitter_nesting_numbers_and_no_headings():
+    split = _split(
         "Inclusion Criteria:\n\n1. Adults\n2. One of:\n\n   * A\n   * B\n\nExclusion Criteria:\n\n- Pregnant\n"
     )
     assert [i.text for i in split.inclusion] == ["Adults", "One of:"]
@@ -202,8 +202,8 @@ def test_fallback_splitter_nesting_numbers_and_no_headings():
     assert [c.text for c in split.inclusion[1].children] == ["A", "B"]
     assert split.inclusion[1].children[0].depth == 1
     assert [i.text for i in split.exclusion] == ["Pregnant"]
-    plain = _fallback_split("Adults over 18 with asthma.\nNo smokers.")
-    assert plain.inclusion_preamble and not plain.exclusion
+    plain = _split("Adults over 18 with asthma.\nNo smokers.")
+    assert [i.text for i in plain.inclusion] == ["Adults over 18 with asthma.", "No smokers."] and not plain.exclusion
 
 
 def test_enrollment_actual_and_missing(record):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib
 import json
 import re
 from pathlib import Path
@@ -93,7 +94,7 @@ def test_sanitiser_units() -> None:
 
 
 def test_empty_database_loads_the_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import trialfinder.ingest as ingest_mod
+    ingest_mod = importlib.import_module("trialfinder.ingest")
 
     monkeypatch.setattr(ingest_mod, "sample_path", lambda: DATA / "NCT05631717.json")
     db = tmp_path / "new.sqlite"
@@ -109,7 +110,7 @@ def test_empty_database_loads_the_sample(tmp_path: Path, monkeypatch: pytest.Mon
 def test_serve_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import uvicorn
 
-    import trialfinder.ingest as ingest_mod
+    ingest_mod = importlib.import_module("trialfinder.ingest")
     from trialfinder.cli import build_parser
 
     monkeypatch.setattr(ingest_mod, "sample_path", lambda: DATA / "NCT05631717.json")

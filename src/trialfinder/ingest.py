@@ -35,6 +35,7 @@ import orjson
 from trialfinder.index.document import study_json
 from trialfinder.index.follow import catch_up, index_for
 from trialfinder.model.study import RecordError, normalize
+from trialfinder.progress import Progress
 from trialfinder.search.synonyms import extract_synonyms
 from trialfinder.sources import (
     RawDocument,
@@ -98,31 +99,31 @@ class IngestResult:
         return self.counts.total / self.seconds if self.seconds else 0.0
 
 
-class Progress:
-    """A one-line progress display on a terminal; silent otherwise (the caller prints a summary)."""
+def expected_studies(paths: list[str]) -> int | None:
+    """How many study documents the inputs hold, where that is cheap to know (for the progress ETA).
 
-    def __init__(self, stream: IO[str] | None) -> None:
-        self.stream = stream if stream is not None and stream.isatty() else None
-        self.start = time.monotonic()
-        self.last = 0.0
+    A zip's directory and a folder's file list are read; a tar archive or one big JSON file is not
+    opened, so the total is unknown (None) and progress shows the rate only.
+    """
+    total = 0
+    for p in paths:
+        path = Path(p)
+        name = path.name.lower()
+        if path.is_dir():
+            total += sum(1 for f in path.rglob("*") if f.suffix.lower() in (".json", ".xml"))
+        elif name.endswith(".zip"):
+            with zipfile.ZipFile(path) as zf:
+                total += sum(1 for i in zf.infolist() if i.filename.lower().endswith((".json", ".xml")))
+        elif name.endswith((".json", ".xml")) and path.is_file() and path.stat().st_size < (1 << 20):
+            total += 1
+        else:
+            return None
+    return total or None
 
-    def update(self, counts: UpsertCounts, force: bool = False) -> None:
-        if self.stream is None:
-            return
-        now = time.monotonic()
-        if not force and now - self.last < 0.25:
-            return
-        self.last = now
-        rate = counts.total / max(now - self.start, 1e-9)
-        self.stream.write(
-            f"\r{counts.total:,} studies  {rate:,.0f}/s  added {counts.added:,}  updated {counts.updated:,}  "
-            f"unchanged {counts.unchanged + counts.older:,}  rejected {counts.rejected:,}\x1b[K")
-        self.stream.flush()
 
-    def done(self) -> None:
-        if self.stream is not None:
-            self.stream.write("\n")
-            self.stream.flush()
+def _counts_detail(counts: UpsertCounts) -> str:
+    return (f"added {counts.added:,}  updated {counts.updated:,}  unchanged {counts.unchanged + counts.older:,}  "
+            f"rejected {counts.rejected:,}")
 
 
 def ingest(
@@ -145,7 +146,7 @@ def ingest(
     paths = [str(p) for p in paths]
     result = IngestResult()
     start = time.monotonic()
-    bar = Progress(progress)
+    bar = Progress(progress, total=expected_studies(paths) if progress is not None else None, label="ingest")
     # one writer of the text index at a time: a second ingest (or a sync) waits for the first
     writer = index_for(store).writer(wait_s=WRITER_WAIT_S)
     try:
@@ -191,7 +192,7 @@ def _run(store: Store, paths: list[str], writer: Any, result: IngestResult, bar:
             writer.upsert(batch[i][1] for i in counts.written)
             writer.commit(counts.seq)
         timings["index"] += time.monotonic() - t1
-        bar.update(result.counts)
+        bar.update(result.counts.total, detail=_counts_detail(result.counts))
 
     # The writer holds a few batches of plain tuples that never form cycles: collecting them as
     # garbage candidates again and again costs more than the whole write.
@@ -211,8 +212,8 @@ def _run(store: Store, paths: list[str], writer: Any, result: IngestResult, bar:
             flush(batch)
     finally:
         gc.set_threshold(*threshold)
-    bar.update(result.counts, force=True)
-    bar.done()
+    bar.update(result.counts.total, detail=_counts_detail(result.counts), force=True)
+    bar.finish()
     t0 = time.monotonic()
     store.finish_ingest(ingest_id, result.counts)
     timings["finish"] = time.monotonic() - t0

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 import orjson
 
-from trialfinder.store import open_store, resolve_db
+import trialfinder
+from trialfinder.store import resolve_db
 
 
 class CLIError(Exception):
@@ -63,19 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extra_commands() -> list:
-    """Subcommands that live in their own modules (search, serve, match, eval)."""
-    registers = []
-    for name in ("search_cmd", "serve_cmd", "match_cmd"):
-        try:
-            module = __import__(f"trialfinder.cli.{name}", fromlist=["register"])
-        except ImportError:
-            continue
-        registers.append(module.register)
-    return registers
+    """Subcommands that live in their own modules (search, serve, match, eval, index)."""
+    import importlib
+
+    return [importlib.import_module(f"trialfinder.cli.{name}").register
+            for name in ("search_cmd", "serve_cmd", "match_cmd", "index_cmd")]
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from trialfinder.ingest import ingest, print_summary, sample_path
+    from trialfinder.ingest import print_summary, sample_path
 
     paths = list(args.paths)
     if args.sample:
@@ -84,8 +81,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         raise CLIError("nothing to ingest: give one or more PATHs, or --sample")
     errors = open(args.errors, "wb") if args.errors else None  # noqa: SIM115 - closed below
     try:
-        with open_store(args.db) as store:
-            result = ingest(store, paths, errors=errors, progress=sys.stderr, workers=args.workers)
+        with trialfinder.open_store(args.db) as store:
+            result = trialfinder.ingest(store, paths, errors=errors, progress=sys.stderr, workers=args.workers)
     finally:
         if errors is not None:
             errors.close()
@@ -104,7 +101,7 @@ def _open_existing(db: str | None):
     target = resolve_db(db)
     if "://" not in target and not Path(target).exists():
         raise CLIError(f"no database at {target}: run 'trialfinder ingest --sample' (or give --db)", 1)
-    return open_store(target)
+    return trialfinder.open_store(target)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -112,8 +109,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     nct = args.nct_id.strip().upper()
     with _open_existing(args.db) as store:
-        resolved = store.resolve_id(nct)
-        record = store.get(resolved) if resolved else None
+        record = trialfinder.get_study(store, nct)
     if record is None:
         raise CLIError(f"study {nct} not found", 1)
     if args.json:
@@ -158,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CLIError as exc:
         print(f"trialfinder: error: {exc}", file=sys.stderr)
         return exc.status
-    except (ValueError, FileNotFoundError) as exc:
+    except (trialfinder.TrialfinderError, ValueError, FileNotFoundError) as exc:
         print(f"trialfinder: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:

@@ -85,8 +85,8 @@ def read_patient(path: str) -> str | dict[str, Any]:
 
 
 def cmd_match(args: argparse.Namespace) -> int:
+    from trialfinder import MatchError, match
     from trialfinder.cli import CLIError, _open_existing
-    from trialfinder.matching.match import MatchError, match
 
     if args.limit < 1 or args.limit > 1000:
         raise CLIError("--limit must be between 1 and 1000")

@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+import trialfinder
+
 API_OPTIONS = (
     ("cond", "query.cond", "conditions or disease"),
     ("term", "query.term", "other terms (searches every field)"),
@@ -96,12 +98,11 @@ def build_request(args: argparse.Namespace) -> Any:
 def cmd_search(args: argparse.Namespace) -> int:
     from trialfinder.cli import CLIError, _open_existing
     from trialfinder.search import SearchError
-    from trialfinder.search.engine import search
 
     try:
         request = build_request(args)
         with _open_existing(args.db) as store:
-            page = search(store, request)
+            page = trialfinder.search(store, request)
     except SearchError as exc:
         raise CLIError(str(exc)) from exc
     if args.json:

@@ -4,7 +4,6 @@ Pure functions over plain data; the only I/O is loading the versioned vocabulari
 """
 
 from trialfinder.eligibility.constraints import Constraint, extract_constraints
-from trialfinder.eligibility.criteria import CriteriaSplit, CriterionItem, split_criteria
 from trialfinder.eligibility.evaluate import (
     LABELS,
     CriterionVerdict,
@@ -17,6 +16,7 @@ from trialfinder.eligibility.evaluate import (
 )
 from trialfinder.eligibility.patient import Patient, extract_patient
 from trialfinder.eligibility.vocab import Vocab, VocabError, load_vocab
+from trialfinder.model.criteria import CriteriaSplit, CriterionItem, split_criteria
 
 __all__ = [
     "LABELS",

@@ -14,9 +14,9 @@ from typing import Any, Literal
 
 from trialfinder.eligibility.assess import CLOSED_WORLD_REASONS, AtomResult, assess
 from trialfinder.eligibility.constraints import Constraint, extract_constraints
-from trialfinder.eligibility.criteria import CriterionItem, split_criteria
 from trialfinder.eligibility.patient import Patient, extract_patient
 from trialfinder.eligibility.vocab import load_vocab
+from trialfinder.model.criteria import CriterionItem, split_criteria
 
 __all__ = [
     "CriterionVerdict",

@@ -17,9 +17,10 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from trialfinder.model.criteria import split_criteria
 from trialfinder.model.labels import age_range_text, count_text, label, status_badge, volunteers_text
 from trialfinder.model.study import record_get
 from trialfinder.model.view_sections import (
@@ -113,89 +114,15 @@ def _adapt_item(item: Any, level: int = 0) -> CriterionItem:
 
 
 def _split(text: str) -> _Split:
-    """Use the shared splitter when it exists so the page and matching agree on what the items are."""
-    try:
-        from trialfinder.eligibility.criteria import split_criteria
-    except ImportError:
-        return _fallback_split(text)
+    """The one criteria splitter (``model.criteria``), so the page and matching agree on the items."""
     res = split_criteria(text)
     return _Split(
-        inclusion_preamble=_preamble(getattr(res, "inclusion_preamble", None)),
-        inclusion=tuple(_adapt_item(i) for i in getattr(res, "inclusion", None) or ()),
-        exclusion_preamble=_preamble(getattr(res, "exclusion_preamble", None)),
-        exclusion=tuple(_adapt_item(i) for i in getattr(res, "exclusion", None) or ()),
-        notes=_strings(getattr(res, "notes", None) or ()),
+        inclusion_preamble=_preamble(res.inclusion_preamble),
+        inclusion=tuple(_adapt_item(i) for i in res.inclusion),
+        exclusion_preamble=_preamble(res.exclusion_preamble),
+        exclusion=tuple(_adapt_item(i) for i in res.exclusion),
+        notes=_strings(res.notes),
     )
-
-
-_HEADING_RE = re.compile(
-    r"^(?:key |main |major |general |additional )?(inclusion|exclusion) criteria\b[^:]{0,60}:?$", re.I
-)
-_BULLET_RE = re.compile(r"^(\s*)(?:([*\-•+])|(\d{1,3}|[a-zA-Z]|[ivxIVX]{1,4})[.)])\s+(.*)$")
-
-
-@dataclass
-class _Node:
-    text: str
-    indent: int
-    number: str | None
-    children: list[_Node] = field(default_factory=list)
-
-    def freeze(self, depth: int) -> CriterionItem:
-        return CriterionItem(
-            text=self.text,
-            depth=depth,
-            number=self.number,
-            children=tuple(c.freeze(depth + 1) for c in self.children),
-        )
-
-
-def _fallback_split(text: str) -> _Split:
-    """Minimal splitter used only while trialfinder.eligibility.criteria is unavailable: headings
-    "Inclusion/Exclusion Criteria:", "* "/"- "/numbered bullets nested by indentation, and any prose
-    before the first bullet kept as the preamble.  Text without headings counts as inclusion."""
-    parts: dict[str, tuple[list[str], list[_Node]]] = {"inclusion": ([], []), "exclusion": ([], [])}
-    current = "inclusion"
-    stack: list[_Node] = []
-    prev_blank = True
-    for raw in text.replace("\r\n", "\n").split("\n"):
-        if not raw.strip():
-            prev_blank = True
-            continue
-        bare = raw.strip().strip("#*_ ").strip()
-        heading = _HEADING_RE.match(bare)
-        if heading and not _BULLET_RE.match(raw):
-            current, stack, prev_blank = heading.group(1).lower(), [], True
-            continue
-        preamble, roots = parts[current]
-        bullet = _BULLET_RE.match(raw)
-        if bullet:
-            indent = len(bullet.group(1).expandtabs(4))
-            node = _Node(text=bullet.group(4).strip(), indent=indent, number=bullet.group(3))
-            while stack and stack[-1].indent >= indent:
-                stack.pop()
-            (stack[-1].children if stack else roots).append(node)
-            stack.append(node)
-        elif stack and not prev_blank:
-            stack[-1].text = f"{stack[-1].text} {raw.strip()}"
-        elif not roots:
-            preamble.append(raw.strip())
-        else:
-            node = _Node(text=raw.strip(), indent=0, number=None)
-            roots.append(node)
-            stack = [node]
-        prev_blank = False
-    inc_pre, inc = parts["inclusion"]
-    exc_pre, exc = parts["exclusion"]
-    return _Split(
-        inclusion_preamble=(" ".join(inc_pre),) if inc_pre else (),
-        inclusion=tuple(n.freeze(0) for n in inc),
-        exclusion_preamble=(" ".join(exc_pre),) if exc_pre else (),
-        exclusion=tuple(n.freeze(0) for n in exc),
-    )
-
-
-# --- section builders (each returns None when the record lacks the data) -------------------------
 
 
 def _treatments(interventions: list[dict[str, Any]]) -> tuple[str, ...]:

@@ -215,7 +215,12 @@ def build_plan(store: Any, request: Any) -> tuple[Plan, dict[str, list[str]], An
         radius_km = _req(request, "radius_km") or 80.4672  # 50 miles, the website's default distance
         plan.geo = GeoClause(place.lat, place.lon, float(radius_km), recruiting_sites)
     elif geo is not None:
-        plan.geo = GeoClause(geo.lat, geo.lon, geo.radius_km, recruiting_sites)
+        # API v2: with filter.geo, relevance decays with distance (geoDecay, default exp/300mi/0/0.5)
+        from trialfinder.search.geo_filter import GeoDecay
+
+        d = _req(request, "geo_decay") or GeoDecay()
+        plan.geo = GeoClause(geo.lat, geo.lon, geo.radius_km, recruiting_sites,
+                             (d.func, d.scale_km, d.offset_km, d.decay))
 
     plan.sort = [_sort_key(k, d) for k, d in (_req(request, "sort", []) or [])]
     plan.limit = int(_req(request, "page_size", 10))

@@ -171,6 +171,8 @@ def run_plan(store: Any, plan: Plan, *, snapshot: Snapshot | None = None) -> Raw
     rows: list[tuple[int, float | None]]  # (nct number, score)
     if sort and sort[0][0] == "distance" or len(sort) > 1:
         rows, total = _window_sorted(searcher, query, sort, stop, has_text, geo_ncts, geo_dist)
+    elif has_text and plan.geo is not None and plan.geo.decay is not None and (not sort or sort[0][0] == "relevance"):
+        rows, total = _decayed(searcher, query, plan.geo.decay, stop, geo_ncts, geo_dist)
     else:
         key, direction = sort[0] if sort else ("relevance", "asc")
         limit = max(1, stop + (0 if want_count else 1))
@@ -203,6 +205,39 @@ def run_plan(store: Any, plan: Plan, *, snapshot: Snapshot | None = None) -> Raw
         hits.append(RawHit(0, f"NCT{n:08d}", score if has_text else None, d[0] if d else None, near))
     facets = _facets(searcher, build, filters, plan.facet_top) if plan.facets else None
     return RawResults(hits, total if want_count else None, facets, has_more)
+
+
+#: Hits by text score that geoDecay re-scores (decay only lowers scores; within a radius it is mild).
+DECAY_WINDOW = 2000
+
+
+def decay_factor(func: str, scale_km: float, offset_km: float, decay: float, dist_km: np.ndarray) -> np.ndarray:
+    """API v2 ``geoDecay`` (Elasticsearch's decay functions): 1 within ``offset``, ``decay`` at ``scale``."""
+    x = np.maximum(0.0, dist_km - offset_km)
+    if func == "gauss":
+        return np.exp(x * x * np.log(decay) / (scale_km * scale_km))
+    if func == "linear":
+        s = scale_km / (1.0 - decay)
+        return np.maximum(0.0, (s - x) / s)
+    return np.exp(np.log(decay) / scale_km * x)
+
+
+def _decayed(searcher: Any, query: Any, decay: tuple[str, float, float, float], stop: int,
+             geo_ncts: np.ndarray | None, geo_dist: np.ndarray | None) -> tuple[list[tuple[int, float | None]], int]:
+    """Relevance times the distance decay of the nearest site, over the top DECAY_WINDOW text hits."""
+    res = searcher.search(query, limit=max(stop, DECAY_WINDOW), count=True, weight_by_field="open_w")
+    count = int(res.count)
+    addrs = [a for _, a in res.hits]
+    if not addrs:
+        return [], count
+    nums = np.asarray(searcher.fast_field_values(KEY, addrs), dtype=np.int64)
+    scores = np.asarray([float(s) for s, _ in res.hits])
+    if geo_ncts is not None and len(geo_ncts):
+        at = np.minimum(np.searchsorted(geo_ncts, nums), len(geo_ncts) - 1)
+        dist = np.where(geo_ncts[at] == nums, geo_dist[at], np.inf)
+        scores = scores * decay_factor(*decay, dist)
+    order = np.lexsort((nums, -scores))
+    return [(int(nums[i]), float(scores[i])) for i in order], count
 
 
 def _window_sorted(searcher: Any, query: Any, sort: list[tuple[str, str]], stop: int, has_text: bool,

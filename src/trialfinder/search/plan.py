@@ -46,6 +46,8 @@ class GeoClause:
     lon: float
     radius_km: float
     recruiting_sites_only: bool = False
+    #: API v2 geoDecay: (func, scale_km, offset_km, decay) -- relevance scaled by distance; None = off
+    decay: tuple[str, float, float, float] | None = None
 
 
 @dataclass

@@ -305,7 +305,13 @@ class SearchRequest:
             if not _SYNONYM_RE.match(item):
                 raise _fail("filter.synonyms", f"expected area:synonym_id pairs like ConditionSearch:1651367, "
                                                f"not {item!r}")
-        put("synonym_filters", text_items(self.synonym_filters, "filter.synonyms"))
+        if self.synonym_filters:
+            # ClinicalTrials.gov's synonym ids name entries of its own thesaurus, which no mirror has:
+            # refusing them is honest, ignoring them would widen the search without saying so
+            raise _fail("filter.synonyms", "synonym ids (area:synonym_id) refer to ClinicalTrials.gov's internal "
+                                           "thesaurus, which this server does not have; leave filter.synonyms out "
+                                           "(query terms are expanded with synonyms from the data by default)")
+        put("synonym_filters", ())
         agg = self.agg
         if isinstance(agg, str):
             agg = parse_agg(agg)
@@ -354,6 +360,9 @@ class SearchRequest:
             if not isinstance(value, str) or value.strip().lower() not in choices:
                 raise _fail(_PARAM_OF[name], f"unknown value {value!r}; expected one of {', '.join(choices)}")
             put(name, value.strip().lower())
+        if self.markup_format == "legacy":
+            raise _fail("markupFormat", "markupFormat=legacy (the classic PRS text markup) is not supported: "
+                                        "records are served as stored, in markdown; leave markupFormat out")
 
     def _put(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)

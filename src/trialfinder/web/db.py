@@ -36,6 +36,7 @@ def prepare_database(db: str | None, *, load_sample: bool = True) -> str:
     target = resolve_db(db)
     with open_store(target) as store:
         if store.count() > 0 or not load_sample:
+            prepare_index(store)
             return target
     lock_path = Path(target + ".sample-lock") if "://" not in target else None
     with _file_lock(lock_path):
@@ -52,7 +53,42 @@ def prepare_database(db: str | None, *, load_sample: bool = True) -> str:
     if lock_path is not None:
         with contextlib.suppress(OSError):
             lock_path.unlink()
+    with open_store(target) as store:
+        prepare_index(store)
     return target
+
+
+def prepare_index(store: Any, stream: Any = None) -> None:
+    """Bring the text index up to the database before serving, with progress on ``stream`` (stderr).
+
+    Why at start-up: a missing or old index (a copied database, a new schema version, a node joining a
+    shared database) would otherwise be rebuilt inside the first request. When another process holds
+    the index writer (an ingest or a sync is running), that process keeps the index current, and the
+    server starts at once on the index as it is.
+    """
+    import sys
+
+    from trialfinder.index.follow import catch_up, index_for
+    from trialfinder.index.text_index import IndexBusy
+    from trialfinder.progress import Progress
+
+    idx = index_for(store)
+    if idx.snapshot().seq >= store.data_seq() and idx.compatible:
+        return
+    bar = Progress(stream if stream is not None else sys.stderr, label="text index catch-up")
+    try:
+        with idx.writer(wait_s=0.0) as w:
+            n = catch_up(store, w, progress=lambda done, total: _show(bar, done, total))
+    except IndexBusy:
+        log.warning("the text index is being written by another process (an ingest or sync): serving as it is")
+        return
+    bar.update(n, force=True)
+    bar.finish()
+
+
+def _show(bar: Any, done: int, total: int) -> None:
+    bar.total = total or None
+    bar.update(done)
 
 
 @contextlib.contextmanager
