@@ -71,6 +71,8 @@ CHUNK_DOCS = 256
 INFLIGHT_CHUNKS = 160
 #: Scheduling priority of the workers relative to the writer (see :func:`_worker_init`).
 WORKER_NICE = 5
+#: Longest time between two commits of the text index during an ingest (seconds).
+INDEX_COMMIT_S = 10.0
 #: How long an ingest waits for another writer of the text index (an ingest or a sync) to finish.
 WRITER_WAIT_S = 3600.0
 #: Below this many input bytes, worker processes cost more to start than they save.
@@ -179,6 +181,7 @@ def _run(store: Store, paths: list[str], writer: Any, result: IngestResult, bar:
     cpu0 = _cpu()
 
     timings["index"] = 0.0
+    state: dict[str, float] = {"seq": 0, "committed_at": time.monotonic()}
 
     def flush(batch: list[Any]) -> None:
         t0 = time.monotonic()
@@ -189,8 +192,18 @@ def _run(store: Store, paths: list[str], writer: Any, result: IngestResult, bar:
         if counts.written:
             # the database committed first: a kill before the index commit leaves the index behind
             # (caught up on the next run), never ahead of the records
-            writer.upsert(batch[i][1] for i in counts.written)
-            writer.commit(counts.seq)
+            new = counts.new
+            writer.upsert((batch[i][1] for i in counts.written if i in new), new=True)
+            writer.upsert(batch[i][1] for i in counts.written if i not in new)
+            state["seq"] = counts.seq
+            # A tantivy commit flushes segments and fsyncs: once per batch is most of the index time
+            # of a large ingest. Commit at most every INDEX_COMMIT_S; searches meanwhile answer from
+            # the last commit, resolved against the records (see index.follow), and a kill loses
+            # nothing the next run's catch-up does not redo.
+            if time.monotonic() - state["committed_at"] >= INDEX_COMMIT_S:
+                writer.commit(counts.seq)
+                state["committed_at"] = time.monotonic()
+                state["seq"] = 0
         timings["index"] += time.monotonic() - t1
         bar.update(result.counts.total, detail=_counts_detail(result.counts))
 
@@ -210,6 +223,10 @@ def _run(store: Store, paths: list[str], writer: Any, result: IngestResult, bar:
                 batch = []
         if batch:
             flush(batch)
+        if state["seq"]:
+            t1 = time.monotonic()
+            writer.commit(int(state["seq"]))
+            timings["index"] += time.monotonic() - t1
     finally:
         gc.set_threshold(*threshold)
     bar.update(result.counts.total, detail=_counts_detail(result.counts), force=True)

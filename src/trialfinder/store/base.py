@@ -67,6 +67,8 @@ class UpsertCounts:
     #: and the positions in the batch of the studies it wrote (for the text index)
     seq: int = 0
     written: list[int] = field(default_factory=list)
+    #: the subset of ``written`` that was new to the store (the text index can add them without a delete)
+    new: set[int] = field(default_factory=set)
 
     def __iadd__(self, other: UpsertCounts) -> UpsertCounts:
         self.added += other.added

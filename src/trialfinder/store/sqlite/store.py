@@ -589,6 +589,8 @@ class _BatchWriter:
             existing[nct] = (sid, version, digest, values[-1])
             self.queued.add(sid)
             counts.written.append(position)
+            if old is None:
+                counts.new.add(position)
             if self.legacy_record:
                 studies.append((sid, *values, now, self.seq, record))
             else:
