@@ -174,6 +174,23 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
+def baseline(paths: list[str], directory: Path) -> dict:
+    """A bare tantivy build of the same texts: one Python feeder reading the same files (the yardstick
+    of the issue's 'ingest <= 1.3x a bare build'), with its own peak RSS measured in a child process."""
+    code = ("import json,sys; from pathlib import Path; sys.path.insert(0, BENCH_DIR); import bare_tantivy as b; "
+            "import itertools; n, s = b.build(itertools.chain.from_iterable(b.corpus_records(Path(p)) "
+            "for p in sys.argv[2:]), Path(sys.argv[1])); print(json.dumps({'docs': n, 'build_s': s}))"
+            ).replace("BENCH_DIR", repr(str(Path(__file__).parent)))
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", code, str(directory), *paths],
+                          capture_output=True, text=True, check=False)
+    seconds = time.monotonic() - start
+    if proc.returncode != 0:
+        sys.exit(f"baseline build failed:\n{proc.stderr[-2000:]}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"docs": out["docs"], "seconds": round(seconds, 2), "load_avg": os.getloadavg()[0]}
+
+
 def stages(paths: list[str], nchunks: int) -> None:
     """Per-stage cost per study on the first ``nchunks`` work chunks, in this process (see module doc)."""
     import cProfile
@@ -256,6 +273,9 @@ def main() -> None:
                          "store.sqlite.SQLiteStore.INGEST_WAL_AUTOCHECKPOINT=65536 (for the batch size, "
                          "use --batch-size: a module constant does not change a default already bound)")
     ap.add_argument("--stages", type=int, default=0, metavar="CHUNKS", help="per-stage costs instead (see above)")
+    ap.add_argument("--baseline", action="store_true",
+                    help="also time a bare tantivy build of the same texts (benchmarks/bare_tantivy.py), "
+                         "in the same run, into DB.bare, and report the ratio")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -265,6 +285,9 @@ def main() -> None:
         stages(args.paths, args.stages)
         return
     result = run(args)
+    if args.baseline:
+        result["baseline"] = baseline(args.paths, Path(args.db + ".bare"))
+        result["ratio_to_baseline"] = round(result["seconds"] / result["baseline"]["seconds"], 2)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
