@@ -243,3 +243,48 @@ def test_cli_search_outputs(sample_db: Path, capsys: pytest.CaptureFixture) -> N
     assert "NCT05631717" in text and "acronym of LN" in text and "status:" in text
     assert main(["search", "--db", str(sample_db), "--near", "Chicago", "--radius", "50"]) == 2
     assert "unit" in capsys.readouterr().err
+
+
+def test_geo_decay_ranks_text_matches_by_distance(store) -> None:
+    """With a text query and filter.geo, the default decay (ClinicalTrials.gov: exp, scale 50mi) lowers
+    the scores of far studies; a steep decay orders the hits by distance, a flat one keeps text order."""
+    params = {"query.cond": "cancer", "filter.geo": "distance(41.8781,-87.6298,500mi)", "pageSize": "50"}
+    flat = run(store, **params, geoDecay="func:linear,scale:20000km,offset:0km,decay:0.99")
+    steep = run(store, **params, geoDecay="func:exp,scale:1km,offset:0km,decay:0.01")
+    assert len(steep.hits) >= 10 and set(ids(flat)) <= set(ids(steep)) | set(ids(flat))
+    near = [h.nearest.distance_km for h in steep.hits[:10]]
+    assert near == sorted(near)
+    flat_dists = [h.nearest.distance_km for h in flat.hits[:10]]
+    assert flat_dists != sorted(flat_dists)  # distance does not order them when the decay is flat
+    with pytest.raises(SearchError) as exc:
+        run(store, **params, geoDecay="func:exp,scale:1km,offset:0km,decay:2")
+    assert exc.value.param == "geoDecay"
+
+
+def test_a_behind_index_is_said_and_caught_up(sample_db: Path) -> None:
+    """A study written to the database while another process holds the index writer: the page says the
+    index is behind; once the writer is free, the next search catches up and finds the new text."""
+    import orjson
+
+    from trialfinder.index.follow import forget, index_for
+    from trialfinder.model.study import normalize
+    from trialfinder.store.base import PreparedStudy
+
+    with open_store(sample_db) as s:
+        nct = run(s, **{"query.term": "lupus"}).hits[0].nct_id
+        rec = s.get(nct)
+        rec["protocolSection"]["identificationModule"]["briefTitle"] = "Zyxwvut quokka study"
+        rec["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {"date": "2099-01-01"}
+        holder = index_for(s).writer()  # stands for an ingest between its two commits
+        try:
+            counts = s.upsert_many([PreparedStudy(normalize(rec), orjson.dumps(rec), "x" * 32, "test",
+                                                  {"synonyms": ()})])
+            assert counts.updated == 1
+            forget(s.index_path())  # a fresh process: no cached data sequence
+            behind = run(s, **{"query.term": "quokka", "countTotal": "true"})
+            assert behind.index_behind >= 1 and behind.total_count == 0
+        finally:
+            holder.close()
+        forget(s.index_path())
+        caught = run(s, **{"query.term": "quokka", "countTotal": "true"})
+        assert caught.index_behind == 0 and ids(caught) == [nct]

@@ -44,7 +44,8 @@ def index_for(store: Any) -> TextIndex:
 def forget(path: str | os.PathLike[str]) -> None:
     """Drop this process's handle of an index directory (after it was deleted or moved)."""
     with _LOCK:
-        _INDEXES.pop(str(path), None)
+        idx = _INDEXES.pop(str(path), None)
+        _SEQ_CACHE.pop((idx.path if idx is not None else Path(path)).as_posix(), None)
 
 
 @dataclass(frozen=True)

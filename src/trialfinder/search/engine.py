@@ -76,6 +76,10 @@ class SearchPage:
     #: the expansions used, per area: {"cond": ["lupus nephritis (acronym of LN)"]}
     expansions: dict[str, list[str]] = field(default_factory=dict)
     place: Any = None
+    #: data sequences the index snapshot answering this page is behind the database (0: current).
+    #: Non-zero only while another process (an ingest, a sync) holds the index writer between its
+    #: database and index commits; the hits then reflect the records as of that snapshot.
+    index_behind: int = 0
 
     def to_api_json(self, *, include_extras: bool = False) -> dict[str, Any]:
         """The ClinicalTrials.gov API v2 response shape."""
@@ -86,6 +90,7 @@ class SearchPage:
             out["totalCount"] = self.total_count
         if include_extras:
             out["trialfinder"] = {
+                "indexBehind": self.index_behind,
                 "hits": [{"nctId": h.nct_id, "score": h.score, "matched": h.matched,
                           "nearestSite": h.nearest.to_dict() if h.nearest else None} for h in self.hits],
                 "facets": {k: [[v, n] for v, n in vals] for k, vals in (self.facets or {}).items()},
@@ -334,7 +339,7 @@ def search(store: Any, request: Any, *, explain: bool = True) -> SearchPage:
     if raw.has_more:
         next_token = make_page_token({"q": fp, "o": plan.offset + plan.limit, "v": snap.seq})
     return SearchPage(hits, raw.total if plan.count_total or plan.facets else None, next_token, raw.facets,
-                      expansions, place)
+                      expansions, place, max(0, current.db_seq - snap.seq))
 
 
 def explain_match(record: dict, clauses: list[TextClause]) -> list[str]:

@@ -172,15 +172,17 @@ def list_studies(request: Request) -> Response:
     req = from_api_params(params)
     with _pool(request).store() as store:
         page = search(store, req, explain=False)
+    # an index behind the database (another process is mid-write) is said, never hidden
+    behind = {"x-trialfinder-index-behind": str(page.index_behind)} if page.index_behind else {}
     if req.format == "csv":
-        headers = {}
+        headers = dict(behind)
         if page.next_page_token:
             headers["x-next-page-token"] = page.next_page_token
         if page.total_count is not None:
             headers["x-total-count"] = str(page.total_count)
         body = exports.to_csv([h.record for h in page.hits], columns, header=not req.page_token)
         return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
-    return Response(_dump(page.to_api_json()), media_type=JSON)
+    return Response(_dump(page.to_api_json()), media_type=JSON, headers=behind)
 
 
 @router.get("/studies/metadata", summary="Data Model Fields", operation_id="studiesMetadata",
