@@ -14,6 +14,18 @@ the load generator costs as little CPU as possible on the same machine. The mix:
 * 10% single-study API calls, ``GET /api/v2/studies/{nctId}``;
 * 10% result pages (``/search?cond=...``, HTML with facets) and 10% study pages (``/study/NCT...``).
 
+Distinct-query mode (``--queries FILE``, JSON lines of API parameters as written by
+``benchmarks/search_bench.py --write-queries``): the search API calls are those queries and the result
+pages their texts, each request sent **once** (cold: no cache can help), until all are done or the time
+is up. ``--latency`` is the single-client form of it (``--clients 1``), and also times a bare tantivy
+index of the same corpus (``benchmarks/bare_tantivy.py``, in ``<db>.bare``) on the same texts in the same
+run, so the ratio holds whatever the machine's load. The server's peak RSS (all its processes) is
+sampled throughout.
+
+    python benchmarks/search_bench.py --db /tmp/bench600k.sqlite --distinct 5000 --write-queries /tmp/q.jsonl
+    python benchmarks/load.py --db /tmp/bench600k.sqlite --queries /tmp/q.jsonl --latency
+    python benchmarks/load.py --db /tmp/bench600k.sqlite --queries /tmp/q.jsonl --clients 32 --workers 2
+
 Reported: requests, errors (any non-200, timeout or connection error), throughput, and latency
 percentiles per kind. Target on a 2-core machine: no errors and p95 <= 100 ms for search API calls.
 The exit status is 1 when there were errors.
@@ -32,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -52,6 +65,23 @@ def _free_port() -> int:
 def _get_json(url: str) -> dict:
     with urllib.request.urlopen(url, timeout=30) as r:  # noqa: S310 - loopback only
         return json.loads(r.read())
+
+
+def distinct_mix(path: Path, with_pages: bool = True) -> list[tuple[str, str]]:
+    """Each drawn query once as an API call (with countTotal) and its text once as a result page."""
+    mix: list[tuple[str, str]] = []
+    seen_texts: set[str] = set()
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        q = {k: v for k, v in json.loads(line).items() if not k.startswith("_")}
+        q.setdefault("countTotal", "true")
+        mix.append(("search_api", "/api/v2/studies?" + urlencode(q)))
+        text = q.get("query.cond") or q.get("query.term") or q.get("query.intr")
+        if with_pages and text and text not in seen_texts:
+            seen_texts.add(text)
+            mix.append(("search_page", "/search?" + urlencode({"cond": text})))
+    return mix
 
 
 def build_mix(base: str, seed: int) -> list[tuple[str, str]]:
@@ -135,20 +165,28 @@ class Conn:
 
 
 async def run_load(base: str, mix: list[tuple[str, str]], clients: int, seconds: float,
-                   timeout: float) -> dict:
+                   timeout: float, once: bool = False) -> dict:
+    """``once``: every request of the mix is sent exactly once across all clients (cold mode)."""
     parts = urlsplit(base)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     results: dict[str, list[float]] = {}
     errors: list[str] = []
     sizes: list[int] = []
     stop_at = time.perf_counter() + seconds
+    shared = {"next": 0}
 
     async def client(i: int) -> None:
         conn = Conn(host, port)
         k = i * 7919 % len(mix)
         while time.perf_counter() < stop_at:
-            kind, path = mix[k % len(mix)]
-            k += 1
+            if once:
+                if shared["next"] >= len(mix):
+                    break
+                kind, path = mix[shared["next"]]
+                shared["next"] += 1
+            else:
+                kind, path = mix[k % len(mix)]
+                k += 1
             started = time.perf_counter()
             try:
                 status, size = await asyncio.wait_for(conn.get(path), timeout)
@@ -199,6 +237,48 @@ def report(out: dict, clients: int) -> dict:
     return summary
 
 
+def _sample_rss(proc: subprocess.Popen, out: dict[str, float]) -> None:
+    """Peak resident memory of the server and its worker processes (Linux /proc), every 0.5 s."""
+    while proc.poll() is None:
+        pids, total = [proc.pid], 0
+        while pids:
+            pid = pids.pop()
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) * 1024
+                with open(f"/proc/{pid}/task/{pid}/children") as f:
+                    pids += [int(c) for c in f.read().split()]
+            except (OSError, StopIteration, ValueError):
+                continue
+        out["peak_mb"] = max(out["peak_mb"], total / 1e6)
+        time.sleep(0.5)
+
+
+def baseline(queries: Path, directory: Path, api: dict | None) -> dict:
+    """The bare tantivy top-10 + count on the same texts, in this process, and the ratios to the API."""
+    sys.path.insert(0, str(HERE))
+    import bare_tantivy
+
+    if not directory.exists():
+        raise SystemExit(f"no baseline index at {directory}: run benchmarks/search_bench.py --db ... first")
+    bare = bare_tantivy.Bare(directory)
+    ms = []
+    for line in queries.read_text().splitlines():
+        if line.strip():
+            q = json.loads(line)
+            text = q.get("query.cond") or q.get("query.term") or q.get("query.intr") or ""
+            t0 = time.perf_counter()
+            bare.query(text)
+            ms.append((time.perf_counter() - t0) * 1000)
+    out = {"bare_p50_ms": round(statistics.median(ms), 3), "bare_p95_ms": round(_pct(ms, 95), 3)}
+    if api:
+        out["ratio_p50"] = round(api["p50_ms"] / max(out["bare_p50_ms"], 1e-6), 1)
+        out["ratio_p95"] = round(api["p95_ms"] / max(out["bare_p95_ms"], 1e-6), 1)
+    print(f"bare tantivy on the same texts: p50 {out['bare_p50_ms']} ms, p95 {out['bare_p95_ms']} ms; "
+          f"API/bare: p50 {out.get('ratio_p50')}x, p95 {out.get('ratio_p95')}x")
+    return out
+
+
 def start_server(db: str | None, workers: int) -> tuple[subprocess.Popen, str, str]:
     """``trialfinder serve`` on a free loopback port; returns (process, base URL, database)."""
     if db is None:
@@ -232,7 +312,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=30.0, help="per-request timeout, seconds")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
+    ap.add_argument("--queries", type=Path, help="distinct-query mode: JSON lines of API parameters, each sent once")
+    ap.add_argument("--latency", action="store_true",
+                    help="one client, distinct queries, and the bare tantivy baseline on the same texts")
+    ap.add_argument("--baseline-dir", help="bare tantivy index for --latency (default: <db>.bare)")
     args = ap.parse_args(argv)
+    if args.latency:
+        if not args.queries or not args.db:
+            ap.error("--latency needs --queries and --db")
+        args.clients = 1
 
     proc = None
     made_db = None
@@ -242,14 +330,28 @@ def main(argv: list[str] | None = None) -> int:
         proc, base, db = start_server(args.db, args.workers)
         made_db = None if args.db else Path(db).parent
         print(f"server: {base} ({args.workers} workers) on {db}")
+    rss = {"peak_mb": 0.0}
+    if proc is not None:
+        threading.Thread(target=_sample_rss, args=(proc, rss), daemon=True).start()
     try:
-        mix = build_mix(base, args.seed)
-        print(f"mix: {len(mix)} distinct requests; {args.clients} clients for {args.seconds:g} s "
-              f"after {args.warmup:g} s warm-up; {os.cpu_count()} CPUs")
+        once = args.queries is not None
+        if once:
+            # warm up on the published mix (other texts), so worker start-up is not measured
+            warm = build_mix(base, args.seed)
+            mix = distinct_mix(args.queries)
+        else:
+            mix = warm = build_mix(base, args.seed)
+        print(f"mix: {len(mix)} {'distinct requests, each once' if once else 'requests'}; {args.clients} "
+              f"clients for up to {args.seconds:g} s after {args.warmup:g} s warm-up; {os.cpu_count()} CPUs")
         if args.warmup > 0:
-            asyncio.run(run_load(base, mix, args.clients, args.warmup, args.timeout))
-        out = asyncio.run(run_load(base, mix, args.clients, args.seconds, args.timeout))
+            asyncio.run(run_load(base, warm, args.clients, args.warmup, args.timeout))
+        out = asyncio.run(run_load(base, mix, args.clients, args.seconds, args.timeout, once=once))
         summary = report(out, args.clients)
+        summary["server_peak_rss_mb"] = round(rss["peak_mb"], 1) if proc is not None else None
+        print(f"server peak RSS (all processes): {summary['server_peak_rss_mb']} MB")
+        if args.latency:
+            summary["baseline"] = baseline(args.queries, Path(args.baseline_dir or args.db + ".bare"),
+                                           summary["kinds"].get("search_api"))
         if args.json:
             Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
         return 1 if out["errors"] else 0
