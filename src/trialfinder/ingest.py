@@ -58,6 +58,9 @@ except ImportError:  # pragma: no cover - depends on the environment
 
     _INFLATE_ERRORS = (zlib.error,)
 
+#: What reading one zip member with :func:`_read_member` can raise for a damaged archive.
+_MEMBER_READ_ERRORS: tuple[type[BaseException], ...] = (zipfile.BadZipFile, *_INFLATE_ERRORS, OSError, EOFError)
+
 #: Studies per transaction: large enough that the full-text index writes few, large segments; a run
 #: killed mid-way loses at most this much work (never consistency).
 BATCH_SIZE = 4000
@@ -145,15 +148,15 @@ def ingest(
     for large inputs, none for small ones). Results are consumed in input order either way, so a re-run
     after an interruption sees the same sequence.
     """
-    paths = [str(p) for p in paths]
+    str_paths = [str(p) for p in paths]
     result = IngestResult()
     start = time.monotonic()
-    bar = Progress(progress, total=expected_studies(paths) if progress is not None else None, label="ingest")
+    bar = Progress(progress, total=expected_studies(str_paths) if progress is not None else None, label="ingest")
     # one writer of the text index at a time: a second ingest (or a sync) waits for the first
     writer = index_for(store).writer(wait_s=WRITER_WAIT_S)
     try:
         catch_up(store, writer)  # an earlier run killed between its two commits left the index behind
-        _run(store, paths, writer, result, bar, errors, on_rejection, batch_size, workers)
+        _run(store, str_paths, writer, result, bar, errors, on_rejection, batch_size, workers)
     finally:
         writer.close()
     result.seconds = time.monotonic() - start
@@ -405,7 +408,7 @@ def _work(task: Task, rows_fn: Callable[..., Any] | None) -> list[Any]:
         else:
             try:
                 data, raw = _read_member(path, m)
-            except (zipfile.BadZipFile, *_INFLATE_ERRORS, OSError, EOFError) as exc:
+            except _MEMBER_READ_ERRORS as exc:
                 out.append(Rejection(path, name, _nct_from_name(name), f"corrupt archive entry: {exc}"))
                 continue
         _parse_doc(data, raw, name, path, name, rows_fn, out)

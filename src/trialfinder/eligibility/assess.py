@@ -8,6 +8,7 @@ help the patient (an exclusion is then not triggered), but never to turn a patie
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from trialfinder.eligibility.constraints import Constraint
@@ -66,7 +67,7 @@ class AtomResult:
 
 
 def _res(
-    c: Constraint, value: str, conf: float, reason: str, expl: str, ev: list[Evidence] | None = None
+    c: Constraint, value: str, conf: float, reason: str, expl: str, ev: Sequence[Evidence] | None = None
 ) -> AtomResult:
     if c.negated and value in ("T", "F"):
         value = "F" if value == "T" else "T"

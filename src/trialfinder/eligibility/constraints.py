@@ -151,6 +151,7 @@ def _extract_reproductive(b: Builder) -> bool:
     n = b.norm
     found = False
     group = b.new_group()
+    m: re.Match[str] | None  # loop variable below, then reused for single searches
     for m in _NEG_PREG.finditer(n):
         b.add("pregnancy", m.start(), m.end(), 0.85, group=group, negated=True)
         found = True
@@ -251,10 +252,10 @@ def _extract_life(b: Builder) -> None:
     m = _LIFE.search(n)
     unit_days = {"h": 1 / 24, "d": 1, "w": 7, "m": 30.44, "y": 365.25}
     if m:
-        n = parse_number(m.group("n"))
-        if n is None:
+        num = parse_number(m.group("n"))
+        if num is None:
             return
-        val = n * unit_days[m.group("u")[0]]
+        val = num * unit_days[m.group("u")[0]]
         cmp = (m.group("cmp") or "").strip()
         if cmp in ("<", "<=", "≤", "less than", "shorter than", "under"):
             b.add(
@@ -281,10 +282,10 @@ def _extract_life(b: Builder) -> None:
         return
     m = _SURVIVE.search(n)
     if m:
-        n = parse_number(m.group("n"))
-        if n is None:
+        num = parse_number(m.group("n"))
+        if num is None:
             return
-        val = n * unit_days[m.group("u")[0]]
+        val = num * unit_days[m.group("u")[0]]
         b.add(
             "life_expectancy", m.start(), m.end(), 0.6, low=None, high=val, high_inclusive=False, unit="days"
         )

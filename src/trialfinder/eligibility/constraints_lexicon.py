@@ -203,18 +203,21 @@ def parse_age(norm: str) -> list[AgeSpan]:
             found.append((m.start(), m.end(), None, n * _age_factor(m.groupdict().get("u")), True, inclusive))
             taken.append((m.start(), m.end()))
     if not found:
-        m = re.search(
+        minor = re.search(
             r"\bminors\b|\bminor\b(?=\s*(?:[,.;)]|$|patients?|children|subjects?|participants?))", norm
         )
-        if m:
+        if minor:
             return [
-                AgeSpan(m.start(), m.end(), None, 18.0, True, False, _conditional(norm, m.start(), m.end()))
+                AgeSpan(
+                    minor.start(), minor.end(), None, 18.0, True, False,
+                    _conditional(norm, minor.start(), minor.end()),
+                )
             ]
-        m = re.search(
+        adult = re.search(
             r"^(?:\W*)(?:adults?|adult\s+(?:patients|subjects|participants|volunteers|men|women))\b", norm
         )
-        if m:
-            return [AgeSpan(m.start(), m.end(), 18.0, None)]
+        if adult:
+            return [AgeSpan(adult.start(), adult.end(), 18.0, None)]
         return []
     found.sort()
     # group bounds: "or"/"and/or"/"(" between two bounds starts a new alternative
@@ -247,8 +250,8 @@ def parse_age(norm: str) -> list[AgeSpan]:
                 hi[1] if hi else True,
             )
         )
-    for a in out:
-        a.conditional = _conditional(norm, a.start, a.end)
+    for span in out:
+        span.conditional = _conditional(norm, span.start, span.end)
     return out
 
 
@@ -408,9 +411,9 @@ def parse_labs(norm: str, vocab: Vocab) -> list[LabSpan]:
                 b = _value(m.group("b"), an.roman)
                 if b is None:
                     continue
-                lo, hi = sorted((a, b))
-                clo, u1 = _convert(lo, unit, analyte, vocab)
-                chi, _u2 = _convert(hi, unit, analyte, vocab)
+                raw_lo, raw_hi = sorted((a, b))
+                clo, u1 = _convert(raw_lo, unit, analyte, vocab)
+                chi, _u2 = _convert(raw_hi, unit, analyte, vocab)
                 if clo is None or chi is None:
                     continue
                 found.append(LabSpan(analyte, start, end + m.end(), clo, chi, True, True, u1))

@@ -184,7 +184,8 @@ def _extract_age_sex(p: Patient, vocab: Vocab) -> None:
             p.sex = "male"
         if p.sex:
             rx = _SHE if p.sex == "female" else _HE
-            p.evidence["sex"] = [s.sid for s in p.sentences if rx.search(s.norm)][:1]
+            sex_evidence: list[Evidence] = [s.sid for s in p.sentences if rx.search(s.norm)]
+            p.evidence["sex"] = sex_evidence[:1]
 
 
 def _extract_reproductive(p: Patient, vocab: Vocab) -> None:
@@ -241,9 +242,9 @@ def _extract_reproductive(p: Patient, vocab: Vocab) -> None:
             elif a.affirmed:
                 p.lactating = True
             p.evidence.setdefault("lactation", []).append(s.sid)
-        m = re.search(r"\b(?:post-?menopausal|menopause|menopausal)\b", n)
-        if m:
-            a = assertion(n, m.start(), m.end(), vocab)
+        meno = re.search(r"\b(?:post-?menopausal|menopause|menopausal)\b", n)
+        if meno:
+            a = assertion(n, meno.start(), meno.end(), vocab)
             if not re.search(r"\bpre-?menopausal\b", n) and not a.negated:
                 p.menopausal = True
                 p.evidence.setdefault("menopause", []).append(s.sid)
@@ -408,34 +409,34 @@ def _extract_labs(p: Patient, vocab: Vocab) -> None:
                 if vocab.analyte_names.get(nterm) != analyte:
                     tail = tail[:nstart]
                     break
-            m = value_re.match(tail)
-            if not m:
+            vm = value_re.match(tail)
+            if not vm:
                 continue
-            gap = tail[: m.start(1)]
+            gap = tail[: vm.start(1)]
             if re.search(r"\b(?:lost|gained|decrease|increase|of the|in diameter)\b", gap):
                 continue
-            low = parse_number(m.group(1))
-            high = parse_number(m.group(2)) if m.group(2) else low
-            unit = m.group(3)
+            low = parse_number(vm.group(1))
+            high = parse_number(vm.group(2)) if vm.group(2) else low
+            unit = vm.group(3)
             if low is None or high is None:
                 continue
             conv_low = convert_unit(low, unit, analyte, vocab)
             conv_high = convert_unit(high, unit, analyte, vocab)
             if conv_low is None or conv_high is None:
                 continue
-            p.add_lab(LabValue(analyte, conv_low, conv_high, [s.sid], s.original(start, end + m.end())))
-            taken.append((start, end + m.end()))
+            p.add_lab(LabValue(analyte, conv_low, conv_high, [s.sid], s.original(start, end + vm.end())))
+            taken.append((start, end + vm.end()))
         for m in re.finditer(rf"{_NUMBER}\s*%\s*(eosinophils|neutrophils|lymphocytes)", n):
             key = {"eosinophils": "eosinophils_pct"}.get(m.group(2))
             if key:
                 v = parse_number(m.group(1))
                 if v is not None:
                     p.add_lab(LabValue(key, v, v, [s.sid], m.group(0)))
-        m = re.search(rf"\bfevers?\b[^.;]{{0,30}}?from\s+{_NUMBER}\s+to\s+{_NUMBER}", n)
-        if m:
-            lo, hi = parse_number(m.group(1)), parse_number(m.group(2))
+        fever = re.search(rf"\bfevers?\b[^.;]{{0,30}}?from\s+{_NUMBER}\s+to\s+{_NUMBER}", n)
+        if fever:
+            lo, hi = parse_number(fever.group(1)), parse_number(fever.group(2))
             if lo is not None and hi is not None:
-                p.add_lab(LabValue("temperature", lo, hi, [s.sid], m.group(0)))
+                p.add_lab(LabValue("temperature", lo, hi, [s.sid], fever.group(0)))
         _qualitative(p, s, vocab)
         _normal_panels(p, s, vocab)
 

@@ -310,7 +310,7 @@ def score_studies(stats: IndexStats, query: PatientQuery, nct_ids: Sequence[str]
     weights = query.weights
     words = {t.term: t.word for t in query.terms}
     for i, nct in enumerate(ids):
-        acc: Counter[str] = Counter()
+        acc: dict[str, float] = {}  # BM25F pseudo term frequency: a float, so not a Counter
         pair_hit: set[tuple[str, str]] = set()
         topical: set[str] = set()
         for j, f in enumerate(fields):
@@ -320,7 +320,7 @@ def score_studies(stats: IndexStats, query: PatientQuery, nct_ids: Sequence[str]
             norm = SCORE_FIELDS[f] / (1.0 - B + B * len(seq) / avg[f])
             for t, _ in seq:
                 if t in weights:
-                    acc[t] += norm
+                    acc[t] = acc.get(t, 0.0) + norm
                     if matched is not None and f in RETRIEVAL_FIELDS:
                         topical.add(t)
             if f in RETRIEVAL_FIELDS and query.bigrams:

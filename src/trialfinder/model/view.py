@@ -18,7 +18,7 @@ import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from trialfinder.model.criteria import split_criteria
 from trialfinder.model.labels import age_range_text, count_text, label, status_badge, volunteers_text
@@ -152,16 +152,22 @@ def _enrollment(design: Any) -> str | None:
     return f"{count} {'estimated ' if estimated else ''}{'patient' if count == 1 else 'patients'}"
 
 
-_INCLUSION = {"key": "inclusion", "heading": "Inclusion criteria", "group": DETAILS_GROUP}
-_EXCLUSION = {"key": "exclusion", "heading": "Exclusion criteria", "group": DETAILS_GROUP}
+class _CriteriaNames(TypedDict):
+    key: str
+    heading: str
+    group: str
 
 
-def _criteria_sections(elig: Any) -> list[Section]:
+_INCLUSION: _CriteriaNames = {"key": "inclusion", "heading": "Inclusion criteria", "group": DETAILS_GROUP}
+_EXCLUSION: _CriteriaNames = {"key": "exclusion", "heading": "Exclusion criteria", "group": DETAILS_GROUP}
+
+
+def _criteria_sections(elig: Any) -> list[CriteriaSection]:
     text = _str(record_get(elig, "eligibilityCriteria"))
     if not text:
         return []
     split = _split(text)
-    out: list[Section] = []
+    out: list[CriteriaSection] = []
     for names, pre, items in (
         (_INCLUSION, split.inclusion_preamble, split.inclusion),
         (_EXCLUSION, split.exclusion_preamble, split.exclusion),

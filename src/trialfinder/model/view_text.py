@@ -147,7 +147,7 @@ def render_text(view: StudyView, width: int = 100, *, max_sites: int | None = No
     w = _Writer(width)
     group: str | None = None
     for sec in view.sections:
-        if sec.key == "title":
+        if sec.key == "title" and isinstance(sec, LinesSection):
             first, *rest = sec.lines
             start = len(w.out)
             w.wrap(first)

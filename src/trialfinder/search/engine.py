@@ -119,7 +119,8 @@ def _fingerprint(request: Any) -> str:
     """A short hash of everything but the page token, so a token cannot be replayed on another query."""
     from dataclasses import asdict, is_dataclass
 
-    state = asdict(request) if is_dataclass(request) else dict(vars(request))
+    # an instance, never a dataclass type: is_dataclass alone would also accept the class
+    state = asdict(request) if is_dataclass(request) and not isinstance(request, type) else dict(vars(request))
     state.pop("page_token", None)
     state.pop("fields", None)
     blob = orjson.dumps(state, option=orjson.OPT_SORT_KEYS, default=str)

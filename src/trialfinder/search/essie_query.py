@@ -144,6 +144,8 @@ class EssieCompiler:
 
 def value_range(schema: Any, name: str, kind: str, lo: Any, hi: Any) -> Any:
     """A range over a numeric field; a study without a value never matches."""
+    lo_v: float | None  # an int for date and int fields
+    hi_v: float | None
     if kind == "date":
         lo_v = date_int(str(lo)) if lo is not None else None
         hi_v = date_int(str(hi)) if hi is not None else None

@@ -15,6 +15,7 @@ field's weight (:data:`~trialfinder.index.schema.FIELD_WEIGHTS`); open studies g
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -55,8 +56,10 @@ class TextQueries:
             tokens = [t for w in words for t in analyze(w)]
             if not tokens:
                 return Q.empty_query()
+            # the tantivy stub types ``words`` as an invariant list[str | tuple[int, str]]; a list[str] is valid
             per_field = [self._boost(Q.term_query(s, f, tokens[0]) if len(tokens) == 1
-                                     else Q.phrase_query(s, f, tokens), f, weighted) for f in fields]
+                                     else Q.phrase_query(s, f, tokens),  # type: ignore[arg-type]
+                                     f, weighted) for f in fields]
             return per_field[0] if len(per_field) == 1 else Q.boolean_query([(Occur.Should, q) for q in per_field])
         tokens = list(dict.fromkeys(t for w in words for t in analyze(w)))
         if not tokens:
@@ -189,7 +192,7 @@ def run_plan(store: Any, plan: Plan, *, snapshot: Snapshot | None = None) -> Raw
     has_more = (total > stop) if total is not None else len(rows) > stop
     page = rows[start:stop]
     dist_of: dict[int, tuple[float, int]] = {}
-    if plan.geo is not None and geo_ncts is not None and page:
+    if plan.geo is not None and geo_ncts is not None and geo_dist is not None and geo_lid is not None and page:
         at = np.searchsorted(geo_ncts, [n for n, _ in page])
         for (n, _s), i in zip(page, at, strict=True):
             if i < len(geo_ncts) and geo_ncts[i] == n:
@@ -232,7 +235,7 @@ def _decayed(searcher: Any, query: Any, decay: tuple[str, float, float, float], 
         return [], count
     nums = np.asarray(searcher.fast_field_values(KEY, addrs), dtype=np.int64)
     scores = np.asarray([float(s) for s, _ in res.hits])
-    if geo_ncts is not None and len(geo_ncts):
+    if geo_ncts is not None and geo_dist is not None and len(geo_ncts):
         at = np.minimum(np.searchsorted(geo_ncts, nums), len(geo_ncts) - 1)
         dist = np.where(geo_ncts[at] == nums, geo_dist[at], np.inf)
         scores = scores * decay_factor(*decay, dist)
@@ -276,9 +279,12 @@ def _window_sorted(searcher: Any, query: Any, sort: list[tuple[str, str]], stop:
                 continue  # no scores in a field-sorted window: the first key decides
             keys.append(-scores)
         elif key == "distance":
-            at = np.searchsorted(geo_ncts, nums) if geo_ncts is not None else None
-            dist = np.where((at < len(geo_ncts)) & (geo_ncts[np.minimum(at, len(geo_ncts) - 1)] == nums),
-                            geo_dist[np.minimum(at, len(geo_ncts) - 1)], np.inf) if at is not None else np.full(len(nums), np.inf)
+            if geo_ncts is not None and geo_dist is not None:
+                at = np.searchsorted(geo_ncts, nums)
+                clipped = np.minimum(at, len(geo_ncts) - 1)
+                dist = np.where((at < len(geo_ncts)) & (geo_ncts[clipped] == nums), geo_dist[clipped], np.inf)
+            else:
+                dist = np.full(len(nums), np.inf)
             keys.append(dist)
         else:
             values = np.asarray([v if v is not None else -1 for v in searcher.fast_field_values(_SORT_FIELD[key], addrs)],
@@ -286,8 +292,8 @@ def _window_sorted(searcher: Any, query: Any, sort: list[tuple[str, str]], stop:
             missing = values < 0
             keys.append(-values if desc else values)
             keys.append(missing.astype(np.int8))
-    order = np.lexsort(keys)
-    return [(int(nums[i]), float(scores[i]) if has_text else None) for i in order], count
+    ranked = np.lexsort(keys)
+    return [(int(nums[i]), float(scores[i]) if has_text else None) for i in ranked], count
 
 
 def _facets(searcher: Any, build: Any, filters: dict[str, list[Any]], top: int) -> dict[str, list[tuple[str, int]]]:
@@ -312,7 +318,7 @@ def _facets(searcher: Any, build: Any, filters: dict[str, list[Any]], top: int) 
     return {dim: out.get(dim, []) for dim in FACET_DIMENSIONS}
 
 
-def retrieve(store: Any, words: list[str], fields: tuple[str, ...], *, limit: int, phrases: list[str] = (),
+def retrieve(store: Any, words: list[str], fields: tuple[str, ...], *, limit: int, phrases: Sequence[str] = (),
              weights: dict[str, float] | None = None, age: float | None = None, sexes: tuple[str, ...] = (),
              statuses: tuple[str, ...] = (), country: str | None = None,
              geo: tuple[float, float, float, bool] | None = None) -> list[tuple[str, float, float | None, int | None]]:
@@ -357,7 +363,7 @@ def retrieve(store: Any, words: list[str], fields: tuple[str, ...], *, limit: in
     out: list[tuple[str, float, float | None, int | None]] = []
     for (score, _a), n in zip(res.hits, nums, strict=True):
         dist = lid = None
-        if geo_ncts is not None:
+        if geo_ncts is not None and geo_dist is not None and geo_lid is not None:
             i = int(np.searchsorted(geo_ncts, n))
             if i < len(geo_ncts) and geo_ncts[i] == n:
                 dist, lid = float(geo_dist[i]), int(geo_lid[i])

@@ -545,8 +545,10 @@ def from_api_params(params: Mapping[str, str | list[str]]) -> SearchRequest:
         if "filter." + key in texts:
             clauses.append(_post_clause(name, texts[name]))
         else:  # alone, a post filter is its filter; errors still name postFilter.*
+            # raw parameter text, as for ``kwargs`` above: __post_init__ parses and validates it
+            probe_kwargs: dict[str, Any] = {_FIELD_OF["filter." + key]: texts[name]}
             try:
-                probe = SearchRequest(**{_FIELD_OF["filter." + key]: texts[name]})
+                probe = SearchRequest(**probe_kwargs)
             except SearchError as err:
                 raise err.with_param(name) from None
             field_name = "advanced" if key == "advanced" else _FIELD_OF["filter." + key]

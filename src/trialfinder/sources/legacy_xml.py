@@ -667,8 +667,9 @@ def _arms(kids: dict[str, list[Element]]) -> dict:
         # v2 lists each arm's interventions as "<Type display name>: <name>", e.g. "Drug: Palbociclib"
         type_text, name = _plain(iv.find("intervention_type")), entry.get("name")
         display = f"{type_text}: {name}" if type_text and name else name
-        for label in labels if display else ():
-            names_by_arm.setdefault(label, []).append(display)
+        if display:
+            for label in labels:
+                names_by_arm.setdefault(label, []).append(display)
     arms = [_fields(ag, _ARM) for ag in kids.get("arm_group") or ()]
     for arm in arms:
         _put(arm, "interventionNames", names_by_arm.get(arm.get("label", ""), []))
@@ -681,7 +682,7 @@ def _eligibility(el: Element | None) -> dict:
     if el is None:
         return {}
     elig = _fields(el, _ELIGIBILITY)
-    ages = []
+    ages: list[str | None] = []
     for tag, key in (("minimum_age", "minimumAge"), ("maximum_age", "maximumAge")):
         age = _one_line(el.find(tag))
         if age and age.upper() not in ("N/A", "NA", "NONE"):
@@ -762,7 +763,7 @@ def _references(kids: dict[str, list[Element]]) -> dict:
     _put(refs_m, "references", refs)
     links = [_fields(link, _LINK) for link in kids.get("link") or ()]
     _put(refs_m, "seeAlsoLinks", [x for x in links if "url" in x])
-    ipds = []
+    ipds: list[dict] = []
     for docs in kids.get("study_docs") or ():
         ipds.extend(entry for entry in (_fields(d, _AVAIL_IPD) for d in docs.findall("study_doc")) if entry)
     _put(refs_m, "availIpds", ipds)

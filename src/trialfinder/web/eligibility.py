@@ -300,12 +300,13 @@ async def match_submit(request: Request) -> Response:
     note = (form.get("note") or "")[:MAX_NOTE_CHARS]
     near = (form.get("near") or "").strip()[:200]
     recruiting = form.get("recruiting") in ("1", "on", "true")
-    shown = {"note": note, "near": near, "dist": form.get("dist") or "50mi", "recruiting": recruiting}
+    dist = form.get("dist") or "50mi"
+    shown = {"note": note, "near": near, "dist": dist, "recruiting": recruiting}
     if not note.strip():
         return _page(request, "eligibility/match.html", {"form": shown, "result": None, "radii": _RADII,
                                                          "error": "Enter the patient's note."}, 400)
     try:
-        result = await run_in_threadpool(_run_match, request, note, near, shown["dist"], recruiting, 20)
+        result = await run_in_threadpool(_run_match, request, note, near, dist, recruiting, 20)
     except HTTPException as exc:
         if exc.status_code != 400:
             raise

@@ -36,7 +36,7 @@ def build(spec: dict[str, Any]) -> list[dict[str, Any]]:
     from trialfinder.search.fields import PIECES
 
     schemas = spec["components"]["schemas"]
-    piece_of = {}
+    piece_of: dict[str, str] = {}
     for piece, path in PIECES.items():
         piece_of.setdefault(path, piece)
 

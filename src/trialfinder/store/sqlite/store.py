@@ -285,6 +285,8 @@ class SQLiteStore(Store):
 
     def begin_ingest(self, source: str) -> int:
         cur = self.conn.execute("INSERT INTO ingests (source, started_at) VALUES (?, ?)", (source, _now()))
+        if cur.lastrowid is None:  # sqlite3 sets it after every successful single-row INSERT
+            raise RuntimeError("INSERT INTO ingests returned no rowid")
         ingest_id = int(cur.lastrowid)
         self.conn.execute("PRAGMA cache_size = -262144")
         self.conn.execute(f"PRAGMA wal_autocheckpoint = {self.INGEST_WAL_AUTOCHECKPOINT}")
