@@ -27,14 +27,16 @@ __all__ = ["IndexStatus", "get_study", "index_status", "ingest", "match", "open_
            "search"]
 
 
-def search(store: Store, params: SearchRequest | Mapping[str, str | list[str]] | None = None,
-           **kwargs: Any) -> SearchPage:
+def search(store: Store, params: SearchRequest | Mapping[str, str | list[str]] | None = None, *,
+           explain: bool = True, **kwargs: Any) -> SearchPage:
     """One page of studies for a search.
 
     ``params`` is a :class:`SearchRequest`, or ClinicalTrials.gov API v2 ``/studies`` parameters
     (``{"query.cond": "lupus", "filter.overallStatus": "RECRUITING", "countTotal": "true"}``);
     keyword arguments are :class:`SearchRequest` fields (``search(store, cond="asthma", page_size=5)``).
     Invalid parameters raise :class:`~trialfinder.search.request.SearchError` with the parameter named.
+    ``explain=False`` skips working out which query terms each hit matched (``SearchHit.matched``), which
+    the JSON API does not return.
     """
     if isinstance(params, SearchRequest):
         if kwargs:
@@ -46,7 +48,7 @@ def search(store: Store, params: SearchRequest | Mapping[str, str | list[str]] |
         request = from_api_params(params)
     else:
         request = SearchRequest(**kwargs)
-    return _search(store, request)
+    return _search(store, request, explain=explain)
 
 
 def get_study(store: Store, nct_id: str) -> dict[str, Any] | None:

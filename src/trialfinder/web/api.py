@@ -21,7 +21,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
-from trialfinder.search import SearchError, from_api_params
+from trialfinder import SearchError, from_api_params
 from trialfinder.search.fields import resolve_field
 from trialfinder.search.request import MAX_PAGE_SIZE, normalize_nct_id
 from trialfinder.web import exports
@@ -154,7 +154,7 @@ def _split(value: str | list[str] | None) -> list[str]:
             responses={200: json_response("PagedStudies", csv=True), **ERROR_RESPONSES})
 def list_studies(request: Request) -> Response:
     """Studies matching query and filter parameters, page by page (``nextPageToken``)."""
-    from trialfinder.search.engine import search
+    from trialfinder import search
 
     params = api_params(request)
     fmt = (_single(params, "format") or "json").lower()

@@ -27,7 +27,7 @@ from fastapi.responses import PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from trialfinder.search import SearchError
+from trialfinder import SearchError
 from trialfinder.web.db import BudgetExceeded, StorePool, prepare_database
 from trialfinder.web.render import make_templates
 from trialfinder.web.settings import Settings
@@ -239,8 +239,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def _warm_up(pool: StorePool) -> None:
     """Load what the first requests would otherwise wait for (the gazetteer, page caches)."""
-    from trialfinder.search import SearchRequest
-    from trialfinder.search.engine import search
+    from trialfinder import SearchRequest, search
 
     try:
         # outside the pool (no work budget): the first search of a process builds the study index,

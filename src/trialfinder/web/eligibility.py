@@ -275,7 +275,7 @@ def _parse_radius(text: str | None) -> float | None:
 
 def _run_match(request: Request, patient: str | dict[str, Any], near: str | None, radius: str | None,
                recruiting: bool, limit: int) -> Any:
-    from trialfinder.matching.match import MatchError, match
+    from trialfinder import MatchError, match
 
     radius_km = _parse_radius(radius) if near else None
     with _store(request) as store:

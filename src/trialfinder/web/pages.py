@@ -16,10 +16,10 @@ import orjson
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
+from trialfinder import SearchError
 from trialfinder.model.enums import ENUMS
 from trialfinder.model.labels import label, status_badge
 from trialfinder.model.study import record_get
-from trialfinder.search import SearchError
 from trialfinder.web import exports
 from trialfinder.web.query import PAGE_SIZES, SORTS, WebQuery
 from trialfinder.web.render import url_with
@@ -229,7 +229,7 @@ def _map_for_hits(request: Request, summaries: list[dict[str, Any]], page: Any) 
 @router.get("/search", response_class=HTMLResponse)
 def search_page(request: Request) -> Response:
     """Results: count, facets, sorting, paging, exports (.csv, .json, .ris) and an RSS feed (.rss)."""
-    from trialfinder.search.engine import search
+    from trialfinder import search
 
     settings = request.app.state.settings
     fmt = _format(request)

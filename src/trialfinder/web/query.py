@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from trialfinder.search import SearchError, SearchRequest
+from trialfinder import SearchError, SearchRequest
 
 #: Text parameters of the form -> SearchRequest fields (query areas, Essie expressions).
 TEXT_PARAMS: dict[str, str] = {
