@@ -288,3 +288,22 @@ def test_a_behind_index_is_said_and_caught_up(sample_db: Path) -> None:
         forget(s.index_path())
         caught = run(s, **{"query.term": "quokka", "countTotal": "true"})
         assert caught.index_behind == 0 and ids(caught) == [nct]
+
+
+@pytest.mark.parametrize("lat,lon,radius", [(41.8781, -87.6298, "300mi"), (48.8566, 2.3522, "500km"),
+                                           (40.7128, -74.0060, "60mi"), (31.2304, 121.4737, "1000km")])
+def test_radius_by_cells_equals_site_by_site(store, lat, lon, radius) -> None:
+    """A circle is searched as the index cells wholly inside it plus the studies left over: the studies
+    found are exactly those with a site within the radius (computed here site by site)."""
+    from trialfinder.search.geo import sites_for
+    from trialfinder.search.request import parse_radius
+
+    km = parse_radius(radius)
+    sites = sites_for(store, store.data_seq())
+    expected = {f"NCT{n:08d}" for n in sites.within(lat, lon, km)[0].tolist()}
+    _uniq, _d, _l, cells, rest = sites.cover(lat, lon, km)
+    assert cells, "the circle should hold whole cells"
+    assert len(rest) < len(expected)
+    page = run(store, **{"filter.geo": f"distance({lat},{lon},{radius})", "pageSize": "1000", "countTotal": "true"})
+    assert page.total_count == len(expected)
+    assert set(ids(page)) == expected

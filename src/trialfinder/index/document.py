@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from trialfinder.index.schema import SCHEMA_VERSION
+from trialfinder.index.schema import SCHEMA_VERSION, geo_cell
 from trialfinder.model.statuses import OPEN_BOOST, OPEN_STATUSES
 
 #: ``open_w`` such that tantivy's weight ``log2(2 + open_w)`` equals OPEN_BOOST.
@@ -95,6 +95,9 @@ def study_document(s: Any, seq: int = 0) -> dict[str, Any]:
             doc["loc_status"] = statuses
         if any(loc[6] is not None for loc in locs):
             present.append("geo")
+            cells = sorted({geo_cell(loc[6], loc[7]) for loc in locs if loc[6] is not None and loc[7] is not None})
+            if cells:
+                doc["geo_cell"] = cells
     ids = {s.nct_id.lower()} | {v.lower() for _k, v in s.identifiers if v}
     doc["ids_lc"] = sorted(ids)
     idk = sorted({f"{k}:{v.lower()}" for k, v in s.identifiers if v})

@@ -12,11 +12,12 @@ rebuilt from the records when it is opened for writing.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import tantivy
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: The analyzer of every text field, registered under this name on each open (tantivy does not
 #: persist custom analyzers): split on non-alphanumerics, drop tokens over 40 bytes, lowercase,
@@ -48,13 +49,21 @@ FACET_SINGLE = ("status", "study_type", "sex", "funder_type")
 FACET_MULTI = ("phase", "age_group", "intervention_type", "country", "condition")
 #: Keyword fields for filters only (raw, lowercased where matching ignores case).
 KEYWORDS = ("allocation", "intervention_model", "masking", "primary_purpose", "enrollment_type",
-            "country_lc", "state_lc", "city_lc", "loc_status", "ids_lc", "idk", "present")
+            "country_lc", "state_lc", "city_lc", "loc_status", "ids_lc", "idk", "present", "geo_cell")
+#: Size in degrees of the latitude/longitude cells of ``geo_cell`` (see :func:`geo_cell`).
+GEO_CELL_DEG = 0.5
 #: Date fields as ``yyyymmdd`` integers (absent when the study has no such date).
 DATE_FIELDS = ("start_date", "first_posted", "last_update_posted", "completion_date",
                "primary_completion_date")
 #: The key of a study document (the 8 digits of its NCT id); 0 is the index's own metadata document.
 KEY = "nct"
 META_KEY = 0
+
+
+def geo_cell(lat: float, lon: float) -> str:
+    """The ``geo_cell`` term of a site: a radius search names the cells that lie wholly inside its
+    circle (a few dozen terms) instead of listing every study in it (tens of thousands of keys)."""
+    return f"{math.floor(lat / GEO_CELL_DEG)}:{math.floor(lon / GEO_CELL_DEG)}"
 
 
 def analyzer() -> Any:

@@ -150,8 +150,18 @@ def run_plan(store: Any, plan: Plan, *, snapshot: Snapshot | None = None) -> Raw
     geo_ncts = geo_dist = geo_lid = None
     if plan.geo is not None:
         g = plan.geo
-        geo_ncts, geo_dist, geo_lid = get_sites().within(g.lat, g.lon, g.radius_km, g.recruiting_sites_only)
-        add("geo", _terms(schema, KEY, geo_ncts.tolist()))
+        if g.recruiting_sites_only:  # site status is not in the cells: list the studies
+            geo_ncts, geo_dist, geo_lid = get_sites().within(g.lat, g.lon, g.radius_km, True)
+            add("geo", _terms(schema, KEY, geo_ncts.tolist()))
+        else:
+            geo_ncts, geo_dist, geo_lid, cells, rest = get_sites().cover(g.lat, g.lon, g.radius_km)
+            if cells:
+                parts = [(tantivy.Occur.Should, tantivy.Query.term_set_query(schema, "geo_cell", cells))]
+                if len(rest):
+                    parts.append((tantivy.Occur.Should, _terms(schema, KEY, rest.tolist())))
+                add("geo", tantivy.Query.boolean_query(parts))
+            else:
+                add("geo", _terms(schema, KEY, geo_ncts.tolist()))
 
     def build(skip: str | None = None) -> Any:
         parts: list[tuple[Any, Any]] = [(Occur.Must, q) for q in scored]

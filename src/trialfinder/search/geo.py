@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from trialfinder.index.schema import GEO_CELL_DEG
+
 EARTH_KM = 6371.0088
 #: While the data sequence keeps moving (an ingest running), reload the sites at most this often.
 REFRESH_S = 5.0
@@ -34,6 +36,38 @@ class Sites:
     def within(self, lat: float, lon: float, radius_km: float,
                recruiting_only: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(NCT numbers sorted, distance of each one's nearest site in km, that site's id) in the circle."""
+        uniq, dist, lid, _la, _lo, _nct = self._inside(lat, lon, radius_km, recruiting_only)
+        return uniq, dist, lid
+
+    def cover(self, lat: float, lon: float, radius_km: float
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], np.ndarray]:
+        """:meth:`within`, plus the same set of studies said in fewer index terms: the ``geo_cell``
+        terms of the cells wholly inside the circle (every site there is within the radius, so every
+        study with a site there is in), and the NCT numbers of the studies in the circle left over."""
+        uniq, dist, lid, la, lo, nct = self._inside(lat, lon, radius_km, False)
+        if len(uniq) == 0:
+            return uniq, dist, lid, [], uniq
+        ci = np.floor(la / GEO_CELL_DEG).astype(np.int64)
+        cj = np.floor(lo / GEO_CELL_DEG).astype(np.int64)
+        cells = np.unique(np.stack([ci, cj], axis=1), axis=0)
+        # a cell is inside when its corners and edge midpoints are, with a margin for the curvature
+        # of its edges between those points (well under 1 km for half-degree cells)
+        fr = np.array([0.0, 0.5, 1.0])
+        pts_i = (cells[:, 0:1, None] + fr[None, :, None]) * GEO_CELL_DEG  # (n, 3, 1) latitudes
+        pts_j = (cells[:, 1:2, None] + fr[None, None, :]) * GEO_CELL_DEG  # (n, 1, 3) longitudes
+        d = haversine(lat, lon, np.broadcast_to(pts_i, (len(cells), 3, 3)),
+                      np.broadcast_to(pts_j, (len(cells), 3, 3)))
+        inside = (d <= radius_km - 2.0).reshape(len(cells), -1).all(axis=1)
+        if not inside.any():
+            return uniq, dist, lid, [], uniq
+        good = {(int(a), int(b)) for a, b in cells[inside]}
+        site_in = np.fromiter(((int(a), int(b)) in good for a, b in zip(ci, cj, strict=True)), bool, len(ci))
+        covered = np.unique(nct[site_in])
+        rest = np.setdiff1d(uniq, covered, assume_unique=True)
+        return uniq, dist, lid, [f"{a}:{b}" for a, b in sorted(good)], rest
+
+    def _inside(self, lat: float, lon: float, radius_km: float, recruiting_only: bool
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         dlat = radius_km / 111.0
         lo = int(np.searchsorted(self.lat, lat - dlat, side="left"))
         hi = int(np.searchsorted(self.lat, lat + dlat, side="right"))
@@ -48,11 +82,11 @@ class Sites:
         la, lo_, nct, lid = la[keep], lo_[keep], nct[keep], lid[keep]
         dist = haversine(lat, lon, la, lo_)
         inside = dist <= radius_km
-        dist, nct, lid = dist[inside], nct[inside], lid[inside]
+        dist, nct, lid, la, lo_ = dist[inside], nct[inside], lid[inside], la[inside], lo_[inside]
         order = np.lexsort((lid, dist))
         nct_sorted = nct[order]
         uniq, first = np.unique(nct_sorted, return_index=True)
-        return uniq, dist[order][first], lid[order][first]
+        return uniq, dist[order][first], lid[order][first], la, lo_, nct
 
     def nearest(self, ncts: list[int], lat: float, lon: float) -> dict[int, tuple[float, int]]:
         """Nearest site (distance km, location id) of each given study, wherever it is."""

@@ -203,6 +203,8 @@ class SQLiteStore(Store):
 
     #: WAL pages between checkpoints while ingesting (SQLite's default is 1,000).
     INGEST_WAL_AUTOCHECKPOINT = 4096
+    #: Page cache of each read-only connection, in KiB (see __init__).
+    READ_CACHE_KB = 8192
 
     def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
@@ -236,7 +238,9 @@ class SQLiteStore(Store):
         self.interrupted = False
         #: Seconds spent per table (and in COMMIT) by :meth:`upsert_rows`, for benchmarks.
         self.write_timings: dict[str, float] = {}
-        self.conn.execute("PRAGMA cache_size = -65536")
+        # Read-only connections come in pools (8 per web worker): a private 64 MB page cache each would
+        # be most of a server's memory, for pages the OS page cache already holds once for all of them.
+        self.conn.execute(f"PRAGMA cache_size = -{self.READ_CACHE_KB if readonly else 65536}")
         self.conn.execute("PRAGMA temp_store = MEMORY")
 
     def _migrate(self) -> None:
