@@ -1,0 +1,42 @@
+"""The in-memory site grid: a radius search finds exactly the sites a brute-force scan finds,
+also across the date line and near the poles, where the bounding box of the circle wraps."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from trialfinder.search.geo import Sites, _grid_key, haversine
+
+
+def make_sites(rng: np.random.Generator, n: int) -> Sites:
+    lat = np.concatenate([rng.uniform(-90, 90, n), rng.uniform(85, 90, n // 10), rng.uniform(-90, -85, n // 10)])
+    lon = np.concatenate([rng.uniform(-180, 180, n), rng.uniform(-180, 180, n // 5)])
+    lon[:50] = 180.0
+    lon[50:100] = -180.0
+    nct = rng.integers(1, n // 3, len(lat))
+    lid = np.arange(len(lat))
+    key = _grid_key(np.floor(lat).astype(np.int64), np.floor(lon).astype(np.int64))
+    o = np.argsort(key, kind="stable")
+    return Sites(1, key[o], lat[o], lon[o], nct[o], lid[o], (lid % 2 == 0)[o], time.monotonic())
+
+
+def test_radius_equals_brute_force_everywhere() -> None:
+    rng = np.random.default_rng(7)
+    sites = make_sites(rng, 20_000)
+    centres = [(0.0, 179.9, 500.0), (10.0, -179.5, 300.0), (89.5, 20.0, 200.0), (-88.0, -170.0, 800.0),
+               (45.0, 7.0, 80.0), (60.0, 179.0, 2500.0), (0.0, 0.0, 20_000.0)]
+    centres += [(float(rng.uniform(-90, 90)), float(rng.uniform(-180, 180)), float(rng.uniform(1, 3000)))
+                for _ in range(40)]
+    for lat, lon, r in centres:
+        for rec in (False, True):
+            got, dist, _lid = sites.within(lat, lon, r, rec)
+            d = haversine(lat, lon, sites.lat, sites.lon)
+            keep = (d <= r) & (sites.recruiting if rec else True)
+            want = np.unique(sites.nct[keep])
+            assert np.array_equal(got, want), (lat, lon, r, rec)
+            if len(want):
+                nearest = {int(n): float(d[keep][sites.nct[keep] == n].min()) for n in want[:20]}
+                for n, dd in zip(got[:20], dist[:20], strict=True):
+                    assert abs(nearest[int(n)] - float(dd)) < 1e-9
