@@ -42,6 +42,7 @@ from trialfinder.model.view_sections import (
     StudyView,
     TextSection,
 )
+from trialfinder.model.view_results import results_sections, study_info_sections
 from trialfinder.model.view_text import render_text
 
 __all__ = [
@@ -424,6 +425,8 @@ def study_view(record: dict[str, Any]) -> StudyView:
     sponsors_sec = _sponsors_section(sponsors, contacts)
     if sponsors_sec:
         sections.append(sponsors_sec)
+    sections.extend(study_info_sections(record, nct_id))
+    sections.extend(results_sections(record))
 
     url = STUDY_URL.format(nct_id=nct_id) if nct_id else ""
     data_as_of = _str(record_get(record, "derivedSection", "miscInfoModule", "versionHolder")) or None

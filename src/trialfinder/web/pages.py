@@ -363,6 +363,25 @@ def _study_map(request: Request, view: Any) -> dict[str, Any]:
             "center": None}
 
 
+def study_toc(view: Any) -> list[dict[str, Any]]:
+    """The "On this page" list: every headed section, the runs of a group nested under the group."""
+    out: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    for sec in view.sections:
+        if not sec.heading or sec.key in ("title", "sponsor", "source"):
+            continue
+        entry = {"label": sec.heading, "href": f"#sec-{sec.key}", "children": []}
+        if sec.group:
+            if current is None or current["label"] != sec.group:
+                current = {"label": sec.group, "href": f"#sec-{sec.key}", "children": []}
+                out.append(current)
+            current["children"].append(entry)
+        else:
+            current = None
+            out.append(entry)
+    return out
+
+
 @router.get("/study/{nct_id}", response_class=HTMLResponse)
 def study_page(nct_id: str, request: Request) -> Response:
     """One study, with every section of the reference study page in its order and wording."""
@@ -400,7 +419,7 @@ def study_page(nct_id: str, request: Request) -> Response:
     sites = all_sites if request.query_params.get("sites") == "all" else all_sites[:limit]
     title_sec = view.section("title")
     context = {"view": view, "official": list(getattr(title_sec, "lines", ())[1:]), "sites": sites,
-               "map": _study_map(request, view), "hook_after": _hook_after(view), "extensions": extensions,
+               "map": _study_map(request, view), "toc": study_toc(view), "hook_after": _hook_after(view), "extensions": extensions,
                "status": record_get(record, "protocolSection", "statusModule", "overallStatus") or ""}
     return render(request, "study.html", context, {})
 
