@@ -23,6 +23,7 @@ from typing import Any, TypedDict
 from trialfinder.model.criteria import split_criteria
 from trialfinder.model.labels import age_range_text, count_text, label, status_badge, volunteers_text
 from trialfinder.model.study import record_get
+from trialfinder.model.view_results import results_sections, study_info_sections
 from trialfinder.model.view_sections import (
     Arm,
     Contact,
@@ -42,7 +43,6 @@ from trialfinder.model.view_sections import (
     StudyView,
     TextSection,
 )
-from trialfinder.model.view_results import results_sections, study_info_sections
 from trialfinder.model.view_text import render_text
 
 __all__ = [

@@ -20,6 +20,7 @@ from trialfinder import SearchError
 from trialfinder.model.enums import ENUMS
 from trialfinder.model.labels import label, status_badge
 from trialfinder.model.study import record_get
+from trialfinder.search.page_token import make_page_token
 from trialfinder.web import exports
 from trialfinder.web.query import PAGE_SIZES, SORTS, WebQuery
 from trialfinder.web.render import url_with
@@ -95,7 +96,7 @@ def home(request: Request) -> Response:
     q = WebQuery()
     data = {"studies": summary["studies"], "recruiting": summary["recruiting"],
             "dataTimestamp": request.state.data_timestamp,
-            "search": "/search?cond=&intr=&near=&dist=50mi&recruiting=1", "advancedSearch": "/advanced"}
+            "search": "/search?cond=&intr=&near=&dist=50mi&recruiting=open", "advancedSearch": "/advanced"}
     return render(request, "home.html", {"q": q, "stats": summary, "nav": "find"}, data)
 
 
@@ -136,32 +137,67 @@ def advanced(request: Request) -> Response:
 # ----------------------------------------------------------------------------------------- results
 
 
+def _date_text(status_mod: Any, key: str) -> str:
+    date = record_get(status_mod, key, "date") or ""
+    if date and record_get(status_mod, key, "type") == "ESTIMATED":
+        return f"{date} (estimated)"
+    return str(date)
+
+
+def _site_place(site: Any) -> str:
+    return ", ".join(str(site.get(k)) for k in ("city", "state", "country") if site.get(k))
+
+
 def hit_summary(hit: Any) -> dict[str, Any]:
-    """One search hit as the result list shows it (and as the page's JSON gives it)."""
+    """One search hit as the result list shows it (and as the page's JSON gives it): what (conditions,
+    interventions), where (number of sites, the nearest or first one), when (start, completion, last
+    update) and whether results are posted -- what ClinicalTrials.gov's and Veeva's cards answer."""
     rec = hit.record
     ps = rec.get("protocolSection", {}) if isinstance(rec, dict) else {}
     status = record_get(ps, "statusModule", "overallStatus") or ""
     phases = record_get(ps, "designModule", "phases") or []
+    status_mod = record_get(ps, "statusModule")
+    locations = [x for x in record_get(ps, "contactsLocationsModule", "locations") or [] if isinstance(x, dict)]
+    interventions = []
+    for iv in record_get(ps, "armsInterventionsModule", "interventions") or []:
+        if isinstance(iv, dict) and iv.get("name"):
+            kind = label("InterventionType", str(iv.get("type") or ""))
+            interventions.append(f"{kind}: {iv['name']}" if kind else str(iv["name"]))
     nearest = None
     if hit.nearest is not None:
         n = hit.nearest
         place = ", ".join(x for x in (n.city, n.state, n.country) if x)
         nearest = {"facility": n.facility, "city": n.city, "state": n.state, "country": n.country,
                    "status": n.status, "lat": n.lat, "lon": n.lon, "distanceKm": n.distance_km,
-                   "distanceMi": n.distance_mi,
+                   "distanceMi": n.distance_mi, "approximate": bool(getattr(n, "derived", False)),
                    "label": f"{n.facility}, {place}" if n.facility and place else (n.facility or place)}
+    first_site = None
+    if nearest is None and locations:
+        loc = locations[0]
+        place = _site_place(loc)
+        facility = str(loc.get("facility") or "")
+        first_site = f"{facility}, {place}" if facility and place else (facility or place)
+    has_results = bool(rec.get("hasResults")) if isinstance(rec, dict) else False
     return {
         "nctId": hit.nct_id,
         "url": f"/study/{hit.nct_id}",
         "title": record_get(ps, "identificationModule", "briefTitle") or record_get(ps, "identificationModule",
                                                                         "officialTitle") or hit.nct_id,
         "status": status,
-        "statusLabel": status_badge(status) if status else "Status unknown",
+        "statusLabel": label("Status", status) if status else "Status unknown",
         "phases": phases,
         "phaseLabels": [label("Phase", p) for p in phases if p != "NA"],
         "conditions": (record_get(ps, "conditionsModule", "conditions") or [])[:8],
+        "interventions": list(dict.fromkeys(interventions))[:6],
         "sponsor": record_get(ps, "sponsorCollaboratorsModule", "leadSponsor", "name") or "",
+        "siteCount": len(locations),
         "nearestSite": nearest,
+        "firstSite": first_site,
+        "startDate": _date_text(status_mod, "startDateStruct"),
+        "completionDate": _date_text(status_mod, "completionDateStruct")
+        or _date_text(status_mod, "primaryCompletionDateStruct"),
+        "lastUpdate": str(record_get(status_mod, "lastUpdatePostDateStruct", "date") or ""),
+        "hasResults": has_results,
         "matched": hit.matched,
         "score": hit.score,
     }
@@ -188,6 +224,10 @@ def _facet_view(q: WebQuery, facets: dict[str, list[tuple[str, int]]] | None) ->
     return out
 
 
+_TEXT_NAMES = {"cond": "Condition", "intr": "Treatment", "term": "Terms", "titles": "Title", "outc": "Outcome",
+               "spons": "Sponsor", "locn": "Location", "id": "Study ID"}
+
+
 def _active_filters(q: WebQuery) -> list[dict[str, str]]:
     """Chips for the filters in effect, each linking to the search without it."""
     from trialfinder.web.query import ENUM_PARAMS, PLACE_PARAMS
@@ -199,12 +239,29 @@ def _active_filters(q: WebQuery) -> list[dict[str, str]]:
         for value in q.values(param):
             text = label(enum_types[param], value) if param in enum_types else value
             out.append({"label": text, "href": url_with("/search", q.toggled(param, value).params())})
-    if q.recruiting:
-        out.append({"label": "Recruiting", "href": url_with("/search", q.with_changes(recruiting=None).params())})
-    for key, text in (("age", "Age {}"), ("healthy", "Healthy volunteers: {}"), ("results", "Results: {}"),
-                      ("advanced", "Expression: {}"), ("agg", "Filters: {}")):
+    if q.recruiting or q.open_to_patients:
+        text = "Recruiting now" if q.recruiting else "Recruiting and not yet recruiting"
+        out.append({"label": text, "href": url_with("/search", q.with_changes(recruiting=None).params())})
+    yes_no = {"healthy": ("Accepts healthy volunteers", "No healthy volunteers"),
+              "results": ("With posted results", "Without posted results")}
+    for key, text in (("age", "Age {}"), ("healthy", "{}"), ("results", "{}"), ("near", "Near {}"),
+                      ("advanced", "Expression: {}"), ("agg", "Filters: {}"),
+                      *((f"{p}_{end}", f"{name} {word} {{}}") for p, name in
+                        (("start", "Start"), ("posted", "First posted"), ("updated", "Updated"))
+                        for end, word in (("from", "from"), ("to", "until")))):
+        value = q.get(key)
+        if value:
+            if key in yes_no:
+                value = yes_no[key][0] if value in ("yes", "with", "y") else yes_no[key][1]
+            elif key == "near":
+                value = f"{value} ({q.get('dist') or '50mi'})"
+            changes: dict[str, Any] = {key: None}
+            if key == "near":
+                changes["dist"] = None
+            out.append({"label": text.format(value), "href": url_with("/search", q.with_changes(**changes).params())})
+    for key in ("cond", "intr", "term", "titles", "outc", "spons", "locn", "id"):
         if q.get(key):
-            out.append({"label": text.format(q.get(key)),
+            out.append({"label": f"{_TEXT_NAMES[key]}: {q.get(key)}",
                         "href": url_with("/search", q.with_changes(**{key: None}).params())})
     return out
 
@@ -233,6 +290,12 @@ def search_page(request: Request) -> Response:
 
     settings = request.app.state.settings
     fmt = _format(request)
+    items = request.query_params.multi_items()
+    if fmt == "html" and any(not v.strip() or (k == "dist" and not request.query_params.get("near", "").strip())
+                             for k, v in items):
+        # a form sent empty fields (no script ran): the same search at its short, shareable address
+        kept = [(k, v) for k, v in items if v.strip() and (k != "dist" or request.query_params.get("near", "").strip())]
+        return RedirectResponse(url_with("/search", kept), 303)
     try:
         q = WebQuery.from_params(request.query_params)
         size = q.page_size(settings.html_page_size)
@@ -246,6 +309,11 @@ def search_page(request: Request) -> Response:
             req = q.to_request(page_size=settings.export_limit, facets=False)
         else:
             req = q.to_request(page_size=size, page_token=q.get("page") or None)
+            n = _page_number(q)
+            if n > 1 and not q.get("page"):
+                # page N of the HTML list: the engine's own page token, made for offset (N - 1) * size
+                token = make_page_token({"q": req.fingerprint(), "o": (n - 1) * size})
+                req = q.to_request(page_size=size, page_token=token)
         with request.app.state.pool.store() as store:
             _data_timestamp(request, store)
             page = search(store, req)
@@ -290,6 +358,37 @@ def _search_error(request: Request, q: WebQuery, message: str, fmt: str) -> Resp
     return render(request, "search.html", context, {"error": message}, status=400)
 
 
+#: Highest page number offered (ClinicalTrials.gov's pages stop far earlier in practice; deep pages
+#: cost the engine an offset scan).
+MAX_PAGE = 1000
+
+
+def _page_number(q: WebQuery) -> int:
+    try:
+        return max(1, min(int(q.get("n", "1")), MAX_PAGE))
+    except ValueError:
+        return 1
+
+
+def pager(q: WebQuery, n: int, size: int, total: int | None, has_next: bool) -> dict[str, Any]:
+    """Numbered pages around the current one, with previous and next: what every result list offers."""
+    params = q.params()
+    last = min(MAX_PAGE, max(1, -(-total // size))) if total is not None else (n + 1 if has_next else n)
+
+    def href(k: int) -> str:
+        return url_with("/search", [*params, ("n", str(k))] if k > 1 else params)
+
+    window = sorted({1, last, *range(max(1, n - 2), min(last, n + 2) + 1)})
+    pages: list[dict[str, Any]] = []
+    for k in window:
+        if pages and k - pages[-1]["number"] > 1:
+            pages.append({"number": k - 1, "gap": True})
+        pages.append({"number": k, "href": href(k), "current": k == n, "gap": False})
+    return {"current": n, "last": last, "pages": pages if last > 1 else [],
+            "previous": href(n - 1) if n > 1 else None,
+            "next": href(n + 1) if n < last and (has_next or total is not None) else None}
+
+
 def _links(q: WebQuery, page: Any, n: int) -> dict[str, str | None]:
     params = q.params()
     links: dict[str, str | None] = {
@@ -308,16 +407,19 @@ def _links(q: WebQuery, page: Any, n: int) -> dict[str, str | None]:
 
 
 def _results(request: Request, q: WebQuery, page: Any, size: int) -> Response:
-    try:
-        n = max(1, min(int(q.get("n", "1")), 100_000))
-    except ValueError:
-        n = 1
+    n = _page_number(q)
     summaries = [hit_summary(h) for h in page.hits]
+    if q.get("near"):  # the study page lists the sites nearest to the searched place first
+        carry = url_with("", {"near": q.get("near"), "dist": q.get("dist")})
+        for s in summaries:
+            s["url"] += carry
     first = (n - 1) * size + 1
     facets = _facet_view(q, page.facets)
     links = _links(q, page, n)
+    paging = pager(q, n, size, page.total_count, bool(page.next_page_token))
+    links["previous"], links["next"] = paging["previous"], paging["next"]
     map_data = _map_for_hits(request, summaries, page) if q.get("near") else None
-    shown = {"cond", "intr", "near", "dist", "recruiting"}
+    shown = {"cond", "intr", "near", "dist", "recruiting", "age", "sex", "healthy", "results"}
     hidden = [(k, v) for k, v in q.params(drop=("page", "n", "export")) if k not in shown]
     sort_hidden = [(k, v) for k, v in q.params(drop=("page", "n", "export")) if k not in ("sort", "size")]
     sort_key = q.sort_key()
@@ -336,7 +438,7 @@ def _results(request: Request, q: WebQuery, page: Any, size: int) -> Response:
                "active": _active_filters(q), "links": links, "map": map_data, "hidden": hidden,
                "sort_hidden": sort_hidden, "sorts": sorts, "sort": sort_key, "size": size,
                "page_sizes": [(str(s), str(s)) for s in PAGE_SIZES], "expansions": page.expansions,
-               "first_index": first, "last_index": first + len(summaries) - 1, "nav": "find", "error": None}
+               "pager": paging, "first_index": first, "last_index": first + len(summaries) - 1, "nav": "find", "error": None}
     return render(request, "search.html", context, data)
 
 
