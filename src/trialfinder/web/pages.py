@@ -24,6 +24,7 @@ from trialfinder.search.page_token import make_page_token
 from trialfinder.web import exports
 from trialfinder.web.query import PAGE_SIZES, SORTS, WebQuery
 from trialfinder.web.render import url_with
+from trialfinder.web.study_sites import group_sites, resolve_place
 
 router = APIRouter(include_in_schema=False)
 
@@ -484,6 +485,18 @@ def study_toc(view: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _study_place(request: Request) -> dict[str, Any] | None:
+    """The place searched on the result list (``?near=``), resolved, so the nearest sites come first."""
+    near = (request.query_params.get("near") or "").strip()[:200]
+    if not near:
+        return None
+    found = resolve_place(near)
+    if found is None:
+        return None
+    name, lat, lon = found
+    return {"query": near, "name": name, "lat": lat, "lon": lon}
+
+
 @router.get("/study/{nct_id}", response_class=HTMLResponse)
 def study_page(nct_id: str, request: Request) -> Response:
     """One study, with every section of the reference study page in its order and wording."""
@@ -518,10 +531,18 @@ def study_page(nct_id: str, request: Request) -> Response:
     loc = view.section("locations")
     all_sites = tuple(getattr(loc, "sites", ()) or ())
     limit = request.app.state.settings.max_sites_listed
-    sites = all_sites if request.query_params.get("sites") == "all" else all_sites[:limit]
+    show_all = request.query_params.get("sites") == "all"
+    sites = all_sites if show_all else all_sites[:limit]
+    place = _study_place(request)
+    groups = group_sites(all_sites, (place["lat"], place["lon"]) if place else None,
+                         None if show_all else limit) if all_sites else []
+    carry = {"near": place["query"], "dist": request.query_params.get("dist")} if place else {}
     title_sec = view.section("title")
     context = {"view": view, "official": list(getattr(title_sec, "lines", ())[1:]), "sites": sites,
-               "map": _study_map(request, view), "toc": study_toc(view), "hook_after": _hook_after(view), "extensions": extensions,
+               "site_groups": groups, "place": place, "all_sites_href": url_with(
+                   f"/study/{view.nct_id}", {**carry, "sites": "all"}) + "#sec-locations",
+               "map": _study_map(request, view), "toc": study_toc(view), "hook_after": _hook_after(view),
+               "extensions": extensions,
                "status": record_get(record, "protocolSection", "statusModule", "overallStatus") or ""}
     return render(request, "study.html", context, {})
 
