@@ -68,12 +68,16 @@ def render(request: Request, template: str, context: dict[str, Any], data: dict[
     return HTMLResponse(html, status)
 
 
-def error_page(request: Request, status: int, title: str, message: str) -> Response:
-    """An error as a page (or JSON for JSON clients)."""
+def error_page(request: Request, status: int, title: str, message: str,
+               link: tuple[str, str] | None = None) -> Response:
+    """An error as a page (or JSON for JSON clients); ``link`` is (text, url) of a place to look next."""
     if _format(request) == "json":
-        return _json({"error": message, "status": status}, status)
+        body: dict[str, Any] = {"error": message, "status": status}
+        if link:
+            body["see"] = link[1]
+        return _json(body, status)
     html = request.app.state.templates.get_template("error.html").render(
-        {**_common(request), "title": title, "message": message})
+        {**_common(request), "title": title, "message": message, "link": link})
     return HTMLResponse(html, status)
 
 
@@ -301,8 +305,10 @@ def search_page(request: Request) -> Response:
         q = WebQuery.from_params(request.query_params)
         size = q.page_size(settings.html_page_size)
     except SearchError as exc:
-        return _search_error(request, WebQuery(), str(exc), fmt)
+        return _search_error(request, WebQuery(), exc, fmt)
     export = fmt in ("csv", "ris") or (fmt == "json" and q.get("export"))
+    if fmt in ("csv", "ris") and request.query_params.get("all") == "1":
+        return _stream_export(request, q, fmt)
     try:
         if fmt == "rss":
             req = q.to_request(page_size=settings.feed_items, facets=False, sort="updated")
@@ -319,13 +325,13 @@ def search_page(request: Request) -> Response:
             _data_timestamp(request, store)
             page = search(store, req)
     except SearchError as exc:
-        return _search_error(request, q, str(exc), fmt)
+        return _search_error(request, q, exc, fmt)
     if fmt == "csv":
         return _csv_export(page)
     if fmt == "ris":
         return Response(exports.to_ris([h.record for h in page.hits]),
                         media_type="application/x-research-info-systems",
-                        headers={"content-disposition": 'attachment; filename="trialfinder-results.ris"'})
+                        headers=_capped_headers(page, "trialfinder-results.ris"))
     if fmt == "rss":
         base = str(request.base_url).rstrip("/")
         body = exports.to_rss([h.record for h in page.hits], channel_title=f"{settings.site_name}: {q.describe()}",
@@ -338,25 +344,113 @@ def search_page(request: Request) -> Response:
     return _results(request, q, page, size)
 
 
-def _csv_export(page: Any) -> Response:
-    hits = page.hits
+#: Most studies a streamed whole-set export carries (deep pages cost the engine an offset scan each).
+STREAM_EXPORT_MAX = 100_000
+_STREAM_BATCH = 1000
+
+
+def _stream_export(request: Request, q: WebQuery, fmt: str) -> Response:
+    """The whole result set as one CSV or RIS download, written batch by batch as it is read, so
+    neither the server nor the browser holds it all; each batch is one budgeted store visit."""
+    from fastapi.responses import StreamingResponse
+
+    from trialfinder import search
+
+    try:
+        first = q.to_request(page_size=_STREAM_BATCH, facets=False)
+    except SearchError as exc:
+        return PlainTextResponse(str(exc), 400)
+    pool = request.app.state.pool
+
+    def batches() -> Any:
+        token: str | None = None
+        done = 0
+        while done < STREAM_EXPORT_MAX:
+            req = first if token is None else q.to_request(page_size=_STREAM_BATCH, facets=False, page_token=token)
+            with pool.store() as store:
+                page = search(store, req, explain=False)
+            hits = page.hits[: STREAM_EXPORT_MAX - done]
+            if fmt == "csv":
+                yield _csv_body(hits, header=done == 0)
+            else:
+                yield exports.to_ris([h.record for h in hits])
+            done += len(hits)
+            token = page.next_page_token
+            if not token or not hits:
+                break
+
+    name, media = (("trialfinder-all-results.csv", "text/csv; charset=utf-8") if fmt == "csv" else
+                   ("trialfinder-all-results.ris", "application/x-research-info-systems"))
+    return StreamingResponse(batches(), media_type=media,
+                             headers={"content-disposition": f'attachment; filename="{name}"'})
+
+
+def _csv_body(hits: Any, header: bool = True) -> str:
     extra = [("Nearest Site", [hit_summary(h)["nearestSite"]["label"] if h.nearest else "" for h in hits]),
              ("Distance (mi)", [str(h.nearest.distance_mi) if h.nearest and h.nearest.distance_mi is not None
                                 else "" for h in hits]),
              ("Matched", ["; ".join(h.matched) for h in hits])]
-    body = exports.to_csv([h.record for h in hits], extra=extra)
-    return Response(body, media_type="text/csv; charset=utf-8",
-                    headers={"content-disposition": 'attachment; filename="trialfinder-results.csv"'})
+    return exports.to_csv([h.record for h in hits], extra=extra, header=header)
 
 
-def _search_error(request: Request, q: WebQuery, message: str, fmt: str) -> Response:
+def _capped_headers(page: Any, name: str) -> dict[str, str]:
+    """Download headers; a capped file says so (``X-Total-Count`` and ``X-Export-Capped``)."""
+    headers = {"content-disposition": f'attachment; filename="{name}"'}
+    total = page.total_count
+    if total is not None:
+        headers["x-total-count"] = str(total)
+        if total > len(page.hits):
+            headers["x-export-capped"] = f"{len(page.hits)} of {total}; add all=1 for every study"
+    return headers
+
+
+def _csv_export(page: Any) -> Response:
+    return Response(_csv_body(page.hits), media_type="text/csv; charset=utf-8",
+                    headers=_capped_headers(page, "trialfinder-results.csv"))
+
+
+_INTERNALS_RE = re.compile(r"see trialfinder\.[\w.]+\(\),?\s*")
+#: Form fields that take search expressions, with the label the form gives them.
+_FIX_LABELS = {"advanced": "Essie expression", "cond": "Condition or disease", "intr": "Treatment",
+               "term": "Other terms", "titles": "Title or acronym", "outc": "Outcome measure",
+               "spons": "Sponsor or collaborator", "locn": "Location terms", "id": "Study ID"}
+
+
+def public_message(exc: SearchError) -> str:
+    """The error as a person should read it: no module paths or function names."""
+    return _INTERNALS_RE.sub("", str(exc)).replace("(known fields: e.g.", "(known fields include")
+
+
+def _fix_box(q: WebQuery, exc: SearchError) -> dict[str, Any] | None:
+    """The field at fault, its text split at the error position, for an editable box with a marker."""
+    param = exc.param
+    if param not in _FIX_LABELS:
+        return None
+    value = q.get(param)
+    if not value:
+        return None
+    pos = getattr(exc, "position", None)
+    if isinstance(pos, int) and param == "advanced" and q.values("fcond"):
+        pos -= 1  # with a condition facet, the expression is searched inside parentheses
+    fix: dict[str, Any] = {"param": param, "label": _FIX_LABELS[param], "value": value, "position": None}
+    if isinstance(pos, int) and pos >= 0:
+        pos = min(pos, len(value))
+        fix.update(position=pos, before=value[:pos], at=value[pos:pos + 1] or " ", after=value[pos + 1:])
+    return fix
+
+
+def _search_error(request: Request, q: WebQuery, exc: SearchError, fmt: str) -> Response:
+    message = public_message(exc)
     if fmt != "html":
         if fmt == "json":
-            return _json({"error": message}, 400)
+            return _json({"error": message, "param": exc.param}, 400)
         return PlainTextResponse(message, 400)
-    context = {"q": q, "error": message, "nav": "find", "hidden": [], "links": _links(q, None, 1),
-               "facets": [], "active": [], "hits": [], "total": None, "map": None}
-    return render(request, "search.html", context, {"error": message}, status=400)
+    fix = _fix_box(q, exc)
+    hidden = [(k, v) for k, v in q.params() if not fix or k != fix["param"]]
+    context = {"q": q, "error": message, "fix": fix, "fix_hidden": hidden, "nav": "find", "hidden": [],
+               "links": _links(q, None, 1), "facets": [], "active": _active_filters(q), "hits": [], "total": None,
+               "map": None, "pager": None}
+    return render(request, "search.html", context, {"error": message, "param": exc.param}, status=400)
 
 
 #: Highest page number offered (ClinicalTrials.gov's pages stop far earlier in practice; deep pages
@@ -397,6 +491,8 @@ def _links(q: WebQuery, page: Any, n: int) -> dict[str, str | None]:
         "ris": url_with("/search.ris", params),
         "json": url_with("/search.json", q.params(drop=())),
         "json_export": url_with("/search.json", [*params, ("export", "1")]),
+        "csv_all": url_with("/search.csv", [*params, ("all", "1")]),
+        "ris_all": url_with("/search.ris", [*params, ("all", "1")]),
         "rss": url_with("/search.rss", [(k, v) for k, v in params if k not in ("sort", "size")]),
         "advanced": url_with("/advanced", params),
         "first": url_with("/search", params) if n > 1 else None,
@@ -439,7 +535,8 @@ def _results(request: Request, q: WebQuery, page: Any, size: int) -> Response:
                "active": _active_filters(q), "links": links, "map": map_data, "hidden": hidden,
                "sort_hidden": sort_hidden, "sorts": sorts, "sort": sort_key, "size": size,
                "page_sizes": [(str(s), str(s)) for s in PAGE_SIZES], "expansions": page.expansions,
-               "pager": paging, "first_index": first, "last_index": first + len(summaries) - 1, "nav": "find", "error": None}
+               "pager": paging, "first_index": first, "export_limit": request.app.state.settings.export_limit,
+               "stream_max": STREAM_EXPORT_MAX, "last_index": first + len(summaries) - 1, "nav": "find", "error": None}
     return render(request, "search.html", context, data)
 
 
@@ -485,6 +582,16 @@ def study_toc(view: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _missing_study(request: Request, nct: str) -> Response:
+    """A study this copy does not hold: say so, and link to its page on the registry (it may be newer
+    than this copy, or withheld)."""
+    from trialfinder.model.view import STUDY_URL
+
+    url = STUDY_URL.format(nct_id=nct)
+    return error_page(request, 404, "Not found", f"No study {nct} in this database.",
+                      link=(f"Look up {nct} on ClinicalTrials.gov", url))
+
+
 def _study_place(request: Request) -> dict[str, Any] | None:
     """The place searched on the result list (``?near=``), resolved, so the nearest sites come first."""
     near = (request.query_params.get("near") or "").strip()[:200]
@@ -512,13 +619,13 @@ def study_page(nct_id: str, request: Request) -> Response:
         _data_timestamp(request, store)
         resolved = store.resolve_id(nct)
         if resolved is None:
-            raise HTTPException(404, f"No study {nct} in this database.")
+            return _missing_study(request, nct)
         if resolved != raw:
             query = request.url.query
             return RedirectResponse(f"/study/{resolved}{suffix}" + (f"?{query}" if query else ""), 301)
         record = store.get(resolved)
         if record is None:
-            raise HTTPException(404, f"No study {nct} in this database.")
+            return _missing_study(request, nct)
         view = study_view(record)
         extensions = []
         for hook in request.app.state.study_page_hooks:

@@ -175,12 +175,13 @@ class WebQuery:
         if self.get("near"):
             kw["near"] = self.get("near")
             kw["radius_km"] = self.get("dist") or "50mi"
-        advanced = [f"({self.get('advanced')})"] if self.get("advanced") else []
         conds = self.values("fcond")
-        if conds:
+        if conds:  # the expression and the condition facet, both required (error positions shift by one)
+            advanced = [f"({self.get('advanced')})"] if self.get("advanced") else []
             advanced.append("(" + " OR ".join(f"AREA[Condition]{_essie_phrase(c)}" for c in conds) + ")")
-        if advanced:
             kw["advanced_source"] = " AND ".join(advanced)
+        elif self.get("advanced"):  # as typed, so an error position points into the user's own text
+            kw["advanced_source"] = self.get("advanced")
         if self.get("agg"):
             kw["agg"] = self.get("agg")
         if self.get("exact") in ("1", "on", "true", "yes"):
