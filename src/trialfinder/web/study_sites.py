@@ -63,8 +63,8 @@ def resolve_place(text: str) -> tuple[str, float, float] | None:
 
 def group_sites(sites: tuple[Any, ...] | list[Any], origin: tuple[float, float] | None,
                 limit: int | None = None) -> list[SiteGroup]:
-    """Sites grouped by country then state; with an ``origin``, nearest first (groups by their nearest
-    site), else countries by number of sites, states alphabetically and sites in record order.
+    """Sites grouped by country; with an ``origin``, nearest first (countries by their nearest site),
+    else countries by number of sites, split by state alphabetically, sites in record order.
     ``limit`` keeps the first sites of that order (the nearest ones when there is an origin)."""
     rows = []
     gaz = _gazetteer() if origin is not None else None
@@ -85,7 +85,9 @@ def group_sites(sites: tuple[Any, ...] | list[Any], origin: tuple[float, float] 
     by_country: dict[str, dict[str, list[SiteRow]]] = {}
     for row in rows:
         country = row.site.country or "Country not given"
-        by_country.setdefault(country, {}).setdefault(row.site.state or "", []).append(row)
+        # nearest first is one list per country; without a place, states split a long country list
+        state = "" if origin is not None else (row.site.state or "")
+        by_country.setdefault(country, {}).setdefault(state, []).append(row)
     groups = []
     for country, states in by_country.items():
         state_items = list(states.items())
