@@ -226,6 +226,11 @@ def _class_rows(classes: Any, groups: tuple[ResultGroup, ...], notes: list[str])
     for cls in _dicts(classes):
         ctitle = _s(cls.get("title"))
         level = 0
+        cats = _dicts(cls.get("categories"))
+        if ctitle and len(cats) == 1 and not _s(cats[0].get("title")):
+            # one value per class ("Region of Enrollment: Netherlands 7"): one row, named by the class
+            cls = {"categories": [{**cats[0], "title": ctitle}]}
+            ctitle = ""
         if ctitle:
             rows.append(TableRow(label=ctitle, kind="heading"))
             level = 1
@@ -293,6 +298,8 @@ def _baseline_section(base: Any) -> ResultTablesSection | None:
             continue
         kind = _measure_kind(m)
         unit = _s(m.get("unitOfMeasure"))
+        if kind in ("Count of Participants", "Number") and unit:
+            kind = ""  # "Sex: Female, Male (Participants)": the unit says it is a count
         detail = ", ".join(p for p in (kind, unit) if p)
         rows.append(TableRow(label=f"{title} ({detail})" if detail else title, kind="heading"))
         rows.extend(_denom_rows(m.get("denoms"), groups, "Number analysed", 1))
