@@ -576,3 +576,21 @@ def test_sites_nearest_to_the_searched_place_first(client: TestClient) -> None:
     plain = client.get("/study/NCT02513394").text
     assert "Sorted by distance" not in plain and '<details class="country"' in plain
     assert 'href="/study/NCT02513394?near=Boston%2C+MA&amp;sites=all#sec-locations"' in html
+
+
+def test_rss_items_say_what_happened() -> None:
+    import copy
+
+    from trialfinder.web.exports import to_rss
+
+    base = _record("NCT02369484")
+    status = base["protocolSection"]["statusModule"]
+    new = copy.deepcopy(base)
+    new["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = dict(status["studyFirstPostDateStruct"])
+    posted = copy.deepcopy(base)
+    posted["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = dict(status["resultsFirstPostDateStruct"])
+    body = to_rss([new, posted, base], channel_title="t", channel_link="http://x/", description="d",
+                  study_link=lambda nct: f"http://x/study/{nct}")
+    descriptions = [i.findtext("description") for i in ET.fromstring(body).findall("./channel/item")]
+    assert descriptions[0].startswith("New study") and descriptions[1].startswith("Results posted")
+    assert descriptions[2].startswith("Updated study")

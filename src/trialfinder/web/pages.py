@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 
 from trialfinder import SearchError
 from trialfinder.model.enums import ENUMS
-from trialfinder.model.labels import label, status_badge
+from trialfinder.model.labels import label
 from trialfinder.model.study import record_get
 from trialfinder.search.page_token import make_page_token
 from trialfinder.web import exports
@@ -111,8 +111,7 @@ def _enum_options(enum_type: str, values: tuple[str, ...] | None = None) -> list
 
 def _form_options() -> dict[str, list[tuple[str, str]]]:
     return {
-        "status": [(v, status_badge(v) if v in ("RECRUITING", "NOT_YET_RECRUITING") else label("Status", v))
-                   for v in ENUMS["Status"]],
+        "status": _enum_options("Status"),  # the facet's and the cards' wording, one label per status
         "phase": _enum_options("Phase"),
         "type": _enum_options("StudyType"),
         "sex": _enum_options("Sex"),
