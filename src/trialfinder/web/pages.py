@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from trialfinder import SearchError
 from trialfinder.model.enums import ENUMS
 from trialfinder.model.labels import label
+from trialfinder.model.statuses import OPEN_STATUSES
 from trialfinder.model.study import record_get
 from trialfinder.search.page_token import make_page_token
 from trialfinder.web import exports
@@ -650,6 +651,7 @@ def study_page(nct_id: str, request: Request) -> Response:
                "map": _study_map(request, view), "toc": study_toc(view), "hook_after": _hook_after(view),
                "extensions": extensions,
                "status": record_get(record, "protocolSection", "statusModule", "overallStatus") or ""}
+    context["is_open"] = context["status"] in OPEN_STATUSES
     return render(request, "study.html", context, {})
 
 

@@ -6,6 +6,7 @@
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!form || (form.method || "").toLowerCase() !== "get") return;
+    if ((form.getAttribute("action") || "") !== "/search") return;  // search forms only
     var near = form.elements.namedItem("near");
     var noPlace = !near || !near.value || !near.value.trim();
     var fields = form.querySelectorAll("input, select, textarea");

@@ -58,6 +58,12 @@
       reopened = [];
     });
   }
-  function start() { siteFilter(); shareAndPrint(); }
+  function openOnWideScreens() {
+    // "On this page" starts collapsed so a phone shows the study first; wide screens have room for it
+    if (!window.matchMedia || !window.matchMedia("(min-width: 40rem)").matches) return;
+    var boxes = document.querySelectorAll("details[data-open-wide]");
+    for (var i = 0; i < boxes.length; i++) boxes[i].open = true;
+  }
+  function start() { openOnWideScreens(); siteFilter(); shareAndPrint(); }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
 })();
