@@ -93,17 +93,18 @@ def test_search_filter_open_study(server: str, page) -> None:
     page.wait_for_url("**/search?**")
     assert page.locator("ol.hits li.hit").count() > 0
 
-    # filter to recruiting with the switch of the refine form
-    page.get_by_label("Only trials that are recruiting now").check()
+    # filter to recruiting with the status choice of the refine form
+    page.get_by_label("Recruitment status").select_option("1")
     page.get_by_role("button", name="Search").first.click()
     page.wait_for_url("**recruiting=1**")
+    assert "intr=" not in page.url, "empty fields are not sent"
     statuses = page.locator("ol.hits .meta .badge:first-child").all_inner_texts()
-    assert statuses and all(s == "Enrolling" for s in statuses), statuses
+    assert statuses and all(s == "Recruiting" for s in statuses), statuses
 
     page.locator("ol.hits a[href='/study/NCT05631717']").click()
     page.wait_for_url("**/study/NCT05631717")
     assert "NCT05631717" in page.title()
-    body = page.locator("main").inner_text()
+    body = page.locator("article.study").inner_text().split("On this page", 1)[-1]
     pos = 0
     for heading in REFERENCE_HEADINGS:
         assert page.get_by_role("heading", name=heading, exact=True).count() >= 1, heading
@@ -143,4 +144,58 @@ def test_map_with_tiles_offline(server: str, page) -> None:
     assert page.locator("ul.sites li.site").count() >= 1  # the list stays usable
     page.goto(server + "/search?near=Boston%2C+MA&dist=100mi")
     page.wait_for_selector("#results-map[data-ready='1']", timeout=10_000)
+    assert not page.errors, page.errors
+
+
+def _first_result_top(page) -> float:
+    return page.evaluate("document.querySelector('ol.hits li.hit').getBoundingClientRect().top")
+
+
+def test_phone_results_start_on_the_first_screen(server: str, browser) -> None:
+    """On a 390 px phone the query is one line (Edit, Filters) and the first result is on the first screen."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.route("https://**", lambda route: route.abort())
+    try:
+        for path in ("/search?cond=cancer&recruiting=open", "/search?cond=cancer&near=Boston%2C+MA&dist=100mi"):
+            page.goto(server + path)
+            top = _first_result_top(page)
+            assert 0 < top < 844 - 100, f"{path}: first result at y={top}"
+            assert not page.locator("form#refine").is_visible()
+        page.get_by_role("link", name="Edit").click()
+        assert page.locator("form#refine").is_visible()
+        assert page.get_by_label("My age (years)").is_visible()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.goto(server + "/search?cond=cancer&recruiting=open")
+        page.screenshot(path=str(ARTIFACTS / "results-phone.png"))
+        page.goto(server + "/study/NCT02369484#sec-outcome_results")
+        assert page.locator(".study-actions").is_visible()  # sticky Check eligibility / Contact
+        box = page.locator(".study-actions").bounding_box()
+        assert box and box["y"] + box["height"] >= 844 - 2
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 1, f"the results tables push the page sideways ({overflow}px)"
+        page.screenshot(path=str(ARTIFACTS / "study-results-phone.png"))
+    finally:
+        context.close()
+
+
+def test_study_with_posted_results(server: str, page) -> None:
+    page.goto(server + "/search?results=with&cond=lung+cancer")
+    assert page.locator("ol.hits .has-results").count() >= 1
+    page.screenshot(path=str(ARTIFACTS / "results-desktop.png"))
+    page.goto(server + "/study/NCT02513394")
+    for heading in ("Study results", "Participant flow", "Baseline characteristics", "Outcome measures",
+                    "Adverse events", "Results point of contact"):
+        assert page.get_by_role("heading", name=heading, exact=True).count() == 1, heading
+    assert page.get_by_text("Invasive Disease Free Survival (iDFS)").first.is_visible()
+    organ = page.locator("details.organ-system").first
+    organ.locator("summary").click()
+    assert organ.locator("table").is_visible()
+    # the site filter narrows the list
+    page.get_by_label("Filter sites").fill("Boston")
+    visible = page.locator("li.site:visible")
+    assert visible.count() >= 1 and all("Boston" in t for t in visible.all_inner_texts())
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(server + "/study/NCT02369484")
+    page.screenshot(path=str(ARTIFACTS / "study-results-desktop.png"), full_page=True)
     assert not page.errors, page.errors

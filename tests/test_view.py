@@ -361,3 +361,103 @@ def test_max_sites_truncates(record):
     ]
     text = render_text(study_view(rec), max_sites=3)
     assert "10 sites" in text and "Site 2" in text and "Site 3" not in text and "and 7 more" in text
+
+
+# --- posted results ---------------------------------------------------------------------------------
+
+
+def _load(nct: str) -> dict:
+    return json.loads((DATA / f"{nct}.json").read_text(encoding="utf-8"))
+
+
+def test_reference_record_has_no_results_sections(record):
+    keys = [s.key for s in study_view(record).sections]
+    for key in ("participant_flow", "baseline", "outcome_results", "adverse_events", "results_contact",
+                "references", "documents", "ipd"):
+        assert key not in keys
+
+
+@pytest.mark.parametrize("nct", ["NCT02369484", "NCT04402008", "NCT02513394"])
+def test_results_sections_follow_the_record(nct):
+    from trialfinder.model.view_results import RESULTS_GROUP
+
+    rec = _load(nct)
+    results = rec["resultsSection"]
+    view = study_view(rec)
+    keys = [s.key for s in view.sections]
+    assert keys.index("participant_flow") < keys.index("baseline") < keys.index("outcome_results") \
+        < keys.index("adverse_events") < keys.index("results_contact") < keys.index("source")
+    assert all(view.section(k).group == RESULTS_GROUP for k in ("participant_flow", "adverse_events"))
+
+    flow = view.section("participant_flow")
+    table = flow.tables[0]
+    assert [g.title for g in table.groups] == [g["title"] for g in results["participantFlowModule"]["groups"]]
+    started = next(m for m in results["participantFlowModule"]["periods"][0]["milestones"] if m["type"] == "STARTED")
+    assert table.rows[0].label == "Started"
+    assert list(table.rows[0].cells) == [a["numSubjects"] for a in started["achievements"]]
+
+    measures = results["outcomeMeasuresModule"]["outcomeMeasures"]
+    blocks = view.section("outcome_results").measures
+    assert [b.title for b in blocks] == [m["title"] for m in measures]
+    for block, om in zip(blocks, measures, strict=True):
+        assert len(block.analyses) == len(om.get("analyses", []))
+        if block.table:
+            assert len(block.table.groups) == len(om["groups"])
+            assert all(len(r.cells) == len(block.table.groups) for r in block.table.rows if r.kind != "heading")
+
+    ae = view.section("adverse_events")
+    raw = results["adverseEventsModule"]
+    assert ae.serious_count == len(raw.get("seriousEvents", []))
+    assert ae.other_count == len(raw.get("otherEvents", []))
+    systems = {e["organSystem"] for e in raw.get("seriousEvents", [])}
+    assert {t.organ_system for t in ae.serious} == systems
+    assert sum(len(t.rows) for t in ae.serious) == ae.serious_count
+
+    poc = results["moreInfoModule"]["pointOfContact"]
+    contact = view.section("results_contact").contact
+    assert (contact.name, contact.email) == (poc["title"], poc["email"])
+    limits = results["moreInfoModule"].get("limitationsAndCaveats", {}).get("description")
+    assert (view.section("limitations") is not None) == bool(limits)
+    # the CLI shows the same results
+    text = render_text(view)
+    assert "Study results" in text and measures[0]["title"][:40] in _collapse(text)
+
+
+def test_measurement_dispersion_and_analysis_wording():
+    from trialfinder.model.view_results import _estimate, _measurement, _rate
+
+    assert _measurement({"value": "59", "lowerLimit": "39", "upperLimit": "82"}) == "59 (39 to 82)"
+    assert _measurement({"value": "55.2", "spread": "10.4"}) == "55.2 (± 10.4)"
+    assert _measurement({"value": "NA", "upperLimit": "12"}) == "NA (NA to 12)"
+    assert _measurement({}) == "NA"
+    assert _rate(3, 2841) == "3/2841 (0.11%)" and _rate(0, 0) == "0/0" and _rate(None, 5) == ""
+    est = _estimate({"paramType": "Hazard Ratio (HR)", "paramValue": "0.96", "ciPctValue": "95",
+                     "ciNumSides": "TWO_SIDED", "ciLowerLimit": "0.81", "ciUpperLimit": "1.14"})
+    assert est == "Hazard Ratio (HR) 0.96 (95% CI, 2-Sided: 0.81 to 1.14)"
+
+
+def test_documents_references_and_ipd_sections():
+    from trialfinder.model.view_results import document_url
+
+    rec = _load("NCT02369484")
+    view = study_view(rec)
+    docs = view.section("documents").documents
+    large = rec["documentSection"]["largeDocumentModule"]["largeDocs"]
+    assert [d.text for d in docs[:len(large)]] == [d["label"] for d in large]
+    assert docs[0].url == document_url("NCT02369484", large[0]["filename"])
+    assert docs[0].url.startswith("https://cdn.clinicaltrials.gov/large-docs/84/NCT02369484/")
+    refs = view.section("references")
+    assert len(refs.references) == len(rec["protocolSection"]["referencesModule"]["references"])
+    ipd = view.section("ipd")
+    assert ipd.facts[0].label == "Plan to share" and ipd.facts[0].value == "No"
+
+
+def test_broken_results_module_does_not_raise(record):
+    rec = copy.deepcopy(record)
+    rec["resultsSection"] = {"participantFlowModule": {"groups": "x", "periods": [{"milestones": [None, {}]}]},
+                             "outcomeMeasuresModule": {"outcomeMeasures": [{"title": "T", "classes": 3}]},
+                             "adverseEventsModule": {"eventGroups": [{"id": "EG000"}], "seriousEvents": [{}]},
+                             "moreInfoModule": {"pointOfContact": "nobody"}}
+    view = study_view(rec)
+    assert view.section("outcome_results").measures[0].title == "T"
+    assert render_text(view)

@@ -23,6 +23,7 @@ from typing import Any, TypedDict
 from trialfinder.model.criteria import split_criteria
 from trialfinder.model.labels import age_range_text, count_text, label, status_badge, volunteers_text
 from trialfinder.model.study import record_get
+from trialfinder.model.view_results import results_sections, study_info_sections
 from trialfinder.model.view_sections import (
     Arm,
     Contact,
@@ -424,6 +425,8 @@ def study_view(record: dict[str, Any]) -> StudyView:
     sponsors_sec = _sponsors_section(sponsors, contacts)
     if sponsors_sec:
         sections.append(sponsors_sec)
+    sections.extend(study_info_sections(record, nct_id))
+    sections.extend(results_sections(record))
 
     url = STUDY_URL.format(nct_id=nct_id) if nct_id else ""
     data_as_of = _str(record_get(record, "derivedSection", "miscInfoModule", "versionHolder")) or None

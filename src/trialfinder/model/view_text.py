@@ -13,6 +13,15 @@ import textwrap
 from collections.abc import Sequence
 
 from trialfinder.model.labels import count_text
+from trialfinder.model.view_results import (
+    AdverseEventsSection,
+    DocumentsSection,
+    OutcomeResultsSection,
+    ReferencesSection,
+    ResultContactSection,
+    ResultTable,
+    ResultTablesSection,
+)
 from trialfinder.model.view_sections import (
     ContactsSection,
     CriteriaSection,
@@ -129,6 +138,8 @@ def _render_section(w: _Writer, sec: Section, max_sites: int | None) -> None:
             for extra in (c.phone, c.email):
                 if extra:
                     w.wrap(extra, indent="  ")
+    elif _render_results(w, sec):
+        pass
     elif isinstance(sec, OutcomesSection):
         for group in sec.groups:
             w.wrap(group.heading + ":")
@@ -139,6 +150,81 @@ def _render_section(w: _Writer, sec: Section, max_sites: int | None) -> None:
                 if o.description:
                     w.wrap(o.description, indent="    ")
             w.blank()
+
+
+def _render_table(w: _Writer, table: ResultTable) -> None:
+    """A results table as lines: each row's label, then one "group: value" line per group."""
+    w.wrap(f"{table.title}:")
+    for row in table.rows:
+        pad = "  " + "  " * row.level
+        if row.kind == "heading" or not row.cells:
+            w.wrap(row.label, indent=pad, hanging=pad + "  ")
+            continue
+        w.wrap(row.label, indent=pad, hanging=pad + "  ")
+        for group, cell in zip(table.groups, row.cells, strict=False):
+            if cell:
+                w.wrap(f"{group.title}: {cell}", indent=pad + "    ", hanging=pad + "      ")
+    for note in table.notes:
+        w.wrap(f"Note: {note}", indent="  ", hanging="    ")
+    w.blank()
+
+
+def _render_results(w: _Writer, sec: Section) -> bool:
+    """The posted-results sections; False when ``sec`` is not one of them."""
+    if isinstance(sec, ResultTablesSection):
+        for fact in sec.facts:
+            w.wrap(f"{fact.label}: {fact.value}", hanging="    ")
+        for table in sec.tables:
+            _render_table(w, table)
+    elif isinstance(sec, OutcomeResultsSection):
+        for m in sec.measures:
+            w.wrap(f"{m.type}: {m.title}")
+            for fact in m.facts:
+                w.wrap(f"{fact.label}: {fact.value}", indent="  ", hanging="      ")
+            if m.table:
+                _render_table(w, m.table)
+            for i, analysis in enumerate(m.analyses, 1):
+                w.wrap(f"Statistical analysis {i}:", indent="  ")
+                for fact in analysis.facts:
+                    w.wrap(f"{fact.label}: {fact.value}", indent="    ", hanging="      ")
+            w.blank()
+    elif isinstance(sec, AdverseEventsSection):
+        for fact in sec.facts:
+            w.wrap(f"{fact.label}: {fact.value}", hanging="    ")
+        groups = sec.groups
+        for row in sec.summary:
+            w.wrap(row.label + ":")
+            for group, cell in zip(groups, row.cells, strict=False):
+                w.wrap(f"{group.title}: {cell}", indent="    ", hanging="      ")
+        for title, tables in (("Serious adverse events", sec.serious), ("Other adverse events", sec.other)):
+            if tables:
+                w.blank()
+                w.wrap(f"{title}:")
+            for t in tables:
+                w.wrap(t.organ_system, indent="  ")
+                for row in t.rows:
+                    cells = "; ".join(f"{g.title}: {c}" for g, c in zip(groups, row.cells, strict=False) if c)
+                    w.wrap(f"{row.label} – {cells}" if cells else row.label, indent="    • ", hanging="      ")
+    elif isinstance(sec, ResultContactSection):
+        if sec.contact:
+            w.wrap(sec.contact.name)
+            for extra in (sec.organization, sec.contact.phone, sec.contact.email):
+                if extra and extra != sec.contact.name:
+                    w.wrap(extra, indent="  ")
+        for fact in sec.facts:
+            w.wrap(f"{fact.label}: {fact.value}", hanging="    ")
+    elif isinstance(sec, ReferencesSection):
+        for ref in sec.references:
+            w.wrap(ref.text + (f" {ref.url}" if ref.url else ""), indent="  • ", hanging="    ")
+        for link in sec.links:
+            w.wrap(f"{link.text}: {link.url}", indent="  • ", hanging="    ")
+    elif isinstance(sec, DocumentsSection):
+        for doc in sec.documents:
+            note = f" ({doc.note})" if doc.note else ""
+            w.wrap(f"{doc.text}{note}: {doc.url}", indent="  • ", hanging="    ")
+    else:
+        return False
+    return True
 
 
 def render_text(view: StudyView, width: int = 100, *, max_sites: int | None = None) -> str:

@@ -224,7 +224,13 @@ def to_rss(records: Iterable[dict], *, channel_title: str, channel_link: str, de
         phases = ", ".join(label("Phase", _s(p)) for p in _list(_ps(rec, "designModule", "phases")))
         conds = "; ".join(_s(c) for c in _list(_ps(rec, "conditionsModule", "conditions")))
         first = _date(rec, "studyFirstPostDateStruct")
-        what = "New study" if first and first == updated else "Updated study"
+        results_first = _date(rec, "resultsFirstPostDateStruct")
+        if first and first == updated:
+            what = "New study"
+        elif results_first and results_first == updated:
+            what = "Results posted"  # the update that posted the results
+        else:
+            what = "Updated study"
         summary = " · ".join(x for x in (what, status, phases, conds) if x)
         pub = _rfc822(updated)
         items.append(

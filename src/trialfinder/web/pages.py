@@ -18,11 +18,14 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 
 from trialfinder import SearchError
 from trialfinder.model.enums import ENUMS
-from trialfinder.model.labels import label, status_badge
+from trialfinder.model.labels import label
+from trialfinder.model.statuses import OPEN_STATUSES
 from trialfinder.model.study import record_get
+from trialfinder.search.page_token import make_page_token
 from trialfinder.web import exports
 from trialfinder.web.query import PAGE_SIZES, SORTS, WebQuery
 from trialfinder.web.render import url_with
+from trialfinder.web.study_sites import group_sites, resolve_place
 
 router = APIRouter(include_in_schema=False)
 
@@ -66,12 +69,16 @@ def render(request: Request, template: str, context: dict[str, Any], data: dict[
     return HTMLResponse(html, status)
 
 
-def error_page(request: Request, status: int, title: str, message: str) -> Response:
-    """An error as a page (or JSON for JSON clients)."""
+def error_page(request: Request, status: int, title: str, message: str,
+               link: tuple[str, str] | None = None) -> Response:
+    """An error as a page (or JSON for JSON clients); ``link`` is (text, url) of a place to look next."""
     if _format(request) == "json":
-        return _json({"error": message, "status": status}, status)
+        body: dict[str, Any] = {"error": message, "status": status}
+        if link:
+            body["see"] = link[1]
+        return _json(body, status)
     html = request.app.state.templates.get_template("error.html").render(
-        {**_common(request), "title": title, "message": message})
+        {**_common(request), "title": title, "message": message, "link": link})
     return HTMLResponse(html, status)
 
 
@@ -95,7 +102,7 @@ def home(request: Request) -> Response:
     q = WebQuery()
     data = {"studies": summary["studies"], "recruiting": summary["recruiting"],
             "dataTimestamp": request.state.data_timestamp,
-            "search": "/search?cond=&intr=&near=&dist=50mi&recruiting=1", "advancedSearch": "/advanced"}
+            "search": "/search?cond=&intr=&near=&dist=50mi&recruiting=open", "advancedSearch": "/advanced"}
     return render(request, "home.html", {"q": q, "stats": summary, "nav": "find"}, data)
 
 
@@ -105,8 +112,7 @@ def _enum_options(enum_type: str, values: tuple[str, ...] | None = None) -> list
 
 def _form_options() -> dict[str, list[tuple[str, str]]]:
     return {
-        "status": [(v, status_badge(v) if v in ("RECRUITING", "NOT_YET_RECRUITING") else label("Status", v))
-                   for v in ENUMS["Status"]],
+        "status": _enum_options("Status"),  # the facet's and the cards' wording, one label per status
         "phase": _enum_options("Phase"),
         "type": _enum_options("StudyType"),
         "sex": _enum_options("Sex"),
@@ -136,32 +142,67 @@ def advanced(request: Request) -> Response:
 # ----------------------------------------------------------------------------------------- results
 
 
+def _date_text(status_mod: Any, key: str) -> str:
+    date = record_get(status_mod, key, "date") or ""
+    if date and record_get(status_mod, key, "type") == "ESTIMATED":
+        return f"{date} (estimated)"
+    return str(date)
+
+
+def _site_place(site: Any) -> str:
+    return ", ".join(str(site.get(k)) for k in ("city", "state", "country") if site.get(k))
+
+
 def hit_summary(hit: Any) -> dict[str, Any]:
-    """One search hit as the result list shows it (and as the page's JSON gives it)."""
+    """One search hit as the result list shows it (and as the page's JSON gives it): what (conditions,
+    interventions), where (number of sites, the nearest or first one), when (start, completion, last
+    update) and whether results are posted -- what ClinicalTrials.gov's and Veeva's cards answer."""
     rec = hit.record
     ps = rec.get("protocolSection", {}) if isinstance(rec, dict) else {}
     status = record_get(ps, "statusModule", "overallStatus") or ""
     phases = record_get(ps, "designModule", "phases") or []
+    status_mod = record_get(ps, "statusModule")
+    locations = [x for x in record_get(ps, "contactsLocationsModule", "locations") or [] if isinstance(x, dict)]
+    interventions = []
+    for iv in record_get(ps, "armsInterventionsModule", "interventions") or []:
+        if isinstance(iv, dict) and iv.get("name"):
+            kind = label("InterventionType", str(iv.get("type") or ""))
+            interventions.append(f"{kind}: {iv['name']}" if kind else str(iv["name"]))
     nearest = None
     if hit.nearest is not None:
         n = hit.nearest
         place = ", ".join(x for x in (n.city, n.state, n.country) if x)
         nearest = {"facility": n.facility, "city": n.city, "state": n.state, "country": n.country,
                    "status": n.status, "lat": n.lat, "lon": n.lon, "distanceKm": n.distance_km,
-                   "distanceMi": n.distance_mi,
+                   "distanceMi": n.distance_mi, "approximate": bool(getattr(n, "derived", False)),
                    "label": f"{n.facility}, {place}" if n.facility and place else (n.facility or place)}
+    first_site = None
+    if nearest is None and locations:
+        loc = locations[0]
+        place = _site_place(loc)
+        facility = str(loc.get("facility") or "")
+        first_site = f"{facility}, {place}" if facility and place else (facility or place)
+    has_results = bool(rec.get("hasResults")) if isinstance(rec, dict) else False
     return {
         "nctId": hit.nct_id,
         "url": f"/study/{hit.nct_id}",
         "title": record_get(ps, "identificationModule", "briefTitle") or record_get(ps, "identificationModule",
                                                                         "officialTitle") or hit.nct_id,
         "status": status,
-        "statusLabel": status_badge(status) if status else "Status unknown",
+        "statusLabel": label("Status", status) if status else "Status unknown",
         "phases": phases,
         "phaseLabels": [label("Phase", p) for p in phases if p != "NA"],
         "conditions": (record_get(ps, "conditionsModule", "conditions") or [])[:8],
+        "interventions": list(dict.fromkeys(interventions))[:6],
         "sponsor": record_get(ps, "sponsorCollaboratorsModule", "leadSponsor", "name") or "",
+        "siteCount": len(locations),
         "nearestSite": nearest,
+        "firstSite": first_site,
+        "startDate": _date_text(status_mod, "startDateStruct"),
+        "completionDate": _date_text(status_mod, "completionDateStruct")
+        or _date_text(status_mod, "primaryCompletionDateStruct"),
+        "lastUpdate": str(record_get(status_mod, "lastUpdatePostDateStruct", "date") or ""),
+        "hasResults": has_results,
         "matched": hit.matched,
         "score": hit.score,
     }
@@ -188,6 +229,10 @@ def _facet_view(q: WebQuery, facets: dict[str, list[tuple[str, int]]] | None) ->
     return out
 
 
+_TEXT_NAMES = {"cond": "Condition", "intr": "Treatment", "term": "Terms", "titles": "Title", "outc": "Outcome",
+               "spons": "Sponsor", "locn": "Location", "id": "Study ID"}
+
+
 def _active_filters(q: WebQuery) -> list[dict[str, str]]:
     """Chips for the filters in effect, each linking to the search without it."""
     from trialfinder.web.query import ENUM_PARAMS, PLACE_PARAMS
@@ -199,12 +244,29 @@ def _active_filters(q: WebQuery) -> list[dict[str, str]]:
         for value in q.values(param):
             text = label(enum_types[param], value) if param in enum_types else value
             out.append({"label": text, "href": url_with("/search", q.toggled(param, value).params())})
-    if q.recruiting:
-        out.append({"label": "Recruiting", "href": url_with("/search", q.with_changes(recruiting=None).params())})
-    for key, text in (("age", "Age {}"), ("healthy", "Healthy volunteers: {}"), ("results", "Results: {}"),
-                      ("advanced", "Expression: {}"), ("agg", "Filters: {}")):
+    if q.recruiting or q.open_to_patients:
+        text = "Recruiting now" if q.recruiting else "Recruiting and not yet recruiting"
+        out.append({"label": text, "href": url_with("/search", q.with_changes(recruiting=None).params())})
+    yes_no = {"healthy": ("Accepts healthy volunteers", "No healthy volunteers"),
+              "results": ("With posted results", "Without posted results")}
+    for key, text in (("age", "Age {}"), ("healthy", "{}"), ("results", "{}"), ("near", "Near {}"),
+                      ("advanced", "Expression: {}"), ("agg", "Filters: {}"),
+                      *((f"{p}_{end}", f"{name} {word} {{}}") for p, name in
+                        (("start", "Start"), ("posted", "First posted"), ("updated", "Updated"))
+                        for end, word in (("from", "from"), ("to", "until")))):
+        value = q.get(key)
+        if value:
+            if key in yes_no:
+                value = yes_no[key][0] if value in ("yes", "with", "y") else yes_no[key][1]
+            elif key == "near":
+                value = f"{value} ({q.get('dist') or '50mi'})"
+            changes: dict[str, Any] = {key: None}
+            if key == "near":
+                changes["dist"] = None
+            out.append({"label": text.format(value), "href": url_with("/search", q.with_changes(**changes).params())})
+    for key in ("cond", "intr", "term", "titles", "outc", "spons", "locn", "id"):
         if q.get(key):
-            out.append({"label": text.format(q.get(key)),
+            out.append({"label": f"{_TEXT_NAMES[key]}: {q.get(key)}",
                         "href": url_with("/search", q.with_changes(**{key: None}).params())})
     return out
 
@@ -233,12 +295,20 @@ def search_page(request: Request) -> Response:
 
     settings = request.app.state.settings
     fmt = _format(request)
+    items = request.query_params.multi_items()
+    if fmt == "html" and any(not v.strip() or (k == "dist" and not request.query_params.get("near", "").strip())
+                             for k, v in items):
+        # a form sent empty fields (no script ran): the same search at its short, shareable address
+        kept = [(k, v) for k, v in items if v.strip() and (k != "dist" or request.query_params.get("near", "").strip())]
+        return RedirectResponse(url_with("/search", kept), 303)
     try:
         q = WebQuery.from_params(request.query_params)
         size = q.page_size(settings.html_page_size)
     except SearchError as exc:
-        return _search_error(request, WebQuery(), str(exc), fmt)
+        return _search_error(request, WebQuery(), exc, fmt)
     export = fmt in ("csv", "ris") or (fmt == "json" and q.get("export"))
+    if fmt in ("csv", "ris") and request.query_params.get("all") == "1":
+        return _stream_export(request, q, fmt)
     try:
         if fmt == "rss":
             req = q.to_request(page_size=settings.feed_items, facets=False, sort="updated")
@@ -246,17 +316,22 @@ def search_page(request: Request) -> Response:
             req = q.to_request(page_size=settings.export_limit, facets=False)
         else:
             req = q.to_request(page_size=size, page_token=q.get("page") or None)
+            n = _page_number(q)
+            if n > 1 and not q.get("page"):
+                # page N of the HTML list: the engine's own page token, made for offset (N - 1) * size
+                token = make_page_token({"q": req.fingerprint(), "o": (n - 1) * size})
+                req = q.to_request(page_size=size, page_token=token)
         with request.app.state.pool.store() as store:
             _data_timestamp(request, store)
             page = search(store, req)
     except SearchError as exc:
-        return _search_error(request, q, str(exc), fmt)
+        return _search_error(request, q, exc, fmt)
     if fmt == "csv":
         return _csv_export(page)
     if fmt == "ris":
         return Response(exports.to_ris([h.record for h in page.hits]),
                         media_type="application/x-research-info-systems",
-                        headers={"content-disposition": 'attachment; filename="trialfinder-results.ris"'})
+                        headers=_capped_headers(page, "trialfinder-results.ris"))
     if fmt == "rss":
         base = str(request.base_url).rstrip("/")
         body = exports.to_rss([h.record for h in page.hits], channel_title=f"{settings.site_name}: {q.describe()}",
@@ -269,25 +344,144 @@ def search_page(request: Request) -> Response:
     return _results(request, q, page, size)
 
 
-def _csv_export(page: Any) -> Response:
-    hits = page.hits
+#: Most studies a streamed whole-set export carries (deep pages cost the engine an offset scan each).
+STREAM_EXPORT_MAX = 100_000
+_STREAM_BATCH = 1000
+
+
+def _stream_export(request: Request, q: WebQuery, fmt: str) -> Response:
+    """The whole result set as one CSV or RIS download, written batch by batch as it is read, so
+    neither the server nor the browser holds it all; each batch is one budgeted store visit."""
+    from fastapi.responses import StreamingResponse
+
+    from trialfinder import search
+
+    try:
+        first = q.to_request(page_size=_STREAM_BATCH, facets=False)
+    except SearchError as exc:
+        return PlainTextResponse(str(exc), 400)
+    pool = request.app.state.pool
+
+    def batches() -> Any:
+        token: str | None = None
+        done = 0
+        while done < STREAM_EXPORT_MAX:
+            req = first if token is None else q.to_request(page_size=_STREAM_BATCH, facets=False, page_token=token)
+            with pool.store() as store:
+                page = search(store, req, explain=False)
+            hits = page.hits[: STREAM_EXPORT_MAX - done]
+            if fmt == "csv":
+                yield _csv_body(hits, header=done == 0)
+            else:
+                yield exports.to_ris([h.record for h in hits])
+            done += len(hits)
+            token = page.next_page_token
+            if not token or not hits:
+                break
+
+    name, media = (("trialfinder-all-results.csv", "text/csv; charset=utf-8") if fmt == "csv" else
+                   ("trialfinder-all-results.ris", "application/x-research-info-systems"))
+    return StreamingResponse(batches(), media_type=media,
+                             headers={"content-disposition": f'attachment; filename="{name}"'})
+
+
+def _csv_body(hits: Any, header: bool = True) -> str:
     extra = [("Nearest Site", [hit_summary(h)["nearestSite"]["label"] if h.nearest else "" for h in hits]),
              ("Distance (mi)", [str(h.nearest.distance_mi) if h.nearest and h.nearest.distance_mi is not None
                                 else "" for h in hits]),
              ("Matched", ["; ".join(h.matched) for h in hits])]
-    body = exports.to_csv([h.record for h in hits], extra=extra)
-    return Response(body, media_type="text/csv; charset=utf-8",
-                    headers={"content-disposition": 'attachment; filename="trialfinder-results.csv"'})
+    return exports.to_csv([h.record for h in hits], extra=extra, header=header)
 
 
-def _search_error(request: Request, q: WebQuery, message: str, fmt: str) -> Response:
+def _capped_headers(page: Any, name: str) -> dict[str, str]:
+    """Download headers; a capped file says so (``X-Total-Count`` and ``X-Export-Capped``)."""
+    headers = {"content-disposition": f'attachment; filename="{name}"'}
+    total = page.total_count
+    if total is not None:
+        headers["x-total-count"] = str(total)
+        if total > len(page.hits):
+            headers["x-export-capped"] = f"{len(page.hits)} of {total}; add all=1 for every study"
+    return headers
+
+
+def _csv_export(page: Any) -> Response:
+    return Response(_csv_body(page.hits), media_type="text/csv; charset=utf-8",
+                    headers=_capped_headers(page, "trialfinder-results.csv"))
+
+
+_INTERNALS_RE = re.compile(r"see trialfinder\.[\w.]+\(\),?\s*")
+#: Form fields that take search expressions, with the label the form gives them.
+_FIX_LABELS = {"advanced": "Essie expression", "cond": "Condition or disease", "intr": "Treatment",
+               "term": "Other terms", "titles": "Title or acronym", "outc": "Outcome measure",
+               "spons": "Sponsor or collaborator", "locn": "Location terms", "id": "Study ID"}
+
+
+def public_message(exc: SearchError) -> str:
+    """The error as a person should read it: no module paths or function names."""
+    return _INTERNALS_RE.sub("", str(exc)).replace("(known fields: e.g.", "(known fields include")
+
+
+def _fix_box(q: WebQuery, exc: SearchError) -> dict[str, Any] | None:
+    """The field at fault, its text split at the error position, for an editable box with a marker."""
+    param = exc.param
+    if param not in _FIX_LABELS:
+        return None
+    value = q.get(param)
+    if not value:
+        return None
+    pos = getattr(exc, "position", None)
+    if isinstance(pos, int) and param == "advanced" and q.values("fcond"):
+        pos -= 1  # with a condition facet, the expression is searched inside parentheses
+    fix: dict[str, Any] = {"param": param, "label": _FIX_LABELS[param], "value": value, "position": None}
+    if isinstance(pos, int) and pos >= 0:
+        pos = min(pos, len(value))
+        fix.update(position=pos, before=value[:pos], at=value[pos:pos + 1] or " ", after=value[pos + 1:])
+    return fix
+
+
+def _search_error(request: Request, q: WebQuery, exc: SearchError, fmt: str) -> Response:
+    message = public_message(exc)
     if fmt != "html":
         if fmt == "json":
-            return _json({"error": message}, 400)
+            return _json({"error": message, "param": exc.param}, 400)
         return PlainTextResponse(message, 400)
-    context = {"q": q, "error": message, "nav": "find", "hidden": [], "links": _links(q, None, 1),
-               "facets": [], "active": [], "hits": [], "total": None, "map": None}
-    return render(request, "search.html", context, {"error": message}, status=400)
+    fix = _fix_box(q, exc)
+    hidden = [(k, v) for k, v in q.params() if not fix or k != fix["param"]]
+    context = {"q": q, "error": message, "fix": fix, "fix_hidden": hidden, "nav": "find", "hidden": [],
+               "links": _links(q, None, 1), "facets": [], "active": _active_filters(q), "hits": [], "total": None,
+               "map": None, "pager": None}
+    return render(request, "search.html", context, {"error": message, "param": exc.param}, status=400)
+
+
+#: Highest page number offered (ClinicalTrials.gov's pages stop far earlier in practice; deep pages
+#: cost the engine an offset scan).
+MAX_PAGE = 1000
+
+
+def _page_number(q: WebQuery) -> int:
+    try:
+        return max(1, min(int(q.get("n", "1")), MAX_PAGE))
+    except ValueError:
+        return 1
+
+
+def pager(q: WebQuery, n: int, size: int, total: int | None, has_next: bool) -> dict[str, Any]:
+    """Numbered pages around the current one, with previous and next: what every result list offers."""
+    params = q.params()
+    last = min(MAX_PAGE, max(1, -(-total // size))) if total is not None else (n + 1 if has_next else n)
+
+    def href(k: int) -> str:
+        return url_with("/search", [*params, ("n", str(k))] if k > 1 else params)
+
+    window = sorted({1, last, *range(max(1, n - 2), min(last, n + 2) + 1)})
+    pages: list[dict[str, Any]] = []
+    for k in window:
+        if pages and k - pages[-1]["number"] > 1:
+            pages.append({"number": k - 1, "gap": True})
+        pages.append({"number": k, "href": href(k), "current": k == n, "gap": False})
+    return {"current": n, "last": last, "pages": pages if last > 1 else [],
+            "previous": href(n - 1) if n > 1 else None,
+            "next": href(n + 1) if n < last and (has_next or total is not None) else None}
 
 
 def _links(q: WebQuery, page: Any, n: int) -> dict[str, str | None]:
@@ -297,6 +491,8 @@ def _links(q: WebQuery, page: Any, n: int) -> dict[str, str | None]:
         "ris": url_with("/search.ris", params),
         "json": url_with("/search.json", q.params(drop=())),
         "json_export": url_with("/search.json", [*params, ("export", "1")]),
+        "csv_all": url_with("/search.csv", [*params, ("all", "1")]),
+        "ris_all": url_with("/search.ris", [*params, ("all", "1")]),
         "rss": url_with("/search.rss", [(k, v) for k, v in params if k not in ("sort", "size")]),
         "advanced": url_with("/advanced", params),
         "first": url_with("/search", params) if n > 1 else None,
@@ -308,16 +504,19 @@ def _links(q: WebQuery, page: Any, n: int) -> dict[str, str | None]:
 
 
 def _results(request: Request, q: WebQuery, page: Any, size: int) -> Response:
-    try:
-        n = max(1, min(int(q.get("n", "1")), 100_000))
-    except ValueError:
-        n = 1
+    n = _page_number(q)
     summaries = [hit_summary(h) for h in page.hits]
+    if q.get("near"):  # the study page lists the sites nearest to the searched place first
+        carry = url_with("", {"near": q.get("near"), "dist": q.get("dist")})
+        for s in summaries:
+            s["url"] += carry
     first = (n - 1) * size + 1
     facets = _facet_view(q, page.facets)
     links = _links(q, page, n)
+    paging = pager(q, n, size, page.total_count, bool(page.next_page_token))
+    links["previous"], links["next"] = paging["previous"], paging["next"]
     map_data = _map_for_hits(request, summaries, page) if q.get("near") else None
-    shown = {"cond", "intr", "near", "dist", "recruiting"}
+    shown = {"cond", "intr", "near", "dist", "recruiting", "age", "sex", "healthy", "results"}
     hidden = [(k, v) for k, v in q.params(drop=("page", "n", "export")) if k not in shown]
     sort_hidden = [(k, v) for k, v in q.params(drop=("page", "n", "export")) if k not in ("sort", "size")]
     sort_key = q.sort_key()
@@ -336,7 +535,8 @@ def _results(request: Request, q: WebQuery, page: Any, size: int) -> Response:
                "active": _active_filters(q), "links": links, "map": map_data, "hidden": hidden,
                "sort_hidden": sort_hidden, "sorts": sorts, "sort": sort_key, "size": size,
                "page_sizes": [(str(s), str(s)) for s in PAGE_SIZES], "expansions": page.expansions,
-               "first_index": first, "last_index": first + len(summaries) - 1, "nav": "find", "error": None}
+               "pager": paging, "first_index": first, "export_limit": request.app.state.settings.export_limit,
+               "stream_max": STREAM_EXPORT_MAX, "last_index": first + len(summaries) - 1, "nav": "find", "error": None}
     return render(request, "search.html", context, data)
 
 
@@ -363,6 +563,47 @@ def _study_map(request: Request, view: Any) -> dict[str, Any]:
             "center": None}
 
 
+def study_toc(view: Any) -> list[dict[str, Any]]:
+    """The "On this page" list: every headed section, the runs of a group nested under the group."""
+    out: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    for sec in view.sections:
+        if not sec.heading or sec.key in ("title", "sponsor", "source"):
+            continue
+        entry = {"label": sec.heading, "href": f"#sec-{sec.key}", "children": []}
+        if sec.group:
+            if current is None or current["label"] != sec.group:
+                current = {"label": sec.group, "href": f"#sec-{sec.key}", "children": []}
+                out.append(current)
+            current["children"].append(entry)
+        else:
+            current = None
+            out.append(entry)
+    return out
+
+
+def _missing_study(request: Request, nct: str) -> Response:
+    """A study this copy does not hold: say so, and link to its page on the registry (it may be newer
+    than this copy, or withheld)."""
+    from trialfinder.model.view import STUDY_URL
+
+    url = STUDY_URL.format(nct_id=nct)
+    return error_page(request, 404, "Not found", f"No study {nct} in this database.",
+                      link=(f"Look up {nct} on ClinicalTrials.gov", url))
+
+
+def _study_place(request: Request) -> dict[str, Any] | None:
+    """The place searched on the result list (``?near=``), resolved, so the nearest sites come first."""
+    near = (request.query_params.get("near") or "").strip()[:200]
+    if not near:
+        return None
+    found = resolve_place(near)
+    if found is None:
+        return None
+    name, lat, lon = found
+    return {"query": near, "name": name, "lat": lat, "lon": lon}
+
+
 @router.get("/study/{nct_id}", response_class=HTMLResponse)
 def study_page(nct_id: str, request: Request) -> Response:
     """One study, with every section of the reference study page in its order and wording."""
@@ -378,13 +619,13 @@ def study_page(nct_id: str, request: Request) -> Response:
         _data_timestamp(request, store)
         resolved = store.resolve_id(nct)
         if resolved is None:
-            raise HTTPException(404, f"No study {nct} in this database.")
+            return _missing_study(request, nct)
         if resolved != raw:
             query = request.url.query
             return RedirectResponse(f"/study/{resolved}{suffix}" + (f"?{query}" if query else ""), 301)
         record = store.get(resolved)
         if record is None:
-            raise HTTPException(404, f"No study {nct} in this database.")
+            return _missing_study(request, nct)
         view = study_view(record)
         extensions = []
         for hook in request.app.state.study_page_hooks:
@@ -397,11 +638,20 @@ def study_page(nct_id: str, request: Request) -> Response:
     loc = view.section("locations")
     all_sites = tuple(getattr(loc, "sites", ()) or ())
     limit = request.app.state.settings.max_sites_listed
-    sites = all_sites if request.query_params.get("sites") == "all" else all_sites[:limit]
+    show_all = request.query_params.get("sites") == "all"
+    sites = all_sites if show_all else all_sites[:limit]
+    place = _study_place(request)
+    groups = group_sites(all_sites, (place["lat"], place["lon"]) if place else None,
+                         None if show_all else limit) if all_sites else []
+    carry = {"near": place["query"], "dist": request.query_params.get("dist")} if place else {}
     title_sec = view.section("title")
     context = {"view": view, "official": list(getattr(title_sec, "lines", ())[1:]), "sites": sites,
-               "map": _study_map(request, view), "hook_after": _hook_after(view), "extensions": extensions,
+               "site_groups": groups, "place": place, "all_sites_href": url_with(
+                   f"/study/{view.nct_id}", {**carry, "sites": "all"}) + "#sec-locations",
+               "map": _study_map(request, view), "toc": study_toc(view), "hook_after": _hook_after(view),
+               "extensions": extensions,
                "status": record_get(record, "protocolSection", "statusModule", "overallStatus") or ""}
+    context["is_open"] = context["status"] in OPEN_STATUSES
     return render(request, "study.html", context, {})
 
 

@@ -42,6 +42,8 @@ SORTS: dict[str, tuple[str, str]] = {
     "enrollment": ("Enrollment (largest first)", "EnrollmentCount:desc"),
 }
 PAGE_SIZES = (10, 20, 50, 100)
+#: ``recruiting=open``: the statuses of "Recruiting and not yet recruiting" studies.
+OPEN_TO_PATIENTS = ("RECRUITING", "NOT_YET_RECRUITING")
 #: Every parameter the form understands (anything else in a page URL is ignored).
 SINGLE = ("near", "dist", "age", "healthy", "results", "advanced", "agg", "sort", "size", "page", "n",
           "recruiting", "exact", "export", *TEXT_PARAMS, *(f"{p}_from" for p in DATE_PARAMS),
@@ -104,7 +106,13 @@ class WebQuery:
 
     @property
     def recruiting(self) -> bool:
+        """Recruiting now (``recruiting=1``): recruiting studies, nearest site among recruiting sites."""
         return self.get("recruiting") in ("1", "on", "true", "yes")
+
+    @property
+    def open_to_patients(self) -> bool:
+        """``recruiting=open``: recruiting and not yet recruiting, ClinicalTrials.gov's patient default."""
+        return self.get("recruiting") == "open"
 
     def page_size(self, default: int = 20) -> int:
         try:
@@ -145,6 +153,10 @@ class WebQuery:
         if self.recruiting:
             kw["statuses"] = tuple(dict.fromkeys((*kw.get("statuses", ()), "RECRUITING")))
             kw["recruiting_sites_only"] = True
+        elif self.open_to_patients:
+            kw["statuses"] = tuple(dict.fromkeys((*kw.get("statuses", ()), *OPEN_TO_PATIENTS)))
+        elif self.get("recruiting"):
+            raise SearchError("recruiting", f"expected open or 1, got {self.get('recruiting')!r}")
         for param, attr in (("healthy", "healthy_volunteers"), ("results", "has_results")):
             value = self.get(param)
             if value:
@@ -163,12 +175,13 @@ class WebQuery:
         if self.get("near"):
             kw["near"] = self.get("near")
             kw["radius_km"] = self.get("dist") or "50mi"
-        advanced = [f"({self.get('advanced')})"] if self.get("advanced") else []
         conds = self.values("fcond")
-        if conds:
+        if conds:  # the expression and the condition facet, both required (error positions shift by one)
+            advanced = [f"({self.get('advanced')})"] if self.get("advanced") else []
             advanced.append("(" + " OR ".join(f"AREA[Condition]{_essie_phrase(c)}" for c in conds) + ")")
-        if advanced:
             kw["advanced_source"] = " AND ".join(advanced)
+        elif self.get("advanced"):  # as typed, so an error position points into the user's own text
+            kw["advanced_source"] = self.get("advanced")
         if self.get("agg"):
             kw["agg"] = self.get("agg")
         if self.get("exact") in ("1", "on", "true", "yes"):
@@ -226,6 +239,16 @@ class WebQuery:
             parts.append(f"near {self.get('near')}")
         if self.recruiting:
             parts.append("recruiting")
+        elif self.open_to_patients:
+            parts.append("recruiting or not yet recruiting")
+        if self.get("age"):
+            parts.append(f"age {self.get('age')}")
+        if self.values("sex"):
+            parts.append(", ".join(v.lower() for v in self.values("sex")))
+        if self.get("healthy") in ("yes", "y"):
+            parts.append("healthy volunteers")
+        if self.get("results") in ("with", "yes", "y"):
+            parts.append("with results")
         return ", ".join(parts) or "all studies"
 
     def copy(self) -> WebQuery:
