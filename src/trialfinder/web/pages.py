@@ -391,6 +391,8 @@ def study_page(nct_id: str, request: Request) -> Response:
             html = hook(request, store, view)
             if html:
                 extensions.append(html)
+        footer = [h for h in (hook(request, store, view) for hook in
+                              getattr(request.app.state, "study_page_footer_hooks", ())) if h]
     if _format(request) == "json":
         return _json({"study": view.to_dict(), "record": record,
                       "dataTimestamp": request.state.data_timestamp})
@@ -400,7 +402,7 @@ def study_page(nct_id: str, request: Request) -> Response:
     sites = all_sites if request.query_params.get("sites") == "all" else all_sites[:limit]
     title_sec = view.section("title")
     context = {"view": view, "official": list(getattr(title_sec, "lines", ())[1:]), "sites": sites,
-               "map": _study_map(request, view), "hook_after": _hook_after(view), "extensions": extensions,
+               "map": _study_map(request, view), "hook_after": _hook_after(view), "extensions": extensions, "footer": footer,
                "status": record_get(record, "protocolSection", "statusModule", "overallStatus") or ""}
     return render(request, "study.html", context, {})
 
