@@ -225,3 +225,39 @@ def test_cli_sync_prints_the_summary_line_and_refuses_a_concurrent_run(tmp_path:
     assert main(["stats", "--db", str(db)]) == 0
     text = capsys.readouterr().out
     assert f"data timestamp: {api.registry.data_timestamp}" in text and "last sync: " in text
+
+
+def test_a_slow_answer_times_out_and_is_retried(tmp_path: Path, api: StandinAPI):
+    api.registry.inject("slow", path="/studies", delay=1.0, after=1)
+    fake = FakeTime()
+    result = run_sync(tmp_path / "m.sqlite", api, fake, client_kw={"timeout": 0.3})
+    assert result.counts.added == len(seed_records())
+    assert fake.sleeps == [1.0]  # one backoff after the timeout
+    assert [r.fault for r in api.registry.requests("/studies")].count("slow") == 1
+
+
+def test_bulk_fills_an_empty_database_then_sync_fetches_only_changes(tmp_path: Path, api: StandinAPI, capsys):
+    import zipfile
+
+    from trialfinder.cli import main
+
+    bulk = tmp_path / "ctg-studies.json.zip"
+    with zipfile.ZipFile(bulk, "w", zipfile.ZIP_DEFLATED) as zf:
+        for rec in seed_records():
+            zf.writestr(f"{nct_of(rec)}.json", orjson.dumps(rec))
+    day = apply_day_of_changes(api.registry)
+    db = tmp_path / "m.sqlite"
+    assert main(["sync", "--bulk", str(bulk), "--api", api.base_url, "--db", str(db), "--rate", "0", "--json"]) == 0
+    out = orjson.loads(capsys.readouterr().out)
+    assert out["bulk"]["summary"].startswith(f"added {len(seed_records())},")
+    assert out["mode"] == "changes" and out["since"] == "2024-06-26"
+    assert out["added"] == len(day["new"]) and out["updated"] == len(day["changed"])
+    assert_equal_to_source(db, api.registry, kept=tuple(day["removed"]))
+
+
+def test_every_takes_durations():
+    from trialfinder.cli.sync_cmd import _interval
+
+    assert (_interval("24h"), _interval("30m"), _interval("90"), _interval("1d")) == (86400, 1800, 90, 86400)
+    with pytest.raises(Exception, match="duration"):
+        _interval("soon")

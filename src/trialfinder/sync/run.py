@@ -70,6 +70,8 @@ class SyncResult:
     bulk: dict[str, Any] | None = None
     alerts: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    #: seconds spent writing pages (validation, upsert, history, text index); the rest is the source
+    write_seconds: float = 0.0
 
     def summary(self) -> str:
         """The one line every sync ends with: ``added N, updated N, unchanged N, rejected N``."""
@@ -79,6 +81,7 @@ class SyncResult:
         c = self.counts
         return {"source": self.source, "mode": self.mode, "since": self.since, "resumed": self.resumed,
                 "pages": self.pages, "requests": self.requests, "seconds": round(self.seconds, 3),
+                "writeSeconds": round(self.write_seconds, 3),
                 "dataTimestamp": self.data_timestamp, "added": c.added, "updated": c.updated,
                 "unchanged": c.unchanged + c.older, "rejected": c.rejected,
                 "rejections": [r.to_dict() for r in self.ingest.rejections[:100]],
@@ -176,8 +179,10 @@ def _walk(store: Store, client: CtgovClient, writer: Any, result: SyncResult, pa
         try:
             for page in client.iter_updated(state.get("since"), page_token=state.get("token"),
                                             start_page=int(state.get("page") or 1), page_size=page_size):
+                t0 = time.monotonic()
                 counts = ingest_records(store, page.studies, source=f"{client.base_url}/studies#page{page.number}",
                                         writer=writer, result=result.ingest)
+                result.write_seconds += time.monotonic() - t0
                 result.counts += counts
                 result.pages += 1
                 state = {**state, "token": page.next_page_token, "page": page.number + 1}
