@@ -261,3 +261,17 @@ def test_every_takes_durations():
     assert (_interval("24h"), _interval("30m"), _interval("90"), _interval("1d")) == (86400, 1800, 90, 86400)
     with pytest.raises(Exception, match="duration"):
         _interval("soon")
+
+
+def test_killed_after_the_last_page_resumes_without_fetching_again(tmp_path: Path, api: StandinAPI):
+    db = tmp_path / "m.sqlite"
+    run_sync(db, api)
+    with open_store(db) as store:  # as if killed between the last page's commit and the end of the run
+        store.set_meta("sync_state", orjson.dumps({"source": api.base_url, "mode": "full", "since": None,
+                                                   "token": None, "page": 4,
+                                                   "dataTimestamp": "2024-06-28T09:00:06"}).decode())
+    api.registry.clear_log()
+    result = run_sync(db, api)
+    assert result.resumed and result.pages == 0 and api.registry.requests("/studies") == []
+    with open_store(db) as store:
+        assert store.meta("sync_state") is None and store.meta("data_timestamp") == "2024-06-28T09:00:06"

@@ -174,6 +174,9 @@ def _walk(store: Store, client: CtgovClient, writer: Any, result: SyncResult, pa
     result.data_timestamp = state.get("dataTimestamp")
     say(f"{'fetching every study' if result.mode == 'full' else 'fetching changes since ' + str(result.since)}"
         f" from {client.base_url}")
+    if result.resumed and int(state.get("page") or 1) > 1 and not state.get("token"):
+        say("the interrupted sync had already committed its last page")
+        return
     restarted = False
     while True:
         try:
