@@ -191,6 +191,9 @@ def test_save_this_search_from_the_results_page(world, tmp_path):
                            headers={"content-type": "application/x-www-form-urlencoded"}, follow_redirects=False)
         assert resp.status_code == 303 and resp.headers["location"] == "/alerts/crc"
         assert "query.cond=carcinoma" in client.get("/alerts/crc").text
+        again = client.post("/alerts", content="alert_name=crc&cond=other",
+                            headers={"content-type": "application/x-www-form-urlencoded"})
+        assert again.status_code == 400 and "already exists" in again.text
         bad = client.post("/alerts", content="alert_name=x&phase=PHASE2",
                           headers={"content-type": "application/x-www-form-urlencoded"})
         assert bad.status_code == 400 and "phase" in bad.text

@@ -275,3 +275,14 @@ def test_killed_after_the_last_page_resumes_without_fetching_again(tmp_path: Pat
     assert result.resumed and result.pages == 0 and api.registry.requests("/studies") == []
     with open_store(db) as store:
         assert store.meta("sync_state") is None and store.meta("data_timestamp") == "2024-06-28T09:00:06"
+
+
+def test_a_bad_record_at_the_source_is_rejected_with_its_reason_and_the_rest_is_stored(
+        tmp_path: Path, api: StandinAPI):
+    api.registry.update("NCT06470139", lambda r: r["protocolSection"]["statusModule"].__setitem__(
+        "overallStatus", "BOGUS"), day="2024-06-20")
+    result = run_sync(tmp_path / "m.sqlite", api)
+    assert result.counts.rejected == 1 and result.counts.added == len(seed_records()) - 1
+    rejection = result.ingest.rejections[0]
+    assert rejection.nct_id == "NCT06470139" and "BOGUS" in rejection.reason
+    assert result.summary() == f"added {len(seed_records()) - 1}, updated 0, unchanged 0, rejected 1"

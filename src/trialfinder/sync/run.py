@@ -46,6 +46,8 @@ __all__ = ["STATE_KEY", "LAST_SYNC_KEY", "SOURCE_TS_KEY", "SyncResult", "SyncSto
 STATE_KEY = "sync_state"
 LAST_SYNC_KEY = "last_sync"
 SOURCE_TS_KEY = "source_data_timestamp"
+#: Studies reconcile fetches one request each, at most (a database far behind should sync or load --bulk).
+RECONCILE_FETCH_MAX = 1000
 
 
 def _now() -> str:
@@ -216,8 +218,11 @@ def _reconcile(store: Store, client: CtgovClient, writer: Any, result: SyncResul
     gone = sorted(set(stored) - set(upstream))
     back = sorted(set(store.absent()) & set(upstream))
     missing = sorted(n for n, d in upstream.items() if n not in stored or (d and (stored.get(n) or "") < d))
+    if len(missing) > RECONCILE_FETCH_MAX:
+        say(f"reconcile: {len(missing):,} studies are missing or older here; fetching the first "
+            f"{RECONCILE_FETCH_MAX:,} one by one (run 'sync' again for the rest, or load --bulk)")
     fetched: list[dict[str, Any]] = []
-    for nct in missing:
+    for nct in missing[:RECONCILE_FETCH_MAX]:
         rec = client.study(nct)
         if rec is not None:
             fetched.append(rec)

@@ -212,6 +212,9 @@ def _save(request: Request, name: str, query: str) -> None:
     from trialfinder.store import open_store
 
     with open_store(request.app.state.pool.db) as store:
+        # the website never replaces a saved search (anyone can post this form); the CLI may
+        if store.alert(name) is not None:
+            raise AlertError(f"a saved search named {name!r} already exists; pick another name")
         add_alert(store, name, query)
 
 
