@@ -102,10 +102,11 @@ def main() -> None:
         print(f"database after both: {size / 1e6:.1f} MB (history of {args.changes} changed studies included)")
         per_page = full.write_seconds / len(records) * 1000
         pages = 600_000 / 1000
-        # requests are spaced by start time, so writing a page overlaps the 1 s spacing: max(), not sum
+        # requests are spaced by start time and the next page is fetched while one is written: per page it
+        # is the largest of the spacing, the registry's answer time and the writing, not their sum
         print(f"registry estimate: 600,000 studies = {pages:.0f} pages + 1 request; writing takes {per_page:.1f} s "
-              f"per 1,000 here, so about {pages * max(1.0, per_page) / 60:.0f} min plus the registry's answer "
-              f"time per page (at 1 request/s alone: {pages / 60:.0f} min)")
+              f"per 1,000 here, so about {pages * max(1.0, per_page) / 60:.0f} min if the registry answers a page "
+              f"faster than that (at 1 request/s alone: {pages / 60:.0f} min)")
 
 
 if __name__ == "__main__":

@@ -20,8 +20,10 @@ Design (see also :mod:`trialfinder.sources.ctgov_api`, which owns the HTTP polic
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -34,6 +36,7 @@ from trialfinder.ingest import WRITER_WAIT_S, IngestResult, ingest_records
 from trialfinder.sources.ctgov_api import (
     DEFAULT_PAGE_SIZE,
     CtgovClient,
+    Page,
     PageTokenRejected,
     SyncError,
     watermark,
@@ -157,6 +160,50 @@ def sync(store: Store, client: CtgovClient, *, page_size: int = DEFAULT_PAGE_SIZ
     return result
 
 
+def _prefetched(pages: Iterator[Page]) -> Iterator[Page]:
+    """Fetch the next page while this one is being written.
+
+    Why: at the registry a 1,000-study page takes seconds to answer, and writing it takes seconds too;
+    overlapping them nearly halves a full sync. Requests stay sequential (the thread is the only one
+    asking, under the client's rate limit), pages are handed over in order, and an error reaches the
+    caller after the pages before it, so commits and the resume cursor are exactly as without it.
+    """
+    handoff: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def fetch() -> None:
+        try:
+            for page in pages:
+                if not put(("page", page)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            put(("error", exc))
+
+    thread = threading.Thread(target=fetch, name="sync-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = handoff.get()
+            if kind == "page":
+                yield value
+            elif kind == "end":
+                return
+            else:
+                raise value
+    finally:
+        stop.set()
+
+
 def _walk(store: Store, client: CtgovClient, writer: Any, result: SyncResult, page_size: int,
           say: Callable[[str], None]) -> None:
     state = _load_state(store)
@@ -182,8 +229,8 @@ def _walk(store: Store, client: CtgovClient, writer: Any, result: SyncResult, pa
     restarted = False
     while True:
         try:
-            for page in client.iter_updated(state.get("since"), page_token=state.get("token"),
-                                            start_page=int(state.get("page") or 1), page_size=page_size):
+            for page in _prefetched(client.iter_updated(state.get("since"), page_token=state.get("token"),
+                                                        start_page=int(state.get("page") or 1), page_size=page_size)):
                 t0 = time.monotonic()
                 counts = ingest_records(store, page.studies, source=f"{client.base_url}/studies#page{page.number}",
                                         writer=writer, result=result.ingest)
