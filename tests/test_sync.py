@@ -217,8 +217,9 @@ def test_cli_sync_prints_the_summary_line_and_refuses_a_concurrent_run(tmp_path:
 
     db = tmp_path / "m.sqlite"
     assert main(["sync", "--api", api.base_url, "--db", str(db), "--rate", "0"]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith(f"added {len(seed_records())}, updated 0, unchanged 0, rejected 0 (3 pages")
+    captured = capsys.readouterr()
+    assert captured.out == f"added {len(seed_records())}, updated 0, unchanged 0, rejected 0\n"
+    assert "sync: 3 pages, 4 requests" in captured.err
     with SyncLock(db):
         assert main(["sync", "--api", api.base_url, "--db", str(db), "--rate", "0"]) == 3
     assert "another sync" in capsys.readouterr().err

@@ -44,9 +44,11 @@ def register(sub: Any) -> None:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
+    import trialfinder
     from trialfinder.alerts import add_alert
 
-    with _open_existing(args.db) as store:
+    # a saved search may come before the first sync (an empty database matches nothing yet)
+    with trialfinder.open_store(args.db) as store:
         doc = add_alert(store, args.name, args.query, webhook=args.webhook, email=args.email)
     print(f"saved search {doc['name']!r}: {len(doc['seen'])} studies match now; 'trialfinder alerts check "
           f"{doc['name']}' reports what changes from here")

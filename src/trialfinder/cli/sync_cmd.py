@@ -97,8 +97,9 @@ def _once(args: argparse.Namespace) -> int:
         for a in result.alerts:
             print(f"alert {a['name']}: {a['new']} new, {a['changed']} changed, {a['gone']} gone"
                   + "".join(f"; {k} {a[k]}" for k in ("webhook", "email") if k in a), file=sys.stderr)
-        print(f"{result.summary()} ({result.pages} pages, {result.requests} requests, {result.seconds:.1f}s)"
-              + (" -- stopped early, run again to continue" if status else ""))
+        print(f"sync: {result.pages} pages, {result.requests} requests, {result.seconds:.1f} s"
+              + (" -- stopped early; run it again to continue" if status else ""), file=sys.stderr)
+        print(result.summary())
     return status
 
 

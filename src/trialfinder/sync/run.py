@@ -79,8 +79,10 @@ class SyncResult:
     write_seconds: float = 0.0
 
     def summary(self) -> str:
-        """The one line every sync ends with: ``added N, updated N, unchanged N, rejected N``."""
-        return self.counts.summary()
+        """The one line every sync ends with: ``added N, updated N, unchanged N, rejected N`` (versions older
+        than the stored one count as unchanged)."""
+        c = self.counts
+        return f"added {c.added}, updated {c.updated}, unchanged {c.unchanged + c.older}, rejected {c.rejected}"
 
     def to_dict(self) -> dict[str, Any]:
         c = self.counts
@@ -240,7 +242,7 @@ def _walk(store: Store, client: CtgovClient, writer: Any, result: SyncResult, pa
                 state = {**state, "token": page.next_page_token, "page": page.number + 1}
                 _save_state(store, state)  # after the commit: a kill in between re-fetches one page, harmlessly
                 total = f" of {page.total_count:,}" if page.total_count is not None and page.number == 1 else ""
-                say(f"page {page.number}: {len(page.studies)} studies{total}; {result.counts.summary()}")
+                say(f"page {page.number}: {len(page.studies)} studies{total}; {result.summary()}")
             return
         except PageTokenRejected:
             if restarted:
