@@ -27,6 +27,9 @@ QUERY = "filter.overallStatus=RECRUITING"
 
 def _ids(store, query: dict) -> set[str]:
     """trialfinder's own search, independently of the alerts module."""
+    from trialfinder.index.follow import recheck
+
+    recheck(store)  # right after this process's own sync
     page = trialfinder.search(store, {**query, "pageSize": "1000"})
     return {h.nct_id for h in page.hits}
 

@@ -73,7 +73,9 @@ def parse_query(query: str) -> dict[str, str | list[str]]:
 def matching_ids(store: Store, query: str) -> list[str]:
     """Every NCT id the saved search matches now (all pages), in the search's order."""
     from trialfinder.api import search
+    from trialfinder.index.follow import recheck
 
+    recheck(store)  # this process may have just written (a sync, then its alerts): see its own write
     params: dict[str, Any] = dict(parse_query(query))
     params["pageSize"] = str(MAX_PAGE_SIZE)
     out: list[str] = []

@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from trialfinder.errors import TrialfinderError
-from trialfinder.index.follow import catch_up, index_for
+from trialfinder.index.follow import catch_up, index_for, recheck
 from trialfinder.ingest import WRITER_WAIT_S, IngestResult, ingest_records
 from trialfinder.sources.ctgov_api import (
     DEFAULT_PAGE_SIZE,
@@ -145,6 +145,7 @@ def sync(store: Store, client: CtgovClient, *, page_size: int = DEFAULT_PAGE_SIZ
             raise SyncStopped(exc.message, result) from exc
     finally:
         writer.close()
+        recheck(store)  # this process's next search sees what it just wrote
     store.finish_ingest(ingest_id, result.counts)
     # freshness: the source's own clock at the start of this (possibly resumed) run
     if result.data_timestamp:

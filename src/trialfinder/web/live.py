@@ -29,6 +29,7 @@ from trialfinder.alerts import AlertError, add_alert, pending_report, validate_n
 from trialfinder.history import study_history
 from trialfinder.search.request import SearchError, normalize_nct_id
 from trialfinder.sync.freshness import STALE_AFTER_HOURS, freshness
+from trialfinder.web.openapi_params import ERROR_RESPONSES, FETCH_STUDY_PARAMS
 
 api_router = APIRouter(prefix="/api/v2", tags=["trialfinder extensions"])
 page_router = APIRouter(include_in_schema=False)
@@ -49,10 +50,12 @@ _HISTORY_DOC: dict[int | str, dict[str, Any]] = {
                       "op": {"type": "string", "enum": ["changed", "added", "removed"]}}}},
                   "typed": {"type": "array", "items": {"type": "object"}}}}}}}}}},
     404: {"description": "Not Found", "content": {"text/plain": {"schema": {"type": "string"}}}},
+    **ERROR_RESPONSES,
 }
 
 
 @api_router.get("/studies/{nctId}/history", summary="Study History", operation_id="studyHistory",
+                openapi_extra={"parameters": [p for p in FETCH_STUDY_PARAMS if p.get("in") == "path"]},
                 responses=_HISTORY_DOC)
 def history_api(nctId: str, request: Request) -> Response:  # noqa: N803 - the API's parameter name
     """Every version of the study this server has stored, with field-level changes (dotted v2 paths;
