@@ -119,6 +119,7 @@ def test_403_stops_at_once_with_advice_and_keeps_what_was_committed(tmp_path: Pa
     with pytest.raises(SyncStopped) as info:
         run_sync(db, api)
     assert "403" in str(info.value) and "--rate" in str(info.value)
+    assert "Wait a while" in str(info.value)
     assert info.value.result.counts.added == 4
     assert len(api.registry.requests("/studies")) == 2  # never retried
     assert len(stored(db)) == 4
@@ -139,6 +140,7 @@ def test_retries_run_out_then_the_next_run_resumes(tmp_path: Path, api: StandinA
     assert len(stored(db)) == 8
     with open_store(db) as store:
         assert orjson.loads(store.meta("sync_state") or "{}")["page"] == 3
+        assert store.meta("last_sync") is None  # only a completed run counts as a sync
     assert run_sync(db, api).resumed
     assert_equal_to_source(db, api.registry)
 
@@ -287,3 +289,17 @@ def test_a_bad_record_at_the_source_is_rejected_with_its_reason_and_the_rest_is_
     rejection = result.ingest.rejections[0]
     assert rejection.nct_id == "NCT06470139" and "BOGUS" in rejection.reason
     assert result.summary() == f"added {len(seed_records()) - 1}, updated 0, unchanged 0, rejected 1"
+
+
+def test_a_stopped_sync_keeps_the_timestamp_of_the_last_completed_one(tmp_path: Path, api: StandinAPI):
+    db = tmp_path / "m.sqlite"
+    run_sync(db, api)
+    apply_day_of_changes(api.registry)
+    api.registry.inject("status", path="/studies", status=403)
+    with pytest.raises(SyncStopped):
+        run_sync(db, api)
+    with open_store(db) as store:
+        assert store.meta("data_timestamp") == "2024-06-28T09:00:06"  # day 0's, not day 1's
+    run_sync(db, api)
+    with open_store(db) as store:
+        assert store.meta("data_timestamp") == api.registry.data_timestamp == "2024-06-29T09:00:06"

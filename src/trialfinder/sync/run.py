@@ -141,7 +141,10 @@ def sync(store: Store, client: CtgovClient, *, page_size: int = DEFAULT_PAGE_SIZ
             result.error = exc.message
             result.requests = client.requests
             result.seconds = time.monotonic() - start
+            previous = store.meta("data_timestamp")
             store.finish_ingest(ingest_id, result.counts)
+            if store.meta(LAST_SYNC_KEY) and previous:  # an unfinished run is not "as of" anything new
+                store.set_meta("data_timestamp", previous)
             raise SyncStopped(exc.message, result) from exc
     finally:
         writer.close()
