@@ -28,6 +28,7 @@ from markupsafe import Markup, escape
 from trialfinder.alerts import AlertError, add_alert, pending_report, validate_name
 from trialfinder.history import study_history
 from trialfinder.search.request import SearchError, normalize_nct_id
+from trialfinder.store.base import StoreError
 from trialfinder.sync.freshness import STALE_AFTER_HOURS, freshness
 from trialfinder.web.openapi_params import ERROR_RESPONSES, FETCH_STUDY_PARAMS
 
@@ -64,7 +65,10 @@ def history_api(nctId: str, request: Request) -> Response:  # noqa: N803 - the A
     nct = normalize_nct_id(nctId, "nctId")
     with request.app.state.pool.store() as store:
         resolved = store.resolve_id(nct)
-        history = study_history(store, resolved) if resolved else None
+        try:
+            history = study_history(store, resolved) if resolved else None
+        except StoreError as exc:
+            return PlainTextResponse(str(exc), 501)
     if history is None:
         return PlainTextResponse(f"study {nct} not found", 404)
     return Response(orjson.dumps(history), media_type="application/json")
@@ -137,7 +141,10 @@ def study_footer(request: Request, store: Any, view: Any) -> Markup:
     nct = getattr(view, "nct_id", None)
     if not nct:
         return Markup("")
-    history = study_history(store, nct)
+    try:
+        history = study_history(store, nct)
+    except StoreError:  # a backend without record history still shows the study
+        return Markup("")
     versions = (history or {}).get("versions") or []
     current = versions[-1] if versions else None
     return freshness_html(freshness(store), current, store.absent().get(nct)) + history_html(history)
