@@ -303,3 +303,38 @@ def test_a_stopped_sync_keeps_the_timestamp_of_the_last_completed_one(tmp_path: 
     run_sync(db, api)
     with open_store(db) as store:
         assert store.meta("data_timestamp") == api.registry.data_timestamp == "2024-06-29T09:00:06"
+
+
+def test_bulk_from_a_url_is_downloaded_whole_then_ingested(tmp_path: Path):
+    import functools
+    import threading
+    import zipfile
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from trialfinder.sources.ctgov_api import SourceUnavailable
+    from trialfinder.sync.bulk import load_bulk
+
+    served = tmp_path / "www"
+    served.mkdir()
+    with zipfile.ZipFile(served / "ctg-studies.json.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        for rec in seed_records():
+            zf.writestr(f"{nct_of(rec)}.json", orjson.dumps(rec))
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(served)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    work = tmp_path / "work"
+    work.mkdir()
+    try:
+        with open_store(tmp_path / "m.sqlite") as store:
+            result = load_bulk(store, f"{base}/ctg-studies.json.zip", work_dir=work)
+            assert result.counts.added == len(seed_records())
+            with pytest.raises(SourceUnavailable, match="Nothing was stored"):
+                load_bulk(store, f"{base}/missing.zip", work_dir=work)
+    finally:
+        server.shutdown()
+    assert sorted(p.name for p in work.iterdir()) == ["ctg-studies.json.zip"]  # no partial file left
