@@ -79,6 +79,8 @@ class Fault:
     status: int = 503
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    #: matching requests to let through untouched before the fault starts (e.g. fail page 2, not page 1)
+    after: int = 0
 
 
 @dataclass(frozen=True)
@@ -176,11 +178,12 @@ class StandinRegistry:
     # ------------------------------------------------------------------ faults and the request log
 
     def inject(self, kind: str, *, path: str = "/", times: int = 1, status: int = 503,
-               headers: dict[str, str] | None = None, delay: float = 0.0) -> Fault:
+               headers: dict[str, str] | None = None, delay: float = 0.0, after: int = 0) -> Fault:
         """Queue a fault (see :class:`Fault`); faults apply in the order injected."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {', '.join(FAULT_KINDS)}")
-        fault = Fault(kind, path=path, times=times, status=status, headers=dict(headers or {}), delay=delay)
+        fault = Fault(kind, path=path, times=times, status=status, headers=dict(headers or {}), delay=delay,
+                      after=after)
         with self._lock:
             self.faults.append(fault)
         return fault
@@ -189,6 +192,9 @@ class StandinRegistry:
         with self._lock:
             for fault in self.faults:
                 if path.startswith(fault.path) and fault.times > 0:
+                    if fault.after > 0:
+                        fault.after -= 1
+                        return None
                     fault.times -= 1
                     if fault.times == 0:
                         self.faults.remove(fault)
@@ -406,6 +412,29 @@ class StandinAPI:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def apply_day_of_changes(registry: StandinRegistry) -> dict[str, Any]:
+    """One "day" at the registry, the kinds of change a sync must carry: a status change, a new site,
+    an enrollment change, eligibility edited, studies never seen before, and a study withdrawn entirely.
+    Returns what was done, for assertions."""
+    day = registry.next_day()
+    registry.set_status("NCT06470217", "ACTIVE_NOT_RECRUITING")
+    registry.add_site("NCT06470256", "Lyon Sud Hospital", "Lyon", "France")
+
+    def enrollment(rec: dict[str, Any]) -> None:
+        rec["protocolSection"]["designModule"]["enrollmentInfo"]["count"] = 321
+
+    registry.update("NCT06470230", enrollment)
+
+    def eligibility(rec: dict[str, Any]) -> None:
+        rec["protocolSection"]["eligibilityModule"]["minimumAge"] = "21 Years"
+
+    registry.update("NCT06470191", eligibility)
+    new = [registry.add(r) for r in new_study_records()]
+    registry.remove("NCT06470100")
+    return {"day": day, "changed": ["NCT06470191", "NCT06470217", "NCT06470230", "NCT06470256"], "new": new,
+            "removed": ["NCT06470100"]}
 
 
 def seed_records() -> list[dict[str, Any]]:

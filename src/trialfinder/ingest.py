@@ -163,6 +163,39 @@ def ingest(
     return result
 
 
+def ingest_records(store: Store, records: Iterable[Any], *, source: str, writer: Any,
+                   result: IngestResult | None = None, commit_index: bool = True) -> UpsertCounts:
+    """Upsert records already in memory (a page of the API) as one transaction, through the same
+    validation, rejection and upsert rules as files; ``writer`` is the caller's text-index writer
+    (``index_for(store).writer()``), held for a whole sync rather than reopened per page.
+
+    Why here: sync must not grow a second write path. Rejections go into ``result``; the returned
+    counts are this batch's.
+    """
+    rows_fn = getattr(store, "row_builder", None)
+    prepared: list[Any] = []
+    for i, rec in enumerate(records):
+        where = f"studies[{i}]"
+        if not isinstance(rec, dict) or "protocolSection" not in rec:
+            prepared.append(Rejection(source, where, None, "not a ClinicalTrials.gov study (no protocolSection)"))
+            continue
+        _prepare_one(SourceRecord(rec, source, where), None, None, rows_fn, prepared)
+    batch = [p for p in prepared if not isinstance(p, Rejection)]
+    rejected = [p for p in prepared if isinstance(p, Rejection)]
+    write: Callable[[list[Any]], UpsertCounts] = store.upsert_rows if rows_fn else store.upsert_many  # type: ignore[attr-defined]
+    counts = write([rows for rows, _doc in batch]) if batch else UpsertCounts()
+    counts.rejected += len(rejected)
+    if counts.written:
+        writer.upsert((batch[i][1] for i in counts.written if i in counts.new), new=True)
+        writer.upsert(batch[i][1] for i in counts.written if i not in counts.new)
+        if commit_index:
+            writer.commit(counts.seq)
+    if result is not None:
+        result.counts += counts
+        result.rejections.extend(rejected)
+    return counts
+
+
 def _run(store: Store, paths: list[str], writer: Any, result: IngestResult, bar: Progress,
          errors: IO[bytes] | None, on_rejection: Callable[[Rejection], None] | None, batch_size: int,
          workers: int | None) -> None:

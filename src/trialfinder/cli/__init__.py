@@ -68,7 +68,7 @@ def _extra_commands() -> list:
     import importlib
 
     return [importlib.import_module(f"trialfinder.cli.{name}").register
-            for name in ("search_cmd", "serve_cmd", "match_cmd", "index_cmd")]
+            for name in ("search_cmd", "serve_cmd", "match_cmd", "index_cmd", "sync_cmd", "alerts_cmd")]
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -123,6 +123,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     with _open_existing(args.db) as store:
         stats = store.stats()
+        from trialfinder.sync.freshness import freshness
+
+        stats["freshness"] = freshness(store)
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(stats, option=orjson.OPT_INDENT_2) + b"\n")
         return 0
@@ -143,7 +146,26 @@ def cmd_stats(args: argparse.Namespace) -> int:
               f"rejected {last['rejected']}")
     else:
         print("last ingest: never")
+    _print_freshness(stats)
     return 0
+
+
+def _print_freshness(stats: dict) -> None:
+    """Freshness lines of ``stats``: the source's timestamp, the last sync and whether it is stale."""
+    from trialfinder.sync.freshness import STALE_AFTER_HOURS
+
+    fresh = stats["freshness"]
+    print(f"data timestamp: {fresh['dataTimestamp'] or '(unknown)'}")
+    last = fresh["lastSync"]
+    if last:
+        stale = f"  STALE: older than {STALE_AFTER_HOURS:.0f} h" if fresh["stale"] else ""
+        print(f"last sync: {last.get('finishedAt')} ({fresh['ageHours']} h ago) from {last.get('source')}: "
+              f"added {last.get('added')}, updated {last.get('updated')}, unchanged {last.get('unchanged')}, "
+              f"rejected {last.get('rejected')}{stale}")
+    else:
+        print("last sync: never")
+    if stats.get("absent_at_source"):
+        print(f"absent at the source (kept, flagged): {stats['absent_at_source']:,}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

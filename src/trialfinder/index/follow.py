@@ -48,6 +48,15 @@ def forget(path: str | os.PathLike[str]) -> None:
         _SEQ_CACHE.pop((idx.path if idx is not None else Path(path)).as_posix(), None)
 
 
+def recheck(store: Any) -> None:
+    """Make the next search of ``store`` re-read the database's sequence instead of the cached one.
+
+    For a process that has just written (a sync followed by its alert checks): within
+    :data:`SEQ_CHECK_S` its searches would otherwise answer from the snapshot before its own write.
+    """
+    _SEQ_CACHE.pop(index_for(store).path.as_posix(), None)
+
+
 @dataclass(frozen=True)
 class Current:
     snapshot: Snapshot

@@ -99,6 +99,19 @@ class PreparedStudy:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class StoredVersion:
+    """One stored version of a study: when the registry last updated it, when trialfinder stored it."""
+
+    nct_id: str
+    content_hash: str
+    last_update: str | None
+    stored_at: str | None
+    record: dict[str, Any]
+    #: True for the version the store holds now (the others were replaced)
+    current: bool = False
+
+
 class Store(abc.ABC):
     """A database of studies: the record as ingested plus normalised, indexed facts."""
 
@@ -213,6 +226,59 @@ class Store(abc.ABC):
         for rec in self.iter_records():
             nct = rec.get("protocolSection", {}).get("identificationModule", {}).get("nctId", "")
             yield nct, len(orjson.dumps(rec))
+
+    # -- sync state, record history and saved searches (issue 12) ------------------------------------
+    # Not abstract: a backend without them still stores and searches; ``trialfinder sync``, ``history``
+    # and ``alerts`` then say clearly that this backend cannot do it. Ten methods, all small.
+
+    def _unsupported(self, what: str) -> StoreError:
+        return StoreError(f"{type(self).__name__} does not support {what} yet")
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        """Set (or, with None, remove) a metadata value, e.g. the sync cursor or the source's dataTimestamp."""
+        raise self._unsupported("metadata writes")
+
+    def newest_update(self) -> str | None:
+        """The newest ``lastUpdatePostDate`` stored (ISO date), the basis of the sync watermark."""
+        raise self._unsupported("sync")
+
+    def version_keys(self, nct_ids: Iterable[str] | None = None) -> dict[str, tuple[str | None, str]]:
+        """NCT id -> (stored ``lastUpdatePostDate``, content hash), of every study or of the given ones:
+        reconcile compares the dates with the source, alerts the hashes with what they saw last."""
+        raise self._unsupported("sync")
+
+    def set_absent(self, nct_ids: Iterable[str], since: str | None) -> int:
+        """Mark studies as absent at the source since ``since`` (None: present again); returns rows changed.
+
+        A study once marked keeps its first ``since`` when marked again."""
+        raise self._unsupported("reconcile")
+
+    def absent(self) -> dict[str, str]:
+        """NCT id -> since when the source no longer lists it (studies kept, flagged by reconcile)."""
+        return {}
+
+    def versions(self, nct_id: str) -> list[StoredVersion]:
+        """Every version of a study ever stored, oldest first; the last one is the current record.
+
+        Written in the same transaction as the upsert that replaced it, so history never misses a version.
+        """
+        raise self._unsupported("record history")
+
+    def alert(self, name: str) -> dict[str, Any] | None:
+        """A saved search (its JSON document: query, delivery, what its last check saw), or None."""
+        raise self._unsupported("saved searches")
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Every saved search, by name."""
+        raise self._unsupported("saved searches")
+
+    def put_alert(self, name: str, doc: dict[str, Any]) -> None:
+        """Create or replace a saved search's document."""
+        raise self._unsupported("saved searches")
+
+    def delete_alert(self, name: str) -> bool:
+        """Remove a saved search; False when there was none of that name."""
+        raise self._unsupported("saved searches")
 
     @abc.abstractmethod
     def close(self) -> None:

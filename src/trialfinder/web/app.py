@@ -166,6 +166,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     #: callables (request, store, view) -> HTML (markupsafe.Markup) shown on study pages below the
     #: eligibility criteria, e.g. the future "check my eligibility" form
     app.state.study_page_hooks = []
+    #: the same, shown at the end of the study page (freshness and the history of changes)
+    app.state.study_page_footer_hooks = []
 
     from trialfinder.web import api, pages
 
@@ -181,6 +183,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _install_extensions(app: FastAPI) -> None:
     """Features that live in their own modules and mount themselves (routes plus study-page hooks)."""
+    from trialfinder.web import live
+
+    live.install(app)
     try:
         from trialfinder.web import eligibility
     except ModuleNotFoundError as exc:  # the eligibility feature is not part of this build

@@ -632,6 +632,8 @@ def study_page(nct_id: str, request: Request) -> Response:
             html = hook(request, store, view)
             if html:
                 extensions.append(html)
+        footer = [h for h in (hook(request, store, view) for hook in
+                              getattr(request.app.state, "study_page_footer_hooks", ())) if h]
     if _format(request) == "json":
         return _json({"study": view.to_dict(), "record": record,
                       "dataTimestamp": request.state.data_timestamp})
@@ -649,7 +651,7 @@ def study_page(nct_id: str, request: Request) -> Response:
                "site_groups": groups, "place": place, "all_sites_href": url_with(
                    f"/study/{view.nct_id}", {**carry, "sites": "all"}) + "#sec-locations",
                "map": _study_map(request, view), "toc": study_toc(view), "hook_after": _hook_after(view),
-               "extensions": extensions,
+               "extensions": extensions, "footer": footer,
                "status": record_get(record, "protocolSection", "statusModule", "overallStatus") or ""}
     context["is_open"] = context["status"] in OPEN_STATUSES
     return render(request, "study.html", context, {})

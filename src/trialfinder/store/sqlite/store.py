@@ -28,6 +28,7 @@ from typing import Any
 
 from trialfinder.model.statuses import RECRUITING_SITE
 from trialfinder.store.base import RECORD_DEFLATE, PreparedStudy, Store, UpsertCounts, decode_record
+from trialfinder.store.sqlite.history import HistoryMixin, archive_version
 
 SCHEMA_VERSION = 3
 
@@ -96,6 +97,13 @@ CREATE TABLE IF NOT EXISTS synonyms (sid INTEGER NOT NULL, kind TEXT NOT NULL, t
   expansion TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS synonyms_sid ON synonyms(sid);
 CREATE INDEX IF NOT EXISTS synonyms_term ON synonyms(term);
+CREATE TABLE IF NOT EXISTS study_versions (
+  vid INTEGER PRIMARY KEY, nct_id TEXT NOT NULL, content_hash TEXT NOT NULL, last_update TEXT,
+  stored_at TEXT, replaced_at TEXT, record BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS study_versions_key ON study_versions(nct_id, content_hash);
+CREATE TABLE IF NOT EXISTS study_absent (nct_id TEXT PRIMARY KEY, since TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS alerts (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS ingests (
   id INTEGER PRIMARY KEY, source TEXT, started_at TEXT, finished_at TEXT,
   added INTEGER, updated INTEGER, unchanged INTEGER, older INTEGER, rejected INTEGER
@@ -148,6 +156,15 @@ _POINTS_FROM_LOCATIONS = ("INSERT INTO location_points SELECT lid, lat, lat, lon
 StudyRows = tuple[tuple, tuple[list, ...], list, bytes]
 
 
+def _json_meta(value: str | None) -> Any:
+    import orjson
+
+    try:
+        return orjson.loads(value) if value else None
+    except orjson.JSONDecodeError:
+        return None
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -195,7 +212,7 @@ def study_rows(s: Any, record: bytes, content_hash: str, source: str,
     return values, children, locations, record
 
 
-class SQLiteStore(Store):
+class SQLiteStore(HistoryMixin, Store):
     """A :class:`Store` in one SQLite file."""
 
     #: Builds the rows :meth:`upsert_rows` takes; the ingest runs it in its worker processes.
@@ -307,7 +324,11 @@ class SQLiteStore(Store):
             "WHERE id = ?",
             (_now(), counts.added, counts.updated, counts.unchanged, counts.older, counts.rejected, ingest_id),
         )
-        self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('data_timestamp', ?)", (_now(),))
+        # Freshness of a file ingest: the newest registry update it holds (a sync then stores the source's
+        # own dataTimestamp instead), never the local clock, so copies of the same data agree.
+        newest = self.newest_update()
+        stamp = f"{newest[:10]}T00:00:00" if newest and len(newest) >= 10 else _now()
+        self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('data_timestamp', ?)", (stamp,))
 
     def _begin_bulk(self) -> None:
         """An ingest into an empty database: build the value indexes once at the end."""
@@ -410,6 +431,9 @@ class SQLiteStore(Store):
             "with_derived_coordinates": derived,
             "last_ingest": last_ingest,
             "database": self.url,
+            "data_timestamp": self.meta("data_timestamp"),
+            "last_sync": _json_meta(self.meta("last_sync")),
+            "absent_at_source": len(self.absent()),
         }
 
     # -- what the text index and search read ---------------------------------------------------------
@@ -584,6 +608,7 @@ class _BatchWriter:
                 if version > old_version or (version == old_version and (size, digest) > (old_size or 0, old_hash)):
                     if sid in self.queued:
                         self.flush()
+                    archive_version(cur, sid, self.legacy_record, now)  # history: same transaction
                     self._delete(sid)
                     counts.updated += 1
                 elif version == old_version:
