@@ -389,7 +389,7 @@ class PostgresStore(Store):
 
     def condition_counts(self, letter: str | None = None, limit: int = 2000) -> list[tuple[str, int]]:
         folded = _FOLD.format("term")
-        sql = f"SELECT min(term COLLATE \"C\"), count(DISTINCT sid) FROM conditions WHERE kind = 'condition'"
+        sql = "SELECT min(term COLLATE \"C\"), count(DISTINCT sid) FROM conditions WHERE kind = 'condition'"
         params: list[Any] = []
         if letter:
             sql += f" AND {_FOLD.format('substr(term, 1, 1)')} = %s"
