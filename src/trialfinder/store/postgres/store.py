@@ -212,6 +212,17 @@ class PostgresStore(Store):
             c.execute("INSERT INTO meta (key, value) VALUES ('data_timestamp', %s) "
                       "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (_now(),))
 
+    def bulk_load(self) -> None:
+        """Start loading an empty database (``copy``): value indexes are built once, by :meth:`end_bulk_load`."""
+        with self._conn() as c:
+            if c.execute("SELECT 1 FROM studies LIMIT 1").fetchone() is None:
+                for name in schema.DEFERRED_INDEXES:
+                    c.execute(f"DROP INDEX IF EXISTS {name}")
+                self._bulk = True
+
+    def end_bulk_load(self) -> None:
+        self._end_bulk()
+
     def _end_bulk(self) -> None:
         if not self._bulk:
             return

@@ -100,7 +100,7 @@ class BatchWriter:
             counts.written.append(position)
             if old is None:
                 counts.new.add(position)
-            stamp = self.ingested_at[position] if self.ingested_at is not None else now
+            stamp = (self.ingested_at[position] if self.ingested_at is not None else None) or now
             self.studies.append((sid, *values, stamp, self.seq))
             self.records.append((sid, bytes(record)))
             for rows, kid in zip(self.children, kids, strict=True):
