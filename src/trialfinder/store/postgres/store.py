@@ -188,19 +188,23 @@ class PostgresStore(Store):
             self.write_timings["commit"] = self.write_timings.get("commit", 0.0) + time.perf_counter() - t0
         return counts
 
+    @staticmethod
+    @contextlib.contextmanager
+    def _ddl_lock(conn: Any) -> Iterator[None]:
+        """Schema changes (migrations, the bulk load's index drops and builds) one process at a time:
+        two ingests starting on an empty database at once would otherwise race in the catalog."""
+        conn.execute("SELECT pg_advisory_lock(%s)", (schema.MIGRATION_LOCK,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (schema.MIGRATION_LOCK,))
+
     def begin_ingest(self, source: str) -> int:
-        def run(c: Any) -> int:
+        with self._conn() as c:
             ingest_id = int(c.execute("INSERT INTO ingests (source, started_at) VALUES (%s, %s) RETURNING id",
                                       (source, _now())).fetchone()[0])
-            if c.execute("SELECT 1 FROM studies LIMIT 1").fetchone() is None:
-                # an ingest into an empty database: the value indexes are built once at the end
-                for name in schema.DEFERRED_INDEXES:
-                    c.execute(f"DROP INDEX IF EXISTS {name}")
-                self._bulk = True
-            return ingest_id
-
-        with self._conn() as conn:
-            return run(conn)
+        self.bulk_load()  # an ingest into an empty database: the value indexes are built once at the end
+        return ingest_id
 
     def finish_ingest(self, ingest_id: int, counts: UpsertCounts) -> None:
         self._end_bulk()
@@ -214,7 +218,7 @@ class PostgresStore(Store):
 
     def bulk_load(self) -> None:
         """Start loading an empty database (``copy``): value indexes are built once, by :meth:`end_bulk_load`."""
-        with self._conn() as c:
+        with self._conn() as c, self._ddl_lock(c):
             if c.execute("SELECT 1 FROM studies LIMIT 1").fetchone() is None:
                 for name in schema.DEFERRED_INDEXES:
                     c.execute(f"DROP INDEX IF EXISTS {name}")
@@ -228,8 +232,9 @@ class PostgresStore(Store):
             return
         self._bulk = False
         with self._conn() as c:
-            for sql in schema.DEFERRED_INDEXES.values():
-                c.execute(sql)
+            with self._ddl_lock(c):
+                for sql in schema.DEFERRED_INDEXES.values():
+                    c.execute(sql)
             c.execute("ANALYZE")
 
     # -- reading -------------------------------------------------------------------------------------
