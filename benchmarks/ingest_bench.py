@@ -118,11 +118,31 @@ def _child(args: argparse.Namespace) -> None:
                       "timings": result.timings}))
 
 
+def _reset_postgres(url: str) -> None:
+    """Empty a PostgreSQL database (``--db postgresql://...``) and this machine's index of it."""
+    import shutil
+
+    import psycopg
+
+    from trialfinder.store.postgres.config import index_dir, parse_url
+
+    cfg = parse_url(url)
+    with psycopg.connect(cfg.conninfo, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+    shutil.rmtree(index_dir(cfg), ignore_errors=True)
+
+
 def run(args: argparse.Namespace) -> dict:
-    db = Path(args.db)
-    if not args.keep:
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(db) + suffix).unlink(missing_ok=True)
+    db: Path | str = args.db
+    if str(db).startswith(("postgresql://", "postgres://")):
+        if not args.keep:
+            _reset_postgres(str(db))
+    else:
+        db = Path(str(db))
+        if not args.keep:
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(db) + suffix).unlink(missing_ok=True)
     nbytes = sum(uncompressed_bytes(Path(p)) for p in args.paths)
     cmd = [sys.executable, __file__, "--child", *args.paths, "--db", str(db)]
     if args.workers is not None:
@@ -149,12 +169,21 @@ def run(args: argparse.Namespace) -> dict:
     if proc.returncode != 0:
         sys.exit(f"ingest failed ({proc.returncode}):\n{err[-2000:]}")
     child = json.loads(out.strip().splitlines()[-1])
-    import sqlite3
+    if isinstance(db, str):  # PostgreSQL: the database's size as the server reports it
+        import psycopg
 
-    conn = sqlite3.connect(db)
-    studies = conn.execute("SELECT count(*) FROM studies").fetchone()[0]
-    conn.close()
-    size = sum(os.path.getsize(str(db) + s) for s in ("", "-wal") if os.path.exists(str(db) + s))
+        from trialfinder.store.postgres.config import parse_url
+
+        with psycopg.connect(parse_url(db).conninfo) as pg:
+            studies, size = pg.execute("SELECT (SELECT count(*) FROM studies), "
+                                       "pg_database_size(current_database())").fetchone()
+    else:
+        import sqlite3
+
+        conn = sqlite3.connect(db)
+        studies = conn.execute("SELECT count(*) FROM studies").fetchone()[0]
+        conn.close()
+        size = sum(os.path.getsize(str(db) + s) for s in ("", "-wal") if os.path.exists(str(db) + s))
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
         "paths": args.paths,
@@ -263,7 +292,8 @@ def stages(paths: list[str], nchunks: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("paths", nargs="+")
-    ap.add_argument("--db", default="/tmp/trialfinder-bench.sqlite")
+    ap.add_argument("--db", default="/tmp/trialfinder-bench.sqlite",
+                    help="a SQLite file, or a postgresql:// URL (emptied first unless --keep)")
     ap.add_argument("--keep", action="store_true", help="keep an existing database (measure a re-ingest)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--workers", type=int, default=None, help="worker processes (default: the ingest's own)")

@@ -21,7 +21,9 @@ from __future__ import annotations
 # The submodules named like the API's functions (trialfinder.search, trialfinder.ingest) are imported
 # by trialfinder.api first, so the names bound below -- the functions -- are the package's attributes.
 from trialfinder.api import (
+    CopyResult,
     IndexStatus,
+    copy_database,
     get_study,
     index_status,
     ingest,
@@ -44,8 +46,8 @@ from trialfinder.store.base import Store, StoreError, UpsertCounts
 __version__ = "0.1.0"
 
 __all__ = [
-    "EssieSyntaxError", "IndexBusy", "IndexStatus", "IngestResult", "MatchError", "MatchHit", "MatchResult",
+    "CopyResult", "EssieSyntaxError", "IndexBusy", "IndexStatus", "IngestResult", "MatchError", "MatchHit", "MatchResult",
     "RecordError", "Rejection", "SearchError", "SearchHit", "SearchPage", "SearchRequest", "Store", "StoreError",
-    "TextIndexError", "TrialfinderError", "UpsertCounts", "__version__", "from_api_params", "get_study",
+    "TextIndexError", "TrialfinderError", "UpsertCounts", "__version__", "copy_database", "from_api_params", "get_study",
     "index_status", "ingest", "match", "open_store", "rebuild_index", "search",
 ]

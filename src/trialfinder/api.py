@@ -22,8 +22,9 @@ from trialfinder.search.engine import search as _search
 from trialfinder.search.request import SearchRequest, from_api_params
 from trialfinder.store import open_store
 from trialfinder.store.base import Store
+from trialfinder.transfer import CopyResult, copy_database
 
-__all__ = ["IndexStatus", "get_study", "index_status", "ingest", "match", "open_store", "rebuild_index",
+__all__ = ["CopyResult", "IndexStatus", "copy_database", "get_study", "index_status", "ingest", "match", "open_store", "rebuild_index",
            "search"]
 
 

@@ -26,8 +26,27 @@ class CLIError(Exception):
 
 
 def _add_db(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", help="database file (default: $TRIALFINDER_DB or the per-user default, "
-                                "see 'trialfinder stats')")
+    p.add_argument("--db", help="database: a SQLite file or a postgresql://user@host:port/dbname URL "
+                                "(default: $TRIALFINDER_DB or the per-user SQLite file, see 'trialfinder stats')")
+    p.add_argument("--index-dir", metavar="DIR",
+                   help="where this machine keeps the text index of a PostgreSQL database (default: "
+                        "$TRIALFINDER_INDEX_DIR or $XDG_CACHE_HOME/trialfinder/index/...; a SQLite database "
+                        "keeps it beside the file)")
+
+
+def _apply_index_dir(args: argparse.Namespace) -> None:
+    """``--index-dir`` becomes ``$TRIALFINDER_INDEX_DIR``, so server worker processes see it too."""
+    import os
+
+    from trialfinder.store import is_postgres_url
+
+    index_dir = getattr(args, "index_dir", None)
+    if not index_dir:
+        return
+    if not is_postgres_url(resolve_db(getattr(args, "db", None))):
+        raise CLIError("--index-dir applies to PostgreSQL databases; a SQLite database keeps its text index "
+                       "beside the file")
+    os.environ["TRIALFINDER_INDEX_DIR"] = os.path.abspath(os.path.expanduser(index_dir))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +87,7 @@ def _extra_commands() -> list:
     import importlib
 
     return [importlib.import_module(f"trialfinder.cli.{name}").register
-            for name in ("search_cmd", "serve_cmd", "match_cmd", "index_cmd", "sync_cmd", "alerts_cmd")]
+            for name in ("search_cmd", "serve_cmd", "match_cmd", "index_cmd", "sync_cmd", "alerts_cmd", "db_cmd")]
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -172,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _apply_index_dir(args)
         return int(args.func(args) or 0)
     except CLIError as exc:
         print(f"trialfinder: error: {exc}", file=sys.stderr)

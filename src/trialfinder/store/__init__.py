@@ -1,4 +1,4 @@
-"""Storage: one interface (:class:`Store`), an SQLite backend today, PostgreSQL later.
+"""Storage: one interface (:class:`Store`) and two backends, SQLite (a file) and PostgreSQL (a URL).
 
 ``open_store(db)`` picks the backend from the database argument so that callers never name one.
 """
@@ -13,12 +13,21 @@ from trialfinder.store.base import (
     PreparedStudy,
     Store,
     StoreError,
+    StoreUnavailable,
     UpsertCounts,
     decode_record,
 )
 
-__all__ = ["BudgetExceeded", "PreparedStudy", "Store", "StoreError", "UpsertCounts", "decode_record", "default_db_path",
-           "open_store", "resolve_db"]
+__all__ = ["BudgetExceeded", "PreparedStudy", "Store", "StoreError", "StoreUnavailable", "UpsertCounts",
+           "decode_record", "default_db_path", "is_postgres_url", "open_store", "resolve_db"]
+
+#: URL schemes of the PostgreSQL backend.
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(db: str | os.PathLike[str] | None) -> bool:
+    """Whether a database argument names a PostgreSQL database."""
+    return str(db or "").startswith(POSTGRES_SCHEMES)
 
 
 def default_db_path() -> Path:
@@ -36,12 +45,18 @@ def resolve_db(db: str | os.PathLike[str] | None) -> str:
 
 
 def open_store(db: str | os.PathLike[str] | None = None, *, readonly: bool = False) -> Store:
-    """Open (creating if needed) the database named by a path or URL."""
+    """Open (creating if needed) the database named by a path or URL.
+
+    A file path or ``sqlite:///PATH`` opens SQLite; ``postgresql://user@host:port/dbname`` (or
+    ``postgres://``) opens PostgreSQL, creating or migrating its schema when opened for writing.
+    """
     from trialfinder.store.sqlite import SQLiteStore
 
     target = resolve_db(db)
-    if target.startswith(("postgresql://", "postgres://")):
-        raise StoreError("PostgreSQL databases are not supported yet; use a SQLite file path")
+    if is_postgres_url(target):
+        from trialfinder.store.postgres import PostgresStore
+
+        return PostgresStore(target, readonly=readonly)
     if target.startswith("sqlite:///"):
         target = target[len("sqlite:///"):]
     elif "://" in target:

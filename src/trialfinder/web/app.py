@@ -28,7 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trialfinder import SearchError
-from trialfinder.web.db import BudgetExceeded, StorePool, prepare_database
+from trialfinder.web.db import BudgetExceeded, IndexFollower, StorePool, StoreUnavailable, prepare_database
 from trialfinder.web.render import make_templates
 from trialfinder.web.settings import Settings
 
@@ -143,9 +143,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                        settings.request_budget_s)
         if settings.warm_up:
             await run_in_threadpool(_warm_up, app.state.pool)
+        # another process or machine may write the database: follow it without waiting for a request
+        follower = IndexFollower(app.state.pool, settings.follow_s) if settings.follow_s > 0 else None
         try:
             yield
         finally:
+            if follower is not None:
+                follower.stop()
             if owned:
                 app.state.pool.close()
                 app.state.pool = None
@@ -236,6 +240,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         if wants_api_error_text(request) or is_other_api(request):
             return PlainTextResponse(text, 503, headers={"Retry-After": "5"})
         return error_page(request, 503, "Too much work", text)
+
+    @app.exception_handler(StoreUnavailable)
+    async def unavailable(request: Request, exc: StoreUnavailable) -> Response:
+        log.warning("database unavailable: %s", exc)
+        text = "the database is unavailable; try again in a few seconds"
+        if wants_api_error_text(request) or is_other_api(request):
+            return PlainTextResponse(text, 503, headers={"Retry-After": "5"})
+        response = error_page(request, 503, "Database unavailable", text)
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.exception_handler(queue.Empty)
     async def busy(request: Request, exc: queue.Empty) -> Response:

@@ -19,11 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from trialfinder.store import BudgetExceeded, StoreError, open_store, resolve_db
+from trialfinder.store import BudgetExceeded, StoreError, StoreUnavailable, open_store, resolve_db
 
 log = logging.getLogger("trialfinder.web")
 
-__all__ = ["BudgetExceeded", "StorePool", "prepare_database"]
+__all__ = ["BudgetExceeded", "IndexFollower", "StorePool", "StoreUnavailable", "prepare_database"]
 
 
 def prepare_database(db: str | None, *, load_sample: bool = True) -> str:
@@ -119,6 +119,8 @@ class StorePool:
     def _new_store(self) -> Any:
         try:
             return open_store(self.db, readonly=True)
+        except StoreUnavailable:  # the server is away: say so now (503), not after a second attempt
+            raise
         except (StoreError, OSError, Exception):  # noqa: B014 - any backend's "cannot open read-only"
             # e.g. a WAL database whose -shm file cannot be created read-only: fall back to a normal
             # connection; requests still never write through it
@@ -182,3 +184,48 @@ class StorePool:
                 store.close()
             with self._lock:
                 self._open -= 1
+
+
+class IndexFollower:
+    """A daemon thread that keeps this process's text index up with the database every ``interval_s``.
+
+    Why: with a shared database (PostgreSQL, several nodes) studies are written by processes on other
+    machines; requests would catch up too, but the first one after a large write would pay for it, and
+    a node nobody asks would fall behind. While the database is unreachable the thread logs once and
+    keeps trying, so the node recovers by itself.
+    """
+
+    def __init__(self, pool: StorePool, interval_s: float) -> None:
+        self.pool = pool
+        self.interval_s = max(0.2, interval_s)
+        self._stop = threading.Event()
+        self._down = False
+        self.thread = threading.Thread(target=self._run, name="trialfinder-index-follower", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        from trialfinder.index.follow import current_snapshot
+
+        while not self._stop.wait(self.interval_s):
+            try:
+                with self.pool.store() as store:
+                    store.interrupt_after(None)  # catching up may take longer than one request may
+                    current_snapshot(store)
+                if self._down:
+                    log.warning("database reachable again")
+                    self._down = False
+            except StoreUnavailable as exc:
+                if not self._down:
+                    log.warning("database unavailable (will keep trying): %s", exc)
+                self._down = True
+            except Exception as exc:  # noqa: BLE001 - the follower must never die
+                if self._pool_closed():
+                    return
+                log.warning("text index follow-up failed: %s", exc)
+
+    def _pool_closed(self) -> bool:
+        return self.pool._closed
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join(timeout=5)

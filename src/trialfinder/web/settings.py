@@ -48,6 +48,9 @@ class Settings:
     tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     tile_attribution: str = "&copy; OpenStreetMap contributors"
     site_name: str = "trialfinder"
+    #: seconds between two checks of the database's data sequence by a background thread, which
+    #: brings the text index up to writes made by other processes or machines (0: only on requests)
+    follow_s: float = 5.0
     #: run one place search at start-up so the offline gazetteer (about a second to load) is ready
     #: before the first "near" request
     warm_up: bool = True

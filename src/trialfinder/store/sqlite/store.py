@@ -557,6 +557,37 @@ class SQLiteStore(HistoryMixin, Store):
         return [(v, n) for v, n in self.conn.execute(
             f"SELECT {column}, count(*) FROM studies GROUP BY 1 ORDER BY 2 DESC LIMIT ?", (limit,))]
 
+    # -- copying between databases (``trialfinder copy``) ----------------------------------------------
+
+    def dump_studies(self, chunk: int = 2000) -> Iterator[list[tuple[str, bytes, str, str | None, str | None,
+                                                                     int | None]]]:
+        """Every study as stored: (NCT id, record bytes, content hash, source, ingested at, JSON size), by sid."""
+        cols = {r[1] for r in self.conn.execute("PRAGMA table_info(studies)")}
+        size = "s.record_size" if "record_size" in cols else "NULL"
+        last = 0
+        while True:
+            rows = self.conn.execute(
+                f"SELECT s.sid, s.nct_id, {self._rec}, s.content_hash, s.source, s.ingested_at, {size} "
+                f"FROM {self._rec_from} WHERE s.sid > ? ORDER BY s.sid LIMIT ?", (last, chunk)).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [(n, bytes(b), h, src, at, sz) for _s, n, b, h, src, at, sz in rows]
+
+    _INGEST_KEYS = ("source", "started_at", "finished_at", "added", "updated", "unchanged", "older", "rejected")
+
+    def ingest_runs(self) -> list[dict[str, Any]]:
+        """The log of ingest runs, oldest first."""
+        return [dict(zip(self._INGEST_KEYS, r, strict=True)) for r in self.conn.execute(
+            f"SELECT {', '.join(self._INGEST_KEYS)} FROM ingests ORDER BY id")]
+
+    def add_ingest_runs(self, runs: Iterable[dict[str, Any]]) -> None:
+        """Append ingest runs to the log (a copied database keeps its history)."""
+        with self.conn:
+            self.conn.executemany(
+                f"INSERT INTO ingests ({', '.join(self._INGEST_KEYS)}) VALUES ({', '.join('?' * 8)})",
+                [tuple(r.get(k) for k in self._INGEST_KEYS) for r in runs])
+
     def close(self) -> None:
         if self._bulk and not self.readonly:
             self._end_bulk()  # an interrupted bulk load still leaves every index in place
