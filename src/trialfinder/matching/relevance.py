@@ -227,6 +227,46 @@ def _cue_patterns(vocab_id: int) -> tuple[re.Pattern[str], re.Pattern[str]]:
     return pats
 
 
+_STAGE = re.compile(r"\b(?:class|stage|grade|nyha(?: class)?|who class|functional class)\s*[-:]?\s*"
+                    r"(?:[ivx]{1,4}|[0-4])[a-c]?(?:\s*(?:-|to|or|/)\s*(?:[ivx]{1,4}|[0-4])[a-c]?)?(?![\w])",
+                    re.IGNORECASE)
+_TEST_RESULT = re.compile(r"\b([\w+]+)[\s-]+(?:negative|neg|non-?reactive|undetectable)\b", re.IGNORECASE)
+#: Words before "negative" that name a kind of disease, not a test result ("triple negative breast cancer").
+_NEGATIVE_KINDS = {"triple", "her2", "er", "pr", "hormone", "receptor", "estrogen", "progesterone", "double",
+                   "gram", "seronegative", "sero", "philadelphia", "ph", "jak2", "alk", "egfr", "kras"}
+_ANALYTE_RX: list[re.Pattern[str]] = []
+
+
+def _analyte_value() -> re.Pattern[str]:
+    """An analyte name followed by a value ("eGFR 68", "hemoglobin of 9.1 g/dL", "ECOG 1")."""
+    if not _ANALYTE_RX:
+        from trialfinder.eligibility.vocab import load_vocab
+
+        names = {n.lower() for n in load_vocab().analyte_names if len(n) >= 2}
+        alt = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+        _ANALYTE_RX.append(re.compile(
+            rf"(?<![\w-])(?:{alt})(?![\w])\s*(?:\([^)]{{0,20}}\)\s*)?(?:level\s*)?(?:of|was|is|at|=|:)?\s*"
+            r"(?:[<>≤≥~]=?\s*)?\d[\d.,]*(?:\s*(?:%|[a-zµμ/^.0-9]+(?:/[\w.^]+)*))?", re.IGNORECASE))
+    return _ANALYTE_RX[0]
+
+
+def search_text(note: str) -> str:
+    """The note as a source of search words: affirmed clauses only, measurements and test results out.
+
+    Why: a lab value names a measurement, not a condition ("eGFR 68" is kidney function, not the EGFR
+    gene of lung-cancer trials); "HIV negative" says the patient does *not* have HIV; and a class or stage
+    ("class IV", "stage 2") is a qualifier of the disease beside it, meaningless as a word of its own.
+    The disease words around a removed class stay adjacent, so their phrase still counts.
+    """
+    text = _analyte_value().sub(" , ", note)
+
+    def drop_result(m: re.Match[str]) -> str:
+        return m.group(0) if m.group(1).lower() in _NEGATIVE_KINDS else " , "
+
+    text = _TEST_RESULT.sub(drop_result, text)
+    return affirmed_text(_STAGE.sub(" ", text))
+
+
 def _idf(n: int, df: int) -> float:
     return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
@@ -234,7 +274,7 @@ def _idf(n: int, df: int) -> float:
 def build_query(stats: IndexStats, note: str | None, conditions: Sequence[str] = (),
                 max_terms: int = MAX_TERMS) -> PatientQuery:
     """Weighted condition words of a patient: from the note (affirmed clauses only) and named conditions."""
-    texts = [affirmed_text(note) if note else "", " ; ".join(conditions)]
+    texts = [search_text(note) if note else "", " ; ".join(conditions)]
     words = list(dict.fromkeys(re.findall(r"[^\W_]+", ((note or "") + " ; " + texts[1]).lower())))
     toks_note, toks_cond, *toks_words = stats.tokenize([*texts, *words])
     surface: dict[str, str] = {}
