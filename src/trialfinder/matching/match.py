@@ -34,18 +34,20 @@ from trialfinder.matching.relevance import (
 from trialfinder.model.statuses import OPEN_STATUSES
 
 #: Ranking adjustments by verdict, added to the relevance normalised to [0, 1] within the candidates.
-#: Measured on the TREC 2021 judged pools (both halves of the odd/even split): an "eligible" verdict is
-#: rare but mostly right, so it lifts a study well above equally relevant ones; an "ineligible" verdict
-#: from the free-text criteria is wrong often enough (a study the patient could join, or one excluding
-#: them only on a detail) that it only moves a study below equally relevant ones, while the registry's
-#: structured age/sex fields exclude for certain and sink a study further.
-VERDICT_BONUS = {elig.ELIGIBLE: 0.5, elig.POSSIBLY: 0.0, elig.INELIGIBLE: -0.1}
+#: Recalibrated on full-corpus runs (TREC 2021 topics over the whole 6,786-study legacy corpus, both
+#: halves of the odd/even split; ``benchmarks/README.md``): over the whole database a bonus for an
+#: "eligible" verdict lifts studies that are merely generic (few criteria to fail) above relevant ones
+#: and cost 0.02-0.06 nDCG@10 at every value tried (0.1-0.5), so it is 0; an "ineligible" verdict from
+#: free text moves a study only slightly below equally relevant ones; the registry's structured age/sex
+#: fields exclude for certain and sink a study.
+VERDICT_BONUS = {elig.ELIGIBLE: 0.0, elig.POSSIBLY: 0.0, elig.INELIGIBLE: -0.05}
 STRUCTURED_PENALTY = -0.3
-#: Weight of the engine's score (the share of criteria met, unknown counting half).
-ENGINE_SCORE_WEIGHT = 0.2
+#: Weight of the engine's score (the share of criteria met, unknown counting half): 0 for the same reason.
+ENGINE_SCORE_WEIGHT = 0.0
 RETRIEVAL_WORDS = 8
-#: Share of the first-stage (fused retrieval) score in the relevance that the verdict then adjusts.
-FIRST_STAGE_WEIGHT = 0.5
+#: Share of the first-stage (fused retrieval) score in the relevance that the verdict then adjusts
+#: (0.3 was best on the even half and all topics, 0.0 on the odd half; 0.5 and 0.7 were worse on both).
+FIRST_STAGE_WEIGHT = 0.3
 #: Statuses of studies that take patients now or soon.
 DEFAULT_RADIUS_KM = 80.4672  # 50 miles
 DEFAULT_CANDIDATES = 150
@@ -339,8 +341,13 @@ def _rank(store: Any, stats: IndexStats, prepared: PreparedPatient, ids: list[st
     if not ids:
         return []
     matched: dict[str, list[str]] = {}
-    rel = score_studies(stats, prepared.query, ids, matched=matched)
-    top = max(rel.values(), default=0.0) or 1.0
+    anchored: set[str] | None = set() if first_stage else None
+    rel = score_studies(stats, prepared.query, ids, matched=matched, anchored=anchored)
+    if anchored is not None:
+        ids = [n for n in ids if n in anchored]  # studies about none of the patient's main words are noise
+        if not ids:
+            return []
+    top = max((rel.get(n, 0.0) for n in ids), default=0.0) or 1.0
     if first_stage:
         ftop = max(first_stage.values(), default=0.0) or 1.0
         rel = {n: (1.0 - FIRST_STAGE_WEIGHT) * rel.get(n, 0.0) / top

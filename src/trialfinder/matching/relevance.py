@@ -36,6 +36,10 @@ SCORE_FIELDS: dict[str, float] = {
 }
 #: Fields whose presence of a word makes it "condition-like".
 CONDITION_FIELDS = ("conditions", "keywords", "cond_mesh")
+#: Fields where a study must name one of the patient's anchor words to be shown (see ``anchors``).
+ANCHOR_FIELDS = ("title", "conditions", "keywords", "cond_mesh", "summary")
+#: A query word is an anchor when its weight is at least this share of the strongest word's.
+ANCHOR_SHARE = 0.5
 #: Fields searched when retrieving candidates from the whole database.
 RETRIEVAL_FIELDS = ("title", "conditions", "keywords", "cond_mesh")
 K1 = 1.2
@@ -116,6 +120,18 @@ class PatientQuery:
             rest = sorted((t for t in strong if t.word not in chosen), key=lambda t: -t.idf)
             chosen += [t.word for t in rest[: keep - len(chosen)]]
         return chosen
+
+    def anchors(self, share: float = ANCHOR_SHARE) -> set[str]:
+        """The query's strongest terms (weight >= ``share`` of the top one): what a study must be about.
+
+        Why: a long note shares some word with almost every study ("biopsy", "dose", "stable"); a study
+        that names none of the patient's main words in what it is about (title, conditions, keywords,
+        summary) is noise, such as a cancer trial for a lupus patient.
+        """
+        if not self.terms:
+            return set()
+        top = max(t.weight for t in self.terms)
+        return {t.term for t in self.terms if t.weight >= share * top}
 
     def is_empty(self) -> bool:
         return not self.terms
@@ -330,11 +346,14 @@ def build_query(stats: IndexStats, note: str | None, conditions: Sequence[str] =
 
 def score_studies(stats: IndexStats, query: PatientQuery, nct_ids: Sequence[str],
                   texts: dict[str, dict[str, str]] | None = None,
-                  matched: dict[str, list[str]] | None = None) -> dict[str, float]:
+                  matched: dict[str, list[str]] | None = None,
+                  anchored: set[str] | None = None) -> dict[str, float]:
     """BM25F relevance of each study to the query (0 for a study that shares no query word).
 
     When ``matched`` is given it receives, per study, the query words found in its conditions,
-    keywords or title, strongest first (to show why a study came up).
+    keywords or title, strongest first (to show why a study came up). When ``anchored`` is given it
+    receives the studies that name one of the query's anchor words (:meth:`PatientQuery.anchors`) in
+    their title, conditions, keywords, condition MeSH terms or brief summary.
     """
     scores = {n: 0.0 for n in nct_ids}
     if query.is_empty() or not nct_ids:
@@ -349,6 +368,7 @@ def score_studies(stats: IndexStats, query: PatientQuery, nct_ids: Sequence[str]
            for j, f in enumerate(fields)}
     weights = query.weights
     words = {t.term: t.word for t in query.terms}
+    anchors = query.anchors() if anchored is not None else set()
     for i, nct in enumerate(ids):
         acc: dict[str, float] = {}  # BM25F pseudo term frequency: a float, so not a Counter
         pair_hit: set[tuple[str, str]] = set()
@@ -363,6 +383,8 @@ def score_studies(stats: IndexStats, query: PatientQuery, nct_ids: Sequence[str]
                     acc[t] = acc.get(t, 0.0) + norm
                     if matched is not None and f in RETRIEVAL_FIELDS:
                         topical.add(t)
+                    if anchored is not None and t in anchors and f in ANCHOR_FIELDS:
+                        anchored.add(nct)
             if f in RETRIEVAL_FIELDS and query.bigrams:
                 for (a, pa), (b, pb) in zip(seq, seq[1:], strict=False):
                     if pb == pa + 1 and (a, b) in query.bigrams:
