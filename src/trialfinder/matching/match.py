@@ -51,8 +51,9 @@ FIRST_STAGE_WEIGHT = 0.3
 #: Statuses of studies that take patients now or soon.
 DEFAULT_RADIUS_KM = 80.4672  # 50 miles
 DEFAULT_CANDIDATES = 150
-#: Studies given a verdict per match, by default: enough to replace ineligible ones in the top ``limit``
-#: while keeping one match well under two seconds (a verdict costs the engine tens of milliseconds).
+#: Studies given a verdict per match used to be at least 20 (twice ``limit``); now that a free-text
+#: verdict moves a study only slightly (see :data:`VERDICT_BONUS`), only the ``limit`` shown are judged,
+#: which halves the cost of a match (a verdict costs the engine tens of milliseconds at registry size).
 MIN_EVALUATE = 20
 
 
@@ -241,7 +242,7 @@ def match(store: Any, patient_input: str | dict[str, Any], *, near: str | None =
     only when ``status`` is not given. ``near`` (a place name, "City, ST", a US ZIP, a state or a country;
     defaults to the facts' ``location``) with ``radius_km`` keeps studies with a site nearby; when only
     open studies are considered, the site itself must be recruiting. At most ``candidates`` studies are
-    retrieved and the ``evaluate`` most relevant (default: twice ``limit``, at least 20) get a verdict.
+    retrieved and the ``evaluate`` most relevant (default: ``limit``) get a verdict.
     """
     started = time.perf_counter()
     if limit < 1:
@@ -258,7 +259,7 @@ def match(store: Any, patient_input: str | dict[str, Any], *, near: str | None =
                                 phrases=prepared.expansions + prepared.condition_phrases,
                                 limit=max(candidates, limit), filters=filters)
     ids = [c.nct_id for c in cands]
-    n_eval = max(2 * limit, MIN_EVALUATE) if evaluate is None else max(evaluate, limit)
+    n_eval = limit if evaluate is None else max(evaluate, limit)
     first = {c.nct_id: c.fused for c in cands}
     hits = _rank(store, stats, prepared, ids, evaluate=n_eval, first_stage=first)[:limit]
     where = {c.nct_id: (c.distance_km, c.location_id) for c in cands if c.location_id is not None}
