@@ -269,7 +269,8 @@ def match(store: Any, patient_input: str | dict[str, Any], *, near: str | None =
             dist, lid = where[h.nct_id]
             if lid in sites:
                 h.nearest = _nearest({**sites[lid], "distance_km": None if dist is None else round(dist, 2)})
-    return MatchResult(hits, query.top_words(RETRIEVAL_WORDS), prepared.summary(), len(ids),
+    shown_words = query.top_words(RETRIEVAL_WORDS) or [t.word for t in query.terms[:RETRIEVAL_WORDS]]
+    return MatchResult(hits, shown_words, prepared.summary(), len(ids),
                        sum(h.verdict is not None for h in hits), place_name,
                        (time.perf_counter() - started) * 1000, _engine_name(), statuses)
 

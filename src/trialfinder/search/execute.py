@@ -362,8 +362,11 @@ def retrieve(store: Any, words: list[str], fields: tuple[str, ...], *, limit: in
         parts.append((Occur.Must, _filter(Q.boolean_query([
             (Occur.Must, Q.range_query(schema, "age_lo", tantivy.FieldType.Float, None, age + 1e-6)),
             (Occur.Must, Q.range_query(schema, "age_hi", tantivy.FieldType.Float, age - 1e-6, None))]))))
-    if sexes:
-        parts.append((Occur.Must, _filter(_terms(schema, "sex", list(dict.fromkeys(sexes))))))
+    if sexes:  # a record that states no sex admits anyone (as the registry's default ALL does)
+        parts.append((Occur.Must, _filter(Q.boolean_query([
+            (Occur.Should, _terms(schema, "sex", list(dict.fromkeys(sexes)))),
+            (Occur.Should, Q.boolean_query([(Occur.Must, Q.all_query()),
+                                            (Occur.MustNot, Q.exists_query("sex"))]))]))))
     if statuses:
         parts.append((Occur.Must, _filter(dimension_query(schema, "status", tuple(statuses)))))
     if country:
