@@ -356,19 +356,25 @@ def _rank(store: Any, stats: IndexStats, prepared: PreparedPatient, ids: list[st
                + FIRST_STAGE_WEIGHT * first_stage.get(n, 0.0) / ftop for n in ids}
         top = max(rel.values(), default=0.0) or 1.0
     order = sorted(ids, key=lambda n: (-rel.get(n, 0.0), n))
-    to_eval = order[:evaluate]
-    records = store.get_many(to_eval)
-    hits: list[MatchHit] = []
-    for nct in order:
-        rec = records.get(nct)
-        verdict = elig.evaluate(prepared.patient, rec) if rec is not None else None
-        r = rel.get(nct, 0.0)
-        score = r / top + (_adjustment(verdict) if verdict else 0.0)
-        hit = MatchHit(nct, relevance=r, score=score, verdict=verdict, matched=matched.get(nct, []))
-        if rec is not None:
-            _describe(hit, rec)
-        hits.append(hit)
-    hits.sort(key=lambda h: (-h.score, h.nct_id))
+    hits = [MatchHit(n, relevance=rel.get(n, 0.0), score=rel.get(n, 0.0) / top, matched=matched.get(n, []))
+            for n in order]
+    done: set[str] = set()
+    # judge the top ``evaluate``; a verdict can sink a study and lift an unjudged one into the top, so
+    # repeat until every shown study has been judged (a few rounds at most: verdicts only lower scores)
+    for _round in range(8):
+        todo = [h for h in hits[:evaluate] if h.nct_id not in done]
+        if not todo:
+            break
+        records = store.get_many([h.nct_id for h in todo])
+        for h in todo:
+            done.add(h.nct_id)
+            rec = records.get(h.nct_id)
+            if rec is None:
+                continue
+            h.verdict = elig.evaluate(prepared.patient, rec)
+            h.score += _adjustment(h.verdict)
+            _describe(h, rec)
+        hits.sort(key=lambda h: (-h.score, h.nct_id))
     return hits
 
 
