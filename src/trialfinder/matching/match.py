@@ -1,15 +1,16 @@
 """Patient-to-trial matching: which studies fit this patient, and why.
 
-Pipeline, kept bounded so one patient is answered in well under two seconds over the whole registry:
+Pipeline, kept bounded so one patient is answered in about half a second over the whole registry:
 
 1. the patient (a note and/or facts) goes to the eligibility engine for age, sex and conditions;
-2. a condition-centred query is built from the note and conditions (:mod:`.relevance`);
-3. the store retrieves at most ``candidates`` studies matching its strongest words in titles,
-   conditions, keywords and condition MeSH terms, filtered by the patient's age and sex, the place and
-   radius, and recruitment status (one full-text query, no scan);
-4. the candidates are re-scored for relevance (BM25F with the weighted query);
-5. the ``evaluate`` most relevant ones get an eligibility verdict (engine + structured age/sex);
-6. they are ranked by relevance adjusted for the verdict: eligible up, ineligible down.
+2. a weighted query is built from the whole note (:mod:`.relevance`): negated clauses, lab values,
+   test results and stages left out, every informative word weighted;
+3. two routes retrieve candidates through the search engine's index (:mod:`.first_stage`): the
+   whole note over all text fields, and the condition vocabulary over the topical fields; they are
+   fused by reciprocal rank, filtered by age, sex, place and status (open studies by default);
+4. the candidates are re-scored (BM25F with the weighted query) and fused with the first-stage score;
+   studies that name none of the patient's main words are dropped;
+5. the shown studies get an eligibility verdict (engine + structured age/sex), which adjusts the rank.
 
 Nothing about the patient is written anywhere or logged: the note passes through memory only.
 """
