@@ -30,8 +30,9 @@ QRELS = DATA / "qrels.tsv"
 
 #: Figures measured on the sample (all 57 topics with a judged study present); pins are these minus a
 #: small margin, so only a real regression fails. Re-pinned when the verdict adjustments were
-#: recalibrated on full-corpus runs (the "eligible" bonus is gone): RR(eligible) 0.643 -> 0.602 here.
-MEASURED = {"nDCG@10": 0.8327, "P(rel=2)@10": 0.2263, "RR(rel=2)": 0.6016}
+#: recalibrated on full-corpus runs (the "eligible" bonus is gone) and every note word given half its
+#: IDF weight (PLAIN_SHARE 0.5, +0.06 nDCG@10 at full corpus): nDCG@10 0.836 -> 0.812 here.
+MEASURED = {"nDCG@10": 0.8120, "P(rel=2)@10": 0.2228, "RR(rel=2)": 0.5916}
 MARGIN = 0.02
 
 
