@@ -87,7 +87,7 @@ def test_conditions_alone_make_a_query(store) -> None:
 
 
 def test_match_finds_the_diagnosis(store) -> None:
-    result = match(store, ASTROCYTOMA_NOTE, limit=5)
+    result = match(store, ASTROCYTOMA_NOTE, status="all", limit=5)
     assert len(result.hits) == 5
     assert result.patient["age"] == 45 and result.patient["sex"] == "male"
     assert "astrocytoma" in result.query_words
@@ -102,18 +102,18 @@ def test_match_finds_the_diagnosis(store) -> None:
 
 
 def test_match_filters_by_age_and_sex(store) -> None:
-    child = match(store, {"age": 8, "sex": "male", "conditions": ["breast cancer"]}, limit=20)
+    child = match(store, {"age": 8, "sex": "male", "conditions": ["breast cancer"]}, status="all", limit=20)
     for h in child.hits:
         structured = elig.structured_check(elig.extract(None, {"age": 8, "sex": "male"}), store.get(h.nct_id))
         assert not any(c.label == "not met" for c in structured), h.nct_id
-    woman = match(store, BREAST_NOTE, limit=10)
+    woman = match(store, BREAST_NOTE, status="all", limit=10)
     assert woman.patient["sex"] == "female"
     assert any("breast" in " ".join(h.conditions).lower() for h in woman.hits[:3])
 
 
 def test_match_near_place_and_recruiting(store) -> None:
     result = match(store, {"age": 60, "sex": "female", "conditions": ["breast cancer"]}, near="Boston, MA",
-                   radius_km=80, limit=10)
+                   radius_km=80, status="all", limit=10)
     assert result.place and "Boston" in result.place
     for h in result.hits:
         assert h.nearest is not None and h.nearest["distanceKm"] <= 80.01
@@ -121,7 +121,7 @@ def test_match_near_place_and_recruiting(store) -> None:
     for h in recruiting.hits:
         assert h.status in OPEN_STATUSES
     located = match(store, {"age": 60, "sex": "female", "conditions": ["breast cancer"], "location": "Boston, MA"},
-                    limit=3)
+                    status="all", limit=3)
     assert located.place and "Boston" in located.place
 
 
@@ -154,9 +154,9 @@ def test_ineligible_studies_sink(store) -> None:
 
 
 def test_match_is_fast_and_leaves_no_trace(store) -> None:
-    match(store, ASTROCYTOMA_NOTE, limit=10)  # warm caches
+    match(store, ASTROCYTOMA_NOTE, status="all", limit=10)  # warm caches
     started = time.process_time()  # CPU time: a busy CI machine must not make this flaky
-    match(store, BREAST_NOTE + " Also ZQXWVPATIENTMARKER.", limit=10)
+    match(store, BREAST_NOTE + " Also ZQXWVPATIENTMARKER.", status="all", limit=10)
     assert time.process_time() - started < 2.0
 
 
@@ -217,13 +217,13 @@ def test_questions_and_answers(engine: bool, monkeypatch: pytest.MonkeyPatch) ->
 def test_cli_match_note_and_json(sample_db_master: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     note = tmp_path / "patient.txt"
     note.write_text(ASTROCYTOMA_NOTE)
-    assert main(["match", str(note), "--db", str(sample_db_master), "--limit", "3"]) == 0
+    assert main(["match", str(note), "--db", str(sample_db_master), "--limit", "3", "--status", "all"]) == 0
     out = capsys.readouterr().out
     assert "astrocytoma" in out.lower() and "patient: age 45; male" in out
     facts = tmp_path / "patient.json"
     facts.write_text(json.dumps({"age": 60, "sex": "female", "conditions": ["breast cancer"]}))
     assert main(["match", str(facts), "--db", str(sample_db_master), "--limit", "2", "--json",
-                 "--near", "Boston, MA", "--radius", "50mi"]) == 0
+                 "--near", "Boston, MA", "--radius", "50mi", "--status", "all"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert len(data["studies"]) <= 2 and data["patient"]["sex"] == "female"
     assert all(s["nearestSite"]["distanceMi"] <= 50.01 for s in data["studies"])
@@ -258,7 +258,7 @@ def test_acronyms_widen_retrieval(store) -> None:
 
     assert "chronic obstructive pulmonary disease" in expand_acronyms(store, "70 yo M with COPD and CLL")
     assert expand_acronyms(store, "no acronyms here") == []
-    result = match(store, "70 yo M with COPD", limit=5)
+    result = match(store, "70 yo M with COPD", status="all", limit=5)
     assert any("pulmonary" in (h.title + " ".join(h.conditions)).lower() for h in result.hits)
 
 

@@ -29,8 +29,10 @@ QUERIES = DATA / "queries.jsonl"
 QRELS = DATA / "qrels.tsv"
 
 #: Figures measured on the sample (all 57 topics with a judged study present); pins are these minus a
-#: small margin, so only a real regression fails.
-MEASURED = {"nDCG@10": 0.8358, "P(rel=2)@10": 0.2316, "RR(rel=2)": 0.6426}
+#: small margin, so only a real regression fails. Re-pinned when the verdict adjustments were
+#: recalibrated on full-corpus runs (the "eligible" bonus is gone) and every note word given half its
+#: IDF weight (PLAIN_SHARE 0.5, +0.06 nDCG@10 at full corpus): nDCG@10 0.836 -> 0.812 here.
+MEASURED = {"nDCG@10": 0.8120, "P(rel=2)@10": 0.2228, "RR(rel=2)": 0.5916}
 MARGIN = 0.02
 
 
@@ -136,3 +138,41 @@ def test_cli_eval_ranking_errors(sample_db_master: Path, tmp_path: Path, capsys:
     q.write_text('{"_id": "t1", "text": "a note"}\n')
     assert main(["eval", "ranking", "--queries", str(q), "--qrels", str(empty), "--db", str(sample_db_master)]) == 1
     assert "ingest them first" in capsys.readouterr().err
+
+
+def test_full_corpus_mode(sample_db_master: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`eval ranking --full-corpus` ranks the whole database with match() and BM25 and writes the run."""
+    from trialfinder.matching.fullcorpus_eval import evaluate_full_corpus
+
+    topics = load_topics(QUERIES)
+    qrels = load_qrels(QRELS)
+    few = {t: qrels[t] for t in sorted(qrels)[:3]}
+    with open_store(sample_db_master, readonly=True) as store:
+        report = evaluate_full_corpus(store, topics, few)
+    assert 1 <= report.topics <= 3 and report.studies > 1000
+    for tid, docs in report.run.items():
+        assert 0 < len(docs) <= 100 and len(report.bm25_run[tid]) <= 100
+        assert [s for _d, s in docs] == sorted((s for _d, s in docs), reverse=True)
+    assert set(report.systems["trialfinder"].means) == {"nDCG@10", "P@10", "P(rel=2)@10", "R@100"}
+    queries = tmp_path / "q.jsonl"
+    queries.write_text("".join(line + "\n" for line in QUERIES.read_text().splitlines()[:3]))
+    run = tmp_path / "run.trec"
+    assert main(["eval", "ranking", "--full-corpus", "--queries", str(queries), "--qrels", str(QRELS),
+                 "--db", str(sample_db_master), "--run", str(run), "--json"]) == 0
+    data = __import__("json").loads(capsys.readouterr().out)
+    assert data["mode"] == "full-corpus" and data["records"] == "full"
+    lines = run.read_text().splitlines()
+    assert lines and all(len(x.split()) == 6 for x in lines)
+    assert main(["eval", "ranking", "--summary-only", "--queries", str(queries), "--qrels", str(QRELS),
+                 "--db", str(sample_db_master)]) == 2
+
+
+def test_summary_only_record() -> None:
+    from trialfinder.matching.fullcorpus_eval import summary_only_record
+
+    rec = __import__("json").loads((Path(__file__).parent / "data" / "NCT05631717.json").read_text())
+    cut = summary_only_record(rec)
+    ps = cut["protocolSection"]
+    assert set(ps) == {"identificationModule", "statusModule", "descriptionModule"}
+    assert ps["identificationModule"]["nctId"] == "NCT05631717" and ps["descriptionModule"]["briefSummary"]
+    assert "eligibilityModule" not in ps and "conditionsModule" not in ps

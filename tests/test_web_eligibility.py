@@ -91,7 +91,7 @@ def test_api_questions_and_verdict(client: TestClient) -> None:
 def test_match_page(client: TestClient) -> None:
     form = client.get("/match")
     assert form.status_code == 200 and "<textarea" in form.text and 'method="post"' in form.text
-    r = client.post("/match", data={"note": NOTE, "near": "", "dist": "50mi"})
+    r = client.post("/match", data={"note": NOTE, "near": "", "dist": "50mi", "status": "all"})
     assert r.status_code == 200
     assert "astrocytoma" in r.text.lower()
     assert "Possibly eligible" in r.text or "Eligible" in r.text or "Ineligible" in r.text
@@ -103,7 +103,7 @@ def test_match_page(client: TestClient) -> None:
 
 
 def test_api_match(client: TestClient) -> None:
-    r = client.post("/api/match", json={"patient": {"note": NOTE}, "limit": 3, "allCriteria": True})
+    r = client.post("/api/match", json={"patient": {"note": NOTE}, "limit": 3, "allCriteria": True, "status": "all"})
     assert r.status_code == 200
     body = r.json()
     assert len(body["studies"]) == 3 and body["patient"]["age"] == 45
@@ -113,9 +113,9 @@ def test_api_match(client: TestClient) -> None:
                                            "near": "Boston, MA", "radius": "50mi", "limit": 5})
     assert near.status_code == 200
     assert all(s["nearestSite"]["distanceMi"] <= 50.01 for s in near.json()["studies"])
-    text = client.post("/api/match", content=NOTE.encode(), headers={"content-type": "text/plain"})
+    text = client.post("/api/match", content=b"woman with lupus nephritis", headers={"content-type": "text/plain"})
     assert text.status_code == 200 and text.json()["studies"]
-    bare = client.post("/api/match", json={"age": 60, "sex": "female", "conditions": ["breast cancer"]})
+    bare = client.post("/api/match", json={"age": 60, "sex": "female", "conditions": ["breast cancer"], "status": "all"})
     assert bare.status_code == 200 and bare.json()["patient"]["conditions"] == ["breast cancer"]
 
 

@@ -75,7 +75,8 @@ def ingest(store: Store, paths: Iterable[str | os.PathLike[str]], *, errors: IO[
 def match(store: Store, patient: str | dict[str, Any], **options: Any) -> MatchResult:
     """Studies that fit a patient (a free-text note or structured facts), each with its verdict.
 
-    Options: ``near``, ``radius_km``, ``recruiting``, ``limit``, ``candidates``, ``evaluate``.
+    Options: ``near``, ``radius_km``, ``status`` ("open" by default: studies open for enrolment; "all";
+    or a list of statuses), ``limit``, ``candidates``, ``evaluate`` (``recruiting`` is the older switch).
     """
     return _match(store, patient, **options)
 

@@ -31,7 +31,12 @@ def register(sub: Any) -> None:
     p.add_argument("--near", metavar="PLACE", help="a place name or US ZIP code, resolved offline "
                                                     "(default: the patient's location, if given)")
     p.add_argument("--radius", metavar="DIST", help="radius with a unit, e.g. 50mi or 80km (default 50mi)")
-    p.add_argument("--recruiting", action="store_true", help="only studies open for enrolment")
+    p.add_argument("--status", metavar="all|LIST", default=None,
+                   help="which studies to consider: by default only those open for enrolment (RECRUITING, "
+                        "NOT_YET_RECRUITING, ENROLLING_BY_INVITATION, AVAILABLE; with --near the site itself "
+                        "must be recruiting); 'all' for every status, or a comma-separated list such as "
+                        "RECRUITING,COMPLETED")
+    p.add_argument("--recruiting", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for scripts
     p.add_argument("--limit", type=int, default=10, metavar="N", help="number of studies (default 10)")
     p.add_argument("--all-criteria", action="store_true", help="with --json, every evaluated criterion")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -43,13 +48,24 @@ def register(sub: Any) -> None:
     c = esub.add_parser("criteria", help="criterion-level verdicts against expert annotations")
     c.add_argument("annotations", metavar="ANNOTATIONS.json")
     c.add_argument("--predictions", metavar="OUT.jsonl", help="write one prediction per annotation")
+    c.add_argument("--cv", type=int, metavar="K", default=None,
+                   help="also patient-level K-fold cross-validation: whole patients held out, the engine's "
+                        "thresholds chosen on the other folds")
     c.add_argument("--json", action="store_true", help="print the figures as JSON")
     c.set_defaults(func=cmd_eval_criteria)
     r = esub.add_parser("ranking", help="trialfinder vs plain BM25 on judged patient topics")
     r.add_argument("--queries", required=True, metavar="QUERIES.jsonl", help='topics: {"_id", "text"} per line')
     r.add_argument("--qrels", required=True, metavar="QRELS.tsv",
                    help="judgments: query-id corpus-id score (0 not relevant, 1 excluded, 2 eligible)")
-    r.add_argument("--run", metavar="OUT.trec", help="write trialfinder's ranking in TREC run format")
+    r.add_argument("--run", metavar="OUT.trec", help="write trialfinder's ranking in TREC run format "
+                                                      "(with --full-corpus: the top 100 per topic)")
+    r.add_argument("--full-corpus", action="store_true",
+                   help="rank the whole database per topic with the same match() as 'trialfinder match' "
+                        "(all statuses), against plain BM25 over the same texts; unjudged studies count as "
+                        "not relevant (default: re-rank each topic's judged studies)")
+    r.add_argument("--summary-only", action="store_true",
+                   help="with --full-corpus: evaluate on a temporary copy of the database whose records keep "
+                        "only their title and brief summary")
     r.add_argument("--json", action="store_true", help="print the figures as JSON")
     _add_db(r)
     r.set_defaults(func=cmd_eval_ranking)
@@ -103,7 +119,7 @@ def cmd_match(args: argparse.Namespace) -> int:
         raise CLIError("--radius needs --near PLACE (or a \"location\" in the patient file)")
     with _open_existing(args.db) as store:
         try:
-            result = match(store, patient, near=args.near, radius_km=radius_km, recruiting=args.recruiting,
+            result = match(store, patient, near=args.near, radius_km=radius_km, status=args.status,
                            limit=args.limit)
         except MatchError as exc:
             raise CLIError(str(exc)) from None
@@ -117,6 +133,8 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 def print_match(result: Any, out: Any) -> None:
     """The ranked studies as text: verdict, title, why it matched, the deciding criteria."""
+    from trialfinder.model.statuses import OPEN_STATUSES
+
     p = result.patient
     facts = [f"age {p['age']:g}" if p.get("age") is not None else "age unknown",
              p.get("sex") or "sex unknown"]
@@ -126,6 +144,10 @@ def print_match(result: Any, out: Any) -> None:
     out.write("searched for: " + (", ".join(result.query_words) or "(nothing usable in the patient text)") + "\n")
     if result.place:
         out.write(f"near: {result.place}\n")
+    considered = "all statuses" if not result.statuses else (
+        "open for enrolment" if set(result.statuses) == set(OPEN_STATUSES)
+        else ", ".join(s.replace("_", " ").lower() for s in result.statuses))
+    out.write(f"studies considered: {considered}\n")
     out.write(f"{len(result.hits)} studies (of {result.candidates} candidates; eligibility: {result.engine}; "
               f"{result.elapsed_ms:.0f} ms)\n")
     for i, h in enumerate(result.hits, 1):
@@ -160,6 +182,20 @@ def cmd_eval_criteria(args: argparse.Namespace) -> int:
                        "(trialfinder.matching.criteria_eval.evaluate_annotations is missing)", 1)
     if not Path(args.annotations).is_file():
         raise CLIError(f"no annotations file at {args.annotations}", 1)
+    if args.cv is not None:
+        from trialfinder.matching.criteria_eval import AnnotationError, cross_validate
+
+        try:
+            cv = cross_validate(args.annotations, args.cv)
+        except AnnotationError as exc:
+            raise CLIError(str(exc)) from None
+        if args.json:
+            sys.stdout.buffer.write(orjson.dumps(cv.to_dict(), option=orjson.OPT_INDENT_2, default=str) + b"\n")
+        else:
+            print(cv.whole.format())
+            print()
+            print(cv.format())
+        return 0
     result = _call_criteria_eval(fn, args.annotations, args.predictions)
     if args.json or not hasattr(result, "format"):
         data = result.to_dict() if hasattr(result, "to_dict") else result
@@ -204,6 +240,10 @@ def cmd_eval_ranking(args: argparse.Namespace) -> int:
         qrels = load_qrels(args.qrels)
     except EvalError as exc:
         raise CLIError(str(exc)) from None
+    if args.summary_only and not args.full_corpus:
+        raise CLIError("--summary-only goes with --full-corpus")
+    if args.full_corpus:
+        return _full_corpus(args, topics, qrels)
     with _open_existing(args.db) as store:
         report = evaluate_ranking(store, topics, qrels, progress=sys.stderr if sys.stderr.isatty() else None)
     if report.topics == 0:
@@ -214,5 +254,41 @@ def cmd_eval_ranking(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
     else:
+        print(report.format())
+    return 0
+
+
+def _full_corpus(args: argparse.Namespace, topics: dict[str, str], qrels: dict[str, dict[str, int]]) -> int:
+    import tempfile
+
+    from trialfinder.cli import CLIError, _open_existing
+    from trialfinder.matching.fullcorpus_eval import evaluate_full_corpus, summary_only_copy
+    from trialfinder.matching.ranking_eval import write_trec_run
+    from trialfinder.store import open_store
+
+    progress = sys.stderr if sys.stderr.isatty() else None
+    with tempfile.TemporaryDirectory(prefix="tf-eval-") as tmp:
+        with _open_existing(args.db) as store:
+            if args.summary_only:
+                path = Path(tmp) / "summary-only.sqlite"
+                sys.stderr.write("writing the summary-only copy of the database...\n")
+                summary_only_copy(store, path)
+            else:
+                report = evaluate_full_corpus(store, topics, qrels, progress=progress)
+        if args.summary_only:
+            with open_store(path) as copy:
+                report = evaluate_full_corpus(copy, topics, qrels, progress=progress)
+    if report.topics == 0:
+        raise CLIError("none of the judged studies is in the database: ingest them first", 1)
+    if args.run:
+        with open(args.run, "w", encoding="utf-8") as fh:
+            write_trec_run(report.run, fh)
+    if args.json:
+        data = report.to_dict()
+        data["records"] = "summary-only" if args.summary_only else "full"
+        sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        if args.summary_only:
+            print("records: title and brief summary only")
         print(report.format())
     return 0

@@ -172,3 +172,121 @@ def evaluate_annotations(
     if select is not None:
         annotations = [a for a in annotations if select(a)]
     return score_annotations(annotations, predictions_out)
+
+
+# --------------------------------------------------------------------------------------------------
+# patient-level cross-validation
+
+#: The engine's two fitted parameters: the confidence a met inclusion needs, and the confidence an
+#: exclusion or an unmet inclusion needs (:mod:`trialfinder.eligibility.evaluate`). Cross-validation
+#: chooses them on the training patients of each fold from this grid.
+THRESHOLD_GRID = {"INCLUDE_CONFIDENCE": (0.5, 0.6, 0.7), "DECISIVE_CONFIDENCE": (0.6, 0.7, 0.8)}
+#: Largest false-exclusion rate a setting may have on the training patients to be chosen.
+MAX_FALSE_EXCLUSION = 0.02
+
+
+def _patient_key(a: dict[str, Any]) -> str:
+    return str(a.get("patient_id") or a["note"][:200])
+
+
+@dataclass
+class CrossValidation:
+    """k-fold cross-validation by patient: every patient's annotations are scored by a model (rules plus
+    thresholds) chosen without that patient; :attr:`held_out` pools the k held-out folds."""
+
+    k: int
+    whole: CriteriaReport
+    held_out: CriteriaReport
+    folds: list[tuple[int, CriteriaReport, dict[str, float]]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"k": self.k, "whole_set": self.whole.to_dict(), "held_out": self.held_out.to_dict(),
+                "folds": [{"patients": n, "accuracy": round(r.accuracy, 4),
+                           "false_exclusion_rate": round(r.false_exclusion_rate, 4), "n": r.n, "chosen": c}
+                          for n, r, c in self.folds]}
+
+    def format(self) -> str:
+        lines = [f"patient-level {self.k}-fold cross-validation "
+                 f"({sum(n for n, _r, _c in self.folds)} patients, {self.held_out.n} annotations)",
+                 f"  whole set (rules as written):    accuracy {self.whole.accuracy:.3f}, "
+                 f"false-exclusion rate {self.whole.false_exclusion_rate:.3f}",
+                 f"  held-out patients (pooled):      accuracy {self.held_out.accuracy:.3f}, "
+                 f"false-exclusion rate {self.held_out.false_exclusion_rate:.3f}"]
+        for i, (n, r, chosen) in enumerate(self.folds, 1):
+            lines.append(f"    fold {i}: {n} patients, {r.n} annotations, accuracy {r.accuracy:.3f}, "
+                         f"false exclusions {r.false_exclusions}  (thresholds "
+                         + ", ".join(f"{k.split('_')[0].lower()} {v:g}" for k, v in chosen.items()) + ")")
+        return "\n".join(lines)
+
+
+def _with_thresholds(values: dict[str, float], fn: Callable[[], CriteriaReport]) -> CriteriaReport:
+    from trialfinder.eligibility import evaluate as engine
+
+    saved = {k: getattr(engine, k) for k in values}
+    try:
+        for k, v in values.items():
+            setattr(engine, k, v)
+        return fn()
+    finally:
+        for k, v in saved.items():
+            setattr(engine, k, v)
+
+
+def _merge(reports: list[CriteriaReport]) -> CriteriaReport:
+    confusion: dict[str, dict[str, int]] = {}
+    by_type: dict[str, tuple[int, int]] = {}
+    for r in reports:
+        for gold, row in r.confusion.items():
+            for pred, c in row.items():
+                confusion.setdefault(gold, {}).setdefault(pred, 0)
+                confusion[gold][pred] += c
+        for kind, (n, c) in r.by_type.items():
+            n0, c0 = by_type.get(kind, (0, 0))
+            by_type[kind] = (n0 + n, c0 + c)
+    return CriteriaReport(sum(r.n for r in reports), sum(r.correct for r in reports), confusion,
+                          sum(r.false_exclusions for r in reports), sum(r.predicted_negative for r in reports),
+                          by_type)
+
+
+def cross_validate(path: str | Path, k: int = 5) -> CrossValidation:
+    """Patient-level k-fold cross-validation of the engine on an annotations file.
+
+    Patients are dealt to folds in a fixed order (sorted ids, round robin), so the figure is
+    reproducible. For each fold the thresholds are chosen on the other folds' patients (best accuracy
+    with a false-exclusion rate at most :data:`MAX_FALSE_EXCLUSION`, ties to the shipped values) and
+    the fold's patients are scored with them.
+    """
+    from itertools import product
+
+    from trialfinder.eligibility import evaluate as engine
+
+    annotations = _load(path)
+    patients = sorted({_patient_key(a) for a in annotations})
+    if k < 2 or k > len(patients):
+        raise AnnotationError(f"{path}: --cv needs 2 <= K <= {len(patients)} (the number of patients)")
+    fold_of = {p: i % k for i, p in enumerate(patients)}
+    names = list(THRESHOLD_GRID)
+    shipped = {n: float(getattr(engine, n)) for n in names}
+    settings = [dict(zip(names, vals, strict=True)) for vals in product(*THRESHOLD_GRID.values())]
+    # score every annotation under every setting once; folds then only add up counts
+    per_setting: dict[int, list[CriteriaReport]] = {}
+    for si, setting in enumerate(settings):
+        per_setting[si] = [
+            _with_thresholds(setting, lambda f=f: score_annotations(  # type: ignore[misc]
+                [a for a in annotations if fold_of[_patient_key(a)] == f]))
+            for f in range(k)]
+    folds: list[tuple[int, CriteriaReport, dict[str, float]]] = []
+    for f in range(k):
+        best: tuple[float, float, int] | None = None
+        for si, setting in enumerate(settings):
+            train = _merge([r for g, r in enumerate(per_setting[si]) if g != f])
+            if train.false_exclusion_rate > MAX_FALSE_EXCLUSION:
+                continue
+            key = (train.accuracy, float(setting == shipped), -si)
+            if best is None or key > best:
+                best = key
+        chosen_i = -int(best[2]) if best is not None else next(
+            i for i, s in enumerate(settings) if s == shipped) if shipped in settings else 0
+        folds.append((sum(1 for p in patients if fold_of[p] == f), per_setting[chosen_i][f], settings[chosen_i]))
+    whole = score_annotations(annotations)
+    return CrossValidation(k, whole, _merge([r for _n, r, _c in folds]), folds)

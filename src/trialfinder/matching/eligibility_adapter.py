@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -265,13 +266,20 @@ def questions(record: dict) -> list[dict[str, Any]]:
     """Questions for a person to answer about themselves, from the study's criteria.
 
     Each question is ``{"id", "text", "type": "yesno"|"number"|"choice", "options"?, "unit"?,
-    "criterion"?, "kind"?}``.  The engine generates them from the criteria's extracted constraints; the
-    fallback asks age, sex and one yes/no question per criterion.
+    "criterion"?, "kind"?, "window"?, "followupOf"?}``: the study's disease, age and sex, the numbers the
+    criteria bound (from the engine's constraints), then one yes/no question per rule as written
+    (:mod:`trialfinder.eligibility.prescreen`).
     """
+    from trialfinder.eligibility import prescreen
+
+    return [q.to_dict() for q in prescreen.questions(record, _engine_questions(record))]
+
+
+def _engine_questions(record: dict) -> list[dict[str, Any]]:
     fn = _engine("prescreen_questions")
     if fn is not None:
         return [_question(q, i) for i, q in enumerate(fn(record))]
-    return _fallback_questions(record)
+    return [q for q in _fallback_questions(record) if q["id"] in ("age", "sex")]
 
 
 def _question(obj: Any, i: int) -> dict[str, Any]:
@@ -312,13 +320,68 @@ def _fallback_questions(record: dict) -> list[dict[str, Any]]:
 
 
 def check_answers(record: dict, answers: dict[str, Any]) -> Verdict:
-    """The verdict for a person's answers to :func:`questions` (answers keyed by question id)."""
+    """The verdict for a person's answers to :func:`questions` (answers keyed by question id).
+
+    The rule questions decide the criteria they ask about; the engine judges the numbers (age, lab
+    values, scores) against the criteria; a criterion left undecided is "to discuss with the study
+    team" and keeps the verdict at "possibly eligible"; the registry's age and sex fields are checked
+    against the age and sex given. Explanations are sentences to the person, values as entered.
+    """
+    from trialfinder.eligibility import prescreen
+
     answers = {str(k): v for k, v in (answers or {}).items()}
     patient = _FallbackPatient.from_input(None, {"age": answers.get("age"), "sex": answers.get("sex")})
+    engine_labels: dict[str, tuple[str, str]] = {}
     fn = _engine("evaluate_answers")
-    if fn is not None:
-        return _combine(to_verdict(fn(record, answers)), structured_check(patient, record))
-    return _fallback_answers(record, answers, patient)
+    numbers = {k: v for k, v in answers.items() if k in ("age", "sex") or k.startswith("lab:")}
+    if fn is not None and numbers:
+        for c in to_verdict(fn(record, numbers)).criteria:
+            if c.label in ("met", "not met") and c.kind in ("inclusion", "exclusion"):
+                engine_labels[c.text.strip()] = (c.label, _entered(c, numbers, record))
+    verdict, plain = prescreen.judge(record, answers, engine_labels, _engine_questions(record))
+    label = {prescreen.MET: "met", prescreen.NOT_MET: "not met", prescreen.DISCUSS: "unknown",
+             prescreen.NA: "not applicable"}
+    results = [CriterionResult(c.text, c.kind, label[c.label], c.explanation) for c in plain]
+    v = Verdict(verdict, sum(r.label == "met" for r in results) / len(results) if results else 0.0, results,
+                "prescreen")
+    structured = []
+    for c in structured_check(patient, record):
+        entered = answers.get("age") if c.text.startswith("Age") else answers.get("sex")
+        if c.label == "unknown":
+            c.explanation = "Not answered: to discuss with the study team."
+        elif c.text.startswith("Age"):
+            c.explanation = (f"You said you are {entered}." if c.label == "met"
+                             else f"This would exclude you because you said you are {entered}.")
+        else:
+            c.explanation = (f"You said you are {entered}." if c.label == "met"
+                             else f"This study is for {c.text.split(':')[-1].strip()} participants; you said {entered}.")
+        structured.append(c)
+    combined = _combine(v, structured)
+    if combined.verdict == ELIGIBLE and any(c.label == "unknown" for c in combined.criteria):
+        combined.verdict = POSSIBLY
+    return combined
+
+
+def _entered(c: CriterionResult, numbers: dict[str, Any], record: dict) -> str:
+    """The engine's reason for a number-decided criterion, in the person's terms (values as entered)."""
+    names = {q["id"]: q.get("text", "") for q in _engine_questions(record)}
+    labs = [k for k in numbers if k.startswith("lab:")]
+    said = []
+    for ev in c.evidence:
+        ev = str(ev)
+        if ev == "facts.age" and "age" in numbers:
+            said.append(f"you are {numbers['age']}")
+        elif ev.startswith("facts.labs[") and ev[11:-1].isdigit() and int(ev[11:-1]) < len(labs):
+            key = labs[int(ev[11:-1])]
+            name = re.sub(r"^what is your most recent\s+|\?$", "", names.get(key, key[4:]), flags=re.IGNORECASE)
+            said.append(f"your {name} is {numbers[key]}")
+    if not said:
+        return ""
+    text = " and ".join(said)
+    if c.label == "not met":
+        return ("This would exclude you because you said " if c.kind == "exclusion"
+                else "You may not qualify because you said ") + text + "."
+    return "You said " + text + "."
 
 
 def _fallback_answers(record: dict, answers: dict[str, Any], patient: Any) -> Verdict:

@@ -1,15 +1,16 @@
 """Patient-to-trial matching: which studies fit this patient, and why.
 
-Pipeline, kept bounded so one patient is answered in well under two seconds over the whole registry:
+Pipeline, kept bounded so one patient is answered in about half a second over the whole registry:
 
 1. the patient (a note and/or facts) goes to the eligibility engine for age, sex and conditions;
-2. a condition-centred query is built from the note and conditions (:mod:`.relevance`);
-3. the store retrieves at most ``candidates`` studies matching its strongest words in titles,
-   conditions, keywords and condition MeSH terms, filtered by the patient's age and sex, the place and
-   radius, and recruitment status (one full-text query, no scan);
-4. the candidates are re-scored for relevance (BM25F with the weighted query);
-5. the ``evaluate`` most relevant ones get an eligibility verdict (engine + structured age/sex);
-6. they are ranked by relevance adjusted for the verdict: eligible up, ineligible down.
+2. a weighted query is built from the whole note (:mod:`.relevance`): negated clauses, lab values,
+   test results and stages left out, every informative word weighted;
+3. two routes retrieve candidates through the search engine's index (:mod:`.first_stage`): the
+   whole note over all text fields, and the condition vocabulary over the topical fields; they are
+   fused by reciprocal rank, filtered by age, sex, place and status (open studies by default);
+4. the candidates are re-scored (BM25F with the weighted query) and fused with the first-stage score;
+   studies that name none of the patient's main words are dropped;
+5. the shown studies get an eligibility verdict (engine + structured age/sex), which adjusts the rank.
 
 Nothing about the patient is written anywhere or logged: the note passes through memory only.
 """
@@ -24,8 +25,8 @@ from typing import Any
 
 from trialfinder.errors import TrialfinderError
 from trialfinder.matching import eligibility_adapter as elig
+from trialfinder.matching.first_stage import retrieve_candidates
 from trialfinder.matching.relevance import (
-    RETRIEVAL_FIELDS,
     IndexStats,
     PatientQuery,
     build_query,
@@ -34,21 +35,26 @@ from trialfinder.matching.relevance import (
 from trialfinder.model.statuses import OPEN_STATUSES
 
 #: Ranking adjustments by verdict, added to the relevance normalised to [0, 1] within the candidates.
-#: Measured on the TREC 2021 judged pools (both halves of the odd/even split): an "eligible" verdict is
-#: rare but mostly right, so it lifts a study well above equally relevant ones; an "ineligible" verdict
-#: from the free-text criteria is wrong often enough (a study the patient could join, or one excluding
-#: them only on a detail) that it only moves a study below equally relevant ones, while the registry's
-#: structured age/sex fields exclude for certain and sink a study further.
-VERDICT_BONUS = {elig.ELIGIBLE: 0.5, elig.POSSIBLY: 0.0, elig.INELIGIBLE: -0.1}
+#: Recalibrated on full-corpus runs (TREC 2021 topics over the whole 6,786-study legacy corpus, both
+#: halves of the odd/even split; ``benchmarks/README.md``): over the whole database a bonus for an
+#: "eligible" verdict lifts studies that are merely generic (few criteria to fail) above relevant ones
+#: and cost 0.02-0.06 nDCG@10 at every value tried (0.1-0.5), so it is 0; an "ineligible" verdict from
+#: free text moves a study only slightly below equally relevant ones; the registry's structured age/sex
+#: fields exclude for certain and sink a study.
+VERDICT_BONUS = {elig.ELIGIBLE: 0.0, elig.POSSIBLY: 0.0, elig.INELIGIBLE: -0.05}
 STRUCTURED_PENALTY = -0.3
-#: Weight of the engine's score (the share of criteria met, unknown counting half).
-ENGINE_SCORE_WEIGHT = 0.2
+#: Weight of the engine's score (the share of criteria met, unknown counting half): 0 for the same reason.
+ENGINE_SCORE_WEIGHT = 0.0
 RETRIEVAL_WORDS = 8
+#: Share of the first-stage (fused retrieval) score in the relevance that the verdict then adjusts
+#: (0.3 was best on the even half and all topics, 0.0 on the odd half; 0.5 and 0.7 were worse on both).
+FIRST_STAGE_WEIGHT = 0.3
 #: Statuses of studies that take patients now or soon.
 DEFAULT_RADIUS_KM = 80.4672  # 50 miles
 DEFAULT_CANDIDATES = 150
-#: Studies given a verdict per match, by default: enough to replace ineligible ones in the top ``limit``
-#: while keeping one match well under two seconds (a verdict costs the engine tens of milliseconds).
+#: Studies given a verdict per match used to be at least 20 (twice ``limit``); now that a free-text
+#: verdict moves a study only slightly (see :data:`VERDICT_BONUS`), only the ``limit`` shown are judged,
+#: which halves the cost of a match (a verdict costs the engine tens of milliseconds at registry size).
 MIN_EVALUATE = 20
 
 
@@ -102,12 +108,14 @@ class MatchResult:
     place: str | None = None
     elapsed_ms: float = 0.0
     engine: str = "engine"
+    #: the overall statuses considered (empty: every status)
+    statuses: tuple[str, ...] = ()
 
     def to_dict(self, *, all_criteria: bool = False) -> dict[str, Any]:
         return {
             "patient": self.patient, "queryWords": self.query_words, "place": self.place,
             "candidates": self.candidates, "evaluated": self.evaluated, "elapsedMs": round(self.elapsed_ms, 1),
-            "eligibilityEngine": self.engine,
+            "eligibilityEngine": self.engine, "statuses": list(self.statuses) or "all",
             "studies": [h.to_dict(all_criteria=all_criteria) for h in self.hits],
         }
 
@@ -134,6 +142,8 @@ class PreparedPatient:
     facts: dict[str, Any] | None
     #: phrases that also retrieve candidates (acronym expansions)
     expansions: list[str] = field(default_factory=list)
+    #: the conditions the engine or the facts name, as phrases for the condition route
+    condition_phrases: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         p = self.patient
@@ -156,7 +166,7 @@ def prepare(store: Any, patient_input: str | dict[str, Any] | None, stats: Index
             conditions.append(str(name))
     query = build_query(stats, note, conditions)
     expansions = [e for e in expand_acronyms(store, note or "") if condition_like(stats, e)]
-    return PreparedPatient(patient, query, facts, expansions)
+    return PreparedPatient(patient, query, facts, expansions, conditions[:8])
 
 
 def condition_like(stats: IndexStats, phrase: str, threshold: float = 0.15) -> bool:
@@ -193,42 +203,77 @@ def expand_acronyms(store: Any, note: str, limit: int = 12) -> list[str]:
     return out
 
 
+def resolve_statuses(status: str | Sequence[str] | None) -> tuple[str, ...]:
+    """The overall statuses a match considers: ``None``/"open" -> the open statuses, "all" -> every status
+    (an empty tuple: no filter), else a comma-separated string or a list of API v2 status values."""
+    from trialfinder.model.enums import ENUMS
+
+    if status is None:
+        return OPEN_STATUSES
+    items = [x.strip() for x in status.split(",")] if isinstance(status, str) else [str(x).strip() for x in status]
+    items = [x for x in items if x]
+    low = [x.lower() for x in items]
+    if not items or low == ["open"]:
+        return OPEN_STATUSES
+    if "all" in low:
+        return ()
+    known = set(ENUMS.get("Status", ()))
+    out: list[str] = []
+    for x in items:
+        value = x.upper().replace(" ", "_").replace("-", "_")
+        if value == "OPEN":
+            out.extend(OPEN_STATUSES)
+            continue
+        if known and value not in known:
+            raise MatchError(f"unknown status {x!r}: use 'all', 'open' or values such as "
+                             + ", ".join(sorted(known)[:4]) + ", ...")
+        out.append(value)
+    return tuple(dict.fromkeys(out))
+
+
 def match(store: Any, patient_input: str | dict[str, Any], *, near: str | None = None,
-          radius_km: float | None = None, recruiting: bool = False, limit: int = 10,
+          radius_km: float | None = None, status: str | Sequence[str] | None = None,
+          recruiting: bool | None = None, limit: int = 10,
           candidates: int = DEFAULT_CANDIDATES, evaluate: int | None = None) -> MatchResult:
     """The studies that best fit a patient, each with its eligibility verdict and deciding criteria.
 
-    ``near`` (a place name, "City, ST", a US ZIP, a state or a country; defaults to the facts'
-    ``location``) with ``radius_km`` keeps studies with a site nearby; ``recruiting`` keeps studies
-    open for enrolment (and, with a place, sites that are recruiting).  At most ``candidates`` studies are
-    retrieved and the ``evaluate`` most relevant (default: twice ``limit``, at least 20) get a verdict.
+    ``status`` chooses the studies considered: by default only those open for enrolment
+    (:data:`OPEN_STATUSES`); ``"all"`` for every status, or a list / comma-separated string of
+    statuses. ``recruiting`` is the older switch (``True`` = open studies, ``False`` = all) and is used
+    only when ``status`` is not given. ``near`` (a place name, "City, ST", a US ZIP, a state or a country;
+    defaults to the facts' ``location``) with ``radius_km`` keeps studies with a site nearby; when only
+    open studies are considered, the site itself must be recruiting. At most ``candidates`` studies are
+    retrieved and the ``evaluate`` most relevant (default: ``limit``) get a verdict.
     """
     started = time.perf_counter()
     if limit < 1:
         raise MatchError("limit must be at least 1")
+    if status is None and recruiting is not None:
+        status = "open" if recruiting else "all"
+    statuses = resolve_statuses(status)
     stats = IndexStats(store)
     prepared = prepare(store, patient_input, stats)
     query = prepared.query
-    if not query.top_words(RETRIEVAL_WORDS):
-        return MatchResult([], [], prepared.summary(), engine=_engine_name(),
-                           elapsed_ms=(time.perf_counter() - started) * 1000)
     near = near or (prepared.facts or {}).get("location") or None
-    filters, place_name = _filters(prepared, near=near, radius_km=radius_km, recruiting=recruiting)
-    rows = _retrieve(store, query.retrieval_words(RETRIEVAL_WORDS), prepared.expansions, max(candidates, limit),
-                     filters)
-    ids = [r[0] for r in rows]
-    n_eval = max(2 * limit, MIN_EVALUATE) if evaluate is None else max(evaluate, limit)
-    hits = _rank(store, stats, prepared, ids, evaluate=n_eval)[:limit]
-    where = {r[0]: (r[2], r[3]) for r in rows if r[3] is not None}
+    filters, place_name = _filters(prepared, near=near, radius_km=radius_km, statuses=statuses)
+    cands = retrieve_candidates(store, query, condition_words=query.retrieval_words(RETRIEVAL_WORDS),
+                                phrases=prepared.expansions + prepared.condition_phrases,
+                                limit=max(candidates, limit), filters=filters)
+    ids = [c.nct_id for c in cands]
+    n_eval = limit if evaluate is None else max(evaluate, limit)
+    first = {c.nct_id: c.fused for c in cands}
+    hits = _rank(store, stats, prepared, ids, evaluate=n_eval, first_stage=first)[:limit]
+    where = {c.nct_id: (c.distance_km, c.location_id) for c in cands if c.location_id is not None}
     sites = _nearest_sites(store, [where[h.nct_id][1] for h in hits if h.nct_id in where])
     for h in hits:
         if h.nct_id in where:
             dist, lid = where[h.nct_id]
             if lid in sites:
                 h.nearest = _nearest({**sites[lid], "distance_km": None if dist is None else round(dist, 2)})
-    return MatchResult(hits, query.top_words(RETRIEVAL_WORDS), prepared.summary(), len(ids),
+    shown_words = query.top_words(RETRIEVAL_WORDS) or [t.word for t in query.terms[:RETRIEVAL_WORDS]]
+    return MatchResult(hits, shown_words, prepared.summary(), len(ids),
                        sum(h.verdict is not None for h in hits), place_name,
-                       (time.perf_counter() - started) * 1000, _engine_name())
+                       (time.perf_counter() - started) * 1000, _engine_name(), statuses)
 
 
 def rank_studies(store: Any, patient_input: str | dict[str, Any], nct_ids: Sequence[str], *,
@@ -248,7 +293,7 @@ def _engine_name() -> str:
 
 
 def _filters(prepared: PreparedPatient, *, near: str | None, radius_km: float | None,
-             recruiting: bool) -> tuple[dict[str, Any], str | None]:
+             statuses: tuple[str, ...]) -> tuple[dict[str, Any], str | None]:
     """Retrieval filters for the patient (age, sex), the place and recruitment; and the place's name."""
     out: dict[str, Any] = {}
     p = prepared.patient
@@ -258,8 +303,10 @@ def _filters(prepared: PreparedPatient, *, near: str | None, radius_km: float | 
     sex = elig.patient_sex(p)
     if sex in ("female", "male"):
         out["sexes"] = (sex.upper(), "ALL")
-    if recruiting:
-        out["statuses"] = OPEN_STATUSES
+    if statuses:
+        out["statuses"] = statuses
+    # site-level status: when only open studies are wanted, the nearby site must itself be recruiting
+    recruiting = bool(statuses) and set(statuses) <= set(OPEN_STATUSES)
     place_name = None
     if near:
         from trialfinder.search.engine import _gazetteer
@@ -279,13 +326,6 @@ def _filters(prepared: PreparedPatient, *, near: str | None, radius_km: float | 
     return out, place_name
 
 
-def _retrieve(store: Any, words: list[str], phrases: list[str], limit: int, filters: dict[str, Any]) -> list[tuple]:
-    """Candidates from the store: (nct_id, score, distance_km, nearest location id)."""
-    from trialfinder.search.execute import retrieve
-
-    return retrieve(store, words, RETRIEVAL_FIELDS, limit=limit, phrases=phrases, **filters)
-
-
 def _nearest_sites(store: Any, lids: list[int]) -> dict[int, dict[str, Any]]:
     return store.locations_by_id([lid for lid in lids if lid is not None])
 
@@ -298,26 +338,44 @@ def _nearest(n: dict[str, Any]) -> dict[str, Any]:
 
 
 def _rank(store: Any, stats: IndexStats, prepared: PreparedPatient, ids: list[str], *,
-          evaluate: int) -> list[MatchHit]:
+          evaluate: int, first_stage: dict[str, float] | None = None) -> list[MatchHit]:
+    """Re-rank candidates: BM25F relevance (normalised to the best candidate), fused with the
+    first-stage score when there is one, plus the verdict's adjustment."""
     if not ids:
         return []
     matched: dict[str, list[str]] = {}
-    rel = score_studies(stats, prepared.query, ids, matched=matched)
+    anchored: set[str] | None = set() if first_stage else None
+    rel = score_studies(stats, prepared.query, ids, matched=matched, anchored=anchored)
+    if anchored is not None:
+        ids = [n for n in ids if n in anchored]  # studies about none of the patient's main words are noise
+        if not ids:
+            return []
+    top = max((rel.get(n, 0.0) for n in ids), default=0.0) or 1.0
+    if first_stage:
+        ftop = max(first_stage.values(), default=0.0) or 1.0
+        rel = {n: (1.0 - FIRST_STAGE_WEIGHT) * rel.get(n, 0.0) / top
+               + FIRST_STAGE_WEIGHT * first_stage.get(n, 0.0) / ftop for n in ids}
+        top = max(rel.values(), default=0.0) or 1.0
     order = sorted(ids, key=lambda n: (-rel.get(n, 0.0), n))
-    top = max(rel.values(), default=0.0) or 1.0
-    to_eval = order[:evaluate]
-    records = store.get_many(to_eval)
-    hits: list[MatchHit] = []
-    for nct in order:
-        rec = records.get(nct)
-        verdict = elig.evaluate(prepared.patient, rec) if rec is not None else None
-        r = rel.get(nct, 0.0)
-        score = r / top + (_adjustment(verdict) if verdict else 0.0)
-        hit = MatchHit(nct, relevance=r, score=score, verdict=verdict, matched=matched.get(nct, []))
-        if rec is not None:
-            _describe(hit, rec)
-        hits.append(hit)
-    hits.sort(key=lambda h: (-h.score, h.nct_id))
+    hits = [MatchHit(n, relevance=rel.get(n, 0.0), score=rel.get(n, 0.0) / top, matched=matched.get(n, []))
+            for n in order]
+    done: set[str] = set()
+    # judge the top ``evaluate``; a verdict can sink a study and lift an unjudged one into the top, so
+    # repeat until every shown study has been judged (a few rounds at most: verdicts only lower scores)
+    for _round in range(8):
+        todo = [h for h in hits[:evaluate] if h.nct_id not in done]
+        if not todo:
+            break
+        records = store.get_many([h.nct_id for h in todo])
+        for h in todo:
+            done.add(h.nct_id)
+            rec = records.get(h.nct_id)
+            if rec is None:
+                continue
+            h.verdict = elig.evaluate(prepared.patient, rec)
+            h.score += _adjustment(h.verdict)
+            _describe(h, rec)
+        hits.sort(key=lambda h: (-h.score, h.nct_id))
     return hits
 
 

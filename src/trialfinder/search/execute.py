@@ -15,7 +15,7 @@ field's weight (:data:`~trialfinder.index.schema.FIELD_WEIGHTS`); open studies g
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -348,8 +348,12 @@ def _facets(searcher: Any, build: Any, filters: dict[str, list[Any]], top: int) 
 def retrieve(store: Any, words: list[str], fields: tuple[str, ...], *, limit: int, phrases: Sequence[str] = (),
              weights: dict[str, float] | None = None, age: float | None = None, sexes: tuple[str, ...] = (),
              statuses: tuple[str, ...] = (), country: str | None = None,
-             geo: tuple[float, float, float, bool] | None = None) -> list[tuple[str, float, float | None, int | None]]:
+             geo: tuple[float, float, float, bool] | None = None,
+             extra: Callable[[Any], list[Any]] | None = None) -> list[tuple[str, float, float | None, int | None]]:
     """Candidates for a patient: ``(nct_id, score, distance_km, nearest location id)``, best first.
+
+    ``extra`` builds further scored clauses (any of which may match) from the index schema: the
+    matcher's weighted whole-note query, which the engine runs with the same filters.
 
     Any word (each scored in every field with the field's weight, times its own weight from
     ``weights``) or phrase matches; the filters are the search's own (:func:`dimension_query`), so
@@ -366,6 +370,8 @@ def retrieve(store: Any, words: list[str], fields: tuple[str, ...], *, limit: in
         weight = (weights or {}).get(w)
         shoulds.append(Q.boost_query(q, float(weight)) if weight else q)
     shoulds += [tq.words((p,), fields, True) for p in dict.fromkeys(phrases)]
+    if extra is not None:
+        shoulds += extra(schema)
     if not shoulds:
         return []
     parts: list[tuple[Any, Any]] = [(Occur.Must, Q.boolean_query([(Occur.Should, q) for q in shoulds]))]
@@ -373,8 +379,11 @@ def retrieve(store: Any, words: list[str], fields: tuple[str, ...], *, limit: in
         parts.append((Occur.Must, _filter(Q.boolean_query([
             (Occur.Must, Q.range_query(schema, "age_lo", tantivy.FieldType.Float, None, age + 1e-6)),
             (Occur.Must, Q.range_query(schema, "age_hi", tantivy.FieldType.Float, age - 1e-6, None))]))))
-    if sexes:
-        parts.append((Occur.Must, _filter(_terms(schema, "sex", list(dict.fromkeys(sexes))))))
+    if sexes:  # a record that states no sex admits anyone (as the registry's default ALL does)
+        parts.append((Occur.Must, _filter(Q.boolean_query([
+            (Occur.Should, _terms(schema, "sex", list(dict.fromkeys(sexes)))),
+            (Occur.Should, Q.boolean_query([(Occur.Must, Q.all_query()),
+                                            (Occur.MustNot, Q.exists_query("sex"))]))]))))
     if statuses:
         parts.append((Occur.Must, _filter(dimension_query(schema, "status", tuple(statuses)))))
     if country:

@@ -2,7 +2,7 @@
 
 * ``GET/POST /study/{nct_id}/eligibility``: questions generated from the study's criteria, answered in
   an HTML form; the POST shows the verdict per criterion.
-* ``GET/POST /match``: a clinical note (plus optional place, distance, recruiting) -> ranked studies
+* ``GET/POST /match``: a clinical note (plus optional place, distance, study status; open studies by default) -> ranked studies
   with their verdicts and the criteria that decided them.
 * ``GET /api/eligibility/{nct_id}`` (the questions), ``POST /api/eligibility/{nct_id}`` (answers ->
   verdict) and ``POST /api/match`` (patient -> results), as JSON.
@@ -273,15 +273,31 @@ def _parse_radius(text: str | None) -> float | None:
         raise HTTPException(400, str(exc)) from None
 
 
+#: The study-status choices of the match form: value -> label (the first is the default).
+STATUS_CHOICES = (("open", "Open for enrolment (recruiting, not yet recruiting, by invitation, available)"),
+                  ("RECRUITING", "Recruiting now"),
+                  ("all", "All studies, whatever their status"))
+
+
+def _status_option(value: Any, recruiting: Any = None) -> str | list[str]:
+    """The ``status`` a request asks for: "open" by default, "all", or a list of statuses."""
+    if value is None or value == "":
+        if recruiting is not None and recruiting != "":
+            return "open" if recruiting in (True, "1", "on", "true") else "all"
+        return "open"
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return str(value)[:500]
+
+
 def _run_match(request: Request, patient: str | dict[str, Any], near: str | None, radius: str | None,
-               recruiting: bool, limit: int) -> Any:
+               status: str | list[str], limit: int) -> Any:
     from trialfinder import MatchError, match
 
     radius_km = _parse_radius(radius) if near else None
     with _store(request) as store:
         try:
-            return match(store, patient, near=near or None, radius_km=radius_km, recruiting=recruiting,
-                         limit=limit)
+            return match(store, patient, near=near or None, radius_km=radius_km, status=status, limit=limit)
         except MatchError as exc:
             raise HTTPException(400, str(exc)) from None
 
@@ -289,8 +305,8 @@ def _run_match(request: Request, patient: str | dict[str, Any], near: str | None
 @router.get("/match", response_class=HTMLResponse, include_in_schema=False)
 def match_form(request: Request) -> Response:
     """An empty "match a patient" form (the note is only ever sent by POST)."""
-    return _page(request, "eligibility/match.html", {"form": {"dist": "50mi"}, "result": None, "radii": _RADII,
-                                                     "error": None})
+    return _page(request, "eligibility/match.html", {"form": {"dist": "50mi", "status": "open"}, "result": None,
+                                                     "radii": _RADII, "statuses": STATUS_CHOICES, "error": None})
 
 
 @router.post("/match", response_class=HTMLResponse, include_in_schema=False)
@@ -299,21 +315,22 @@ async def match_submit(request: Request) -> Response:
     form = await _form(request)
     note = (form.get("note") or "")[:MAX_NOTE_CHARS]
     near = (form.get("near") or "").strip()[:200]
-    recruiting = form.get("recruiting") in ("1", "on", "true")
+    status = _status_option(form.get("status"), form.get("recruiting"))
+    if status not in [v for v, _ in STATUS_CHOICES]:
+        status = "open"
     dist = form.get("dist") or "50mi"
-    shown = {"note": note, "near": near, "dist": dist, "recruiting": recruiting}
+    shown = {"note": note, "near": near, "dist": dist, "status": status}
+    common = {"form": shown, "radii": _RADII, "statuses": STATUS_CHOICES}
     if not note.strip():
-        return _page(request, "eligibility/match.html", {"form": shown, "result": None, "radii": _RADII,
+        return _page(request, "eligibility/match.html", {**common, "result": None,
                                                          "error": "Enter the patient's note."}, 400)
     try:
-        result = await run_in_threadpool(_run_match, request, note, near, dist, recruiting, 20)
+        result = await run_in_threadpool(_run_match, request, note, near, dist, status, 20)
     except HTTPException as exc:
         if exc.status_code != 400:
             raise
-        return _page(request, "eligibility/match.html", {"form": shown, "result": None, "radii": _RADII,
-                                                         "error": exc.detail}, 400)
-    return _page(request, "eligibility/match.html", {"form": shown, "result": result, "radii": _RADII,
-                                                     "error": None})
+        return _page(request, "eligibility/match.html", {**common, "result": None, "error": exc.detail}, 400)
+    return _page(request, "eligibility/match.html", {**common, "result": result, "error": None})
 
 
 @router.post("/api/match", tags=["eligibility"])
@@ -321,7 +338,8 @@ async def api_match(request: Request) -> Response:
     """A patient -> ranked studies with verdicts.
 
     Body: ``{"patient": {age, sex, conditions, medications, labs, pregnant, location, note}, "near",
-    "radius": "50mi", "recruiting": false, "limit": 10, "allCriteria": false}``; a body without
+    "radius": "50mi", "status": "open", "limit": 10, "allCriteria": false}``; ``status`` is "open" (the
+    default: studies open for enrolment), "all", or a list of statuses; a body without
     ``"patient"`` is taken as the patient itself, and a plain-text body as a note.
     """
     ctype = request.headers.get("content-type", "")
@@ -336,7 +354,8 @@ async def api_match(request: Request) -> Response:
         body = {"patient": body}
     if not isinstance(body, dict):
         raise HTTPException(400, "expected a JSON object with a patient")
-    options = {k: body.get(k) for k in ("near", "radius", "radiusKm", "recruiting", "limit", "allCriteria")}
+    options = {k: body.get(k) for k in ("near", "radius", "radiusKm", "recruiting", "status", "limit",
+                                        "allCriteria")}
     patient = body.get("patient") if "patient" in body else {k: v for k, v in body.items() if k not in options}
     if isinstance(patient, str):
         patient = patient[:MAX_NOTE_CHARS]
@@ -357,5 +376,6 @@ async def api_match(request: Request) -> Response:
     near = options["near"] if isinstance(options["near"], str) else None
     if near is None and isinstance(patient, dict) and isinstance(patient.get("location"), str):
         near = patient["location"]
-    result = await run_in_threadpool(_run_match, request, patient, near, radius, bool(options["recruiting"]), limit)
+    status = _status_option(options["status"], options["recruiting"])
+    result = await run_in_threadpool(_run_match, request, patient, near, radius, status, limit)
     return _json(result.to_dict(all_criteria=bool(options["allCriteria"])))
