@@ -168,6 +168,11 @@ class Store(abc.ABC):
     def meta(self, key: str) -> str | None:
         """A value of the database's metadata (``data_timestamp``, ``schema_version``, ...)."""
 
+    def set_meta(self, key: str, value: str) -> None:
+        """Set a value of the database's metadata, committed at once (e.g. ``ingest_started``, which
+        ``serve`` reads before it would load its sample). Backends that cannot store it raise."""
+        raise NotImplementedError(f"{type(self).__name__} cannot store metadata")
+
     def checkpoint(self) -> None:
         """Make everything committed durable in the main file(s) (a no-op where that is always so)."""
         return None

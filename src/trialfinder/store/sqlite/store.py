@@ -375,6 +375,9 @@ class SQLiteStore(Store):
                 yield nct, (len(zlib.decompress(memoryview(blob)[1:], -15)) if blob[:1] == RECORD_DEFLATE
                             else len(blob))
 
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
     def meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
