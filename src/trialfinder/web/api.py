@@ -68,7 +68,7 @@ def _only(params: dict[str, Any], allowed: tuple[str, ...]) -> None:
 
 def _bool_param(params: dict[str, Any], name: str) -> bool:
     value = _single(params, name)
-    if value in (None, ""):
+    if value is None:
         return False
     if value.lower() not in ("true", "false"):
         raise SearchError(name, f"expected true or false, got {value!r}")
