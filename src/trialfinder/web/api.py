@@ -36,6 +36,10 @@ from trialfinder.web.openapi_params import (
 
 router = APIRouter(prefix="/api/v2", tags=["ClinicalTrials.gov API v2"])
 
+#: Parameters of ``/studies`` with a type, pattern or enum (not free text): an empty value is invalid.
+TYPED_PARAMS = frozenset(p["name"] for p in LIST_STUDIES_PARAMS
+                         if p["schema"].get("type") != "string" or "pattern" in p["schema"] or "enum" in p["schema"])
+
 JSON = "application/json"
 
 
@@ -157,6 +161,10 @@ def list_studies(request: Request) -> Response:
     from trialfinder import search
 
     params = api_params(request)
+    for name in TYPED_PARAMS.intersection(params):
+        values = params[name] if isinstance(params[name], list) else [params[name]]
+        if any(not str(v).strip() for v in values):  # "filter.geo=" is not a circle, "countTotal=" no boolean
+            raise SearchError(name, "empty value; leave the parameter out instead")
     fmt = (_single(params, "format") or "json").lower()
     columns = None
     if fmt == "csv" and "fields" in params:

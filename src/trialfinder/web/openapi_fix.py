@@ -16,11 +16,10 @@ from trialfinder.web.openapi_params import NCT_PATTERN
 _TEXT = {"text/plain": {"schema": {"type": "string"}}}
 _DETAIL = {"application/json": {"schema": {"type": "object", "properties": {"detail": {}}}}}
 
+#: Facts are read leniently (unknown keys ignored, values coerced where they can be), so only their
+#: container is described.
 _FACTS = {"type": "object", "description": "Patient facts: age, sex, conditions, medications, labs, pregnant, "
-                                           "location, note", "properties": {
-    "age": {"type": "number"}, "sex": {"type": "string"}, "conditions": {"type": "array", "items": {"type": "string"}},
-    "medications": {"type": "array", "items": {"type": "string"}}, "pregnant": {"type": "boolean"},
-    "location": {"type": "string"}, "note": {"type": "string"}}}
+                                           "location, note"}
 
 #: Request bodies of the endpoints that read theirs raw (see ``trialfinder.web.eligibility``).
 REQUEST_BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -28,8 +27,8 @@ REQUEST_BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "required": True, "description": 'Answers to the questions: {"answers": {question id: value}}',
         "content": {"application/json": {"schema": {
             "type": "object", "required": ["answers"],
-            "properties": {"answers": {"type": "object", "additionalProperties": {
-                "anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]}}}}}}},
+            # answers to unknown question ids, and values of unexpected types, are ignored
+            "properties": {"answers": {"type": "object"}}}}}},
     ("/api/match", "post"): {
         "required": True, "description": "A patient (a note, or facts) and search options",
         "content": {"application/json": {"schema": {
