@@ -57,7 +57,8 @@ def prepare_database(db: str | None, *, load_sample: bool = True, progress: Any 
 
                 log.warning("new database %s: loading the bundled sample", target)
                 started = time.monotonic()
-                result = ingest(store, [sample_path()], progress=progress, mark_started=False)
+                # one process: forking workers from the server's background thread can deadlock
+                result = ingest(store, [sample_path()], progress=progress, mark_started=False, workers=1)
                 store.set_meta(SAMPLE_LOADED, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
                 log.warning("loaded the bundled sample (%s) in %.1f s", result.counts.summary(),
                             time.monotonic() - started)
