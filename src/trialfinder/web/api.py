@@ -70,6 +70,15 @@ def _only(params: dict[str, Any], allowed: tuple[str, ...]) -> None:
             raise SearchError(name, f"unknown parameter; supported: {', '.join(allowed) or 'none'}")
 
 
+def _no_empty(params: dict[str, Any], names: frozenset[str] | tuple[str, ...]) -> None:
+    """An enum, boolean, pattern or list parameter given with an empty value is an error, not a default."""
+    for name in names:
+        if name in params:
+            values = params[name] if isinstance(params[name], list) else [params[name]]
+            if any(not str(v).strip() for v in values):
+                raise SearchError(name, "empty value; leave the parameter out instead")
+
+
 def _bool_param(params: dict[str, Any], name: str) -> bool:
     value = _single(params, name)
     if value is None:
@@ -161,10 +170,7 @@ def list_studies(request: Request) -> Response:
     from trialfinder import search
 
     params = api_params(request)
-    for name in TYPED_PARAMS.intersection(params):
-        values = params[name] if isinstance(params[name], list) else [params[name]]
-        if any(not str(v).strip() for v in values):  # "filter.geo=" is not a circle, "countTotal=" no boolean
-            raise SearchError(name, "empty value; leave the parameter out instead")
+    _no_empty(params, TYPED_PARAMS)  # "filter.geo=" is not a circle, "countTotal=" no boolean
     fmt = (_single(params, "format") or "json").lower()
     columns = None
     if fmt == "csv" and "fields" in params:
@@ -252,6 +258,7 @@ def fetch_study(nctId: str, request: Request) -> Response:  # noqa: N803 - the A
     """One study; an alias NCT id redirects (301) to the study's current id."""
     params = api_params(request)
     _only(params, ("format", "markupFormat", "fields"))
+    _no_empty(params, ("format", "markupFormat", "fields"))
     fmt = (_single(params, "format") or "json").lower()
     if fmt not in ("json", "csv", "ris", "json.zip"):
         if fmt == "fhir.json":
@@ -402,6 +409,7 @@ def stats_field_values(request: Request) -> Response:
 
     params = api_params(request)
     _only(params, ("fields", "types"))
+    _no_empty(params, ("fields", "types"))
     types = [t.upper() for t in _split(params.get("types"))]
     for t in types:
         if t not in ENUMS["FieldStatsType"]:

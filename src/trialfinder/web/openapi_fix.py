@@ -31,13 +31,14 @@ REQUEST_BODIES: dict[tuple[str, str], dict[str, Any]] = {
             "properties": {"answers": {"type": "object"}}}}}},
     ("/api/match", "post"): {
         "required": True, "description": "A patient (a note, or facts) and search options",
-        "content": {"application/json": {"schema": {
-            "type": "object", "required": ["patient"], "properties": {
+        # a JSON string is a note; an object without "patient" is the patient's facts themselves
+        "content": {"application/json": {"schema": {"anyOf": [{"type": "string", "minLength": 1}, {
+            "type": "object", "properties": {
                 # a note longer than 20,000 characters is read up to there (not refused)
                 "patient": {"anyOf": [{"type": "string", "minLength": 1}, _FACTS]},
                 "near": {"type": "string", "maxLength": 200}, "radius": {"type": "string", "pattern": r"^\d+(\.\d+)?(km|mi)$"},
                 "recruiting": {"type": "boolean"}, "limit": {"type": "integer", "minimum": 1, "maximum": 100},
-                "allCriteria": {"type": "boolean"}}}},
+                "allCriteria": {"type": "boolean"}}}]}},
             "text/plain": {"schema": {"type": "string", "minLength": 1}}}},
 }
 
