@@ -215,3 +215,30 @@ def test_verdicts_are_announced(server: str, page) -> None:
     page.wait_for_selector("#verdict")
     assert page.evaluate("document.activeElement.id") == "verdict"
     assert page.locator("#verdict").get_attribute("aria-live") == "polite"
+
+
+CONTRAST_JS = """
+(el) => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).slice(0, 3).map(Number);
+  const lum = ([r, g, b]) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+                               return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+  let bg = el, color = "rgba(0, 0, 0, 0)";
+  while (bg && (color = getComputedStyle(bg).backgroundColor) === "rgba(0, 0, 0, 0)") bg = bg.parentElement;
+  const ring = lum(rgb(getComputedStyle(el).outlineColor)), back = lum(rgb(bg ? color : "rgb(255,255,255)"));
+  return (Math.max(ring, back) + 0.05) / (Math.min(ring, back) + 0.05);
+}
+"""
+
+
+def test_focus_ring_contrast_is_at_least_3_to_1(server: str, page) -> None:
+    page.goto(server + "/search?cond=lupus")
+    for selector in ("header.site a", ".card button, .card input", "ol.hits a", "aside.facets a"):
+        target = page.locator(selector).first
+        target.focus()
+        page.keyboard.press("Shift+Tab")
+        page.keyboard.press("Tab")  # keyboard focus, so :focus-visible applies
+        handle = target.element_handle()
+        assert page.evaluate("(el) => document.activeElement === el && el.matches(':focus-visible')", handle), selector
+        assert page.evaluate("(el) => getComputedStyle(el).outlineStyle", handle) == "solid", selector
+        ratio = page.evaluate(CONTRAST_JS, handle)
+        assert ratio >= 3, (selector, ratio)
