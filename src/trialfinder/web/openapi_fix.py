@@ -24,10 +24,12 @@ _FACTS = {"type": "object", "description": "Patient facts: age, sex, conditions,
 #: Request bodies of the endpoints that read theirs raw (see ``trialfinder.web.eligibility``).
 REQUEST_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("/api/eligibility/{nct_id}", "post"): {
-        "required": True, "description": 'Answers to the questions: {"answers": {question id: value}}',
+        "required": True, "description": 'Answers to the questions: {"answers": {question id: value}} '
+                                          "or the mapping itself",
         "content": {"application/json": {"schema": {
-            "type": "object", "required": ["answers"],
-            # answers to unknown question ids, and values of unexpected types, are ignored
+            # {"answers": {...}} or the answers themselves; unknown question ids and values of
+            # unexpected types are ignored
+            "type": "object",
             "properties": {"answers": {"type": "object"}}}}}},
     ("/api/match", "post"): {
         "required": True, "description": "A patient (a note, or facts) and search options",
