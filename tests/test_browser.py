@@ -18,6 +18,7 @@ import pytest
 from trialfinder.web import Settings, create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -81,6 +82,9 @@ def page(browser):
     pg.route("https://*.openstreetmap.org/**", lambda route: route.abort())
     pg.route("https://tile.openstreetmap.org/**", lambda route: route.abort())
     pg.errors = errors
+    pg.foreign = []  # requests that would leave the machine
+    pg.on("request", lambda req: pg.foreign.append(req.url)
+          if not req.url.startswith(("http://127.0.0.1", "data:", "blob:", "about:")) else None)
     yield pg
     context.close()
 
@@ -199,3 +203,97 @@ def test_study_with_posted_results(server: str, page) -> None:
     page.goto(server + "/study/NCT02369484")
     page.screenshot(path=str(ARTIFACTS / "study-results-desktop.png"), full_page=True)
     assert not page.errors, page.errors
+
+
+def test_maps_send_nothing_off_the_machine_and_markers_take_the_keyboard(server: str, page) -> None:
+    page.goto(server + "/search?cond=cancer&near=Boston%2C+MA&dist=100mi")
+    page.wait_for_selector("#results-map[data-ready='1']", timeout=10_000)
+    # the bundled country outlines are drawn (no tiles requested)
+    page.wait_for_function("document.querySelectorAll('#results-map svg path').length > 50", timeout=10_000)
+    markers = page.locator("#results-map .leaflet-marker-icon")
+    assert markers.count() >= 1
+    first = markers.first
+    assert first.get_attribute("tabindex") == "0" and first.get_attribute("role") == "button"
+    name = first.get_attribute("aria-label") or ""
+    assert "from the searched place" in name, name  # status and distance are in the marker's name
+    first.focus()
+    page.keyboard.press("Enter")
+    popup = page.locator("#results-map .leaflet-popup-content")
+    popup.wait_for(timeout=5_000)
+    assert "from the searched place" in popup.inner_text()
+    page.goto(server + "/locations")
+    page.wait_for_selector("#locations-map[data-ready='1']", timeout=10_000)
+    assert page.locator("#locations-map .leaflet-marker-icon").count() > 20
+    assert not page.foreign, page.foreign[:5]
+    assert not page.errors, page.errors
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "locations-map.png"), full_page=True)
+
+
+AXE_PAGES = {
+    "home": "/",
+    "results": "/search?cond=lupus+nephritis&near=Boston%2C+MA&dist=500mi",
+    "study": "/study/NCT05631717",
+    "match": "/match",
+    "locations": "/locations",
+}
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_axe_finds_no_violations(server: str, browser, width: int) -> None:
+    """axe-core (vendored, injected into each page) reports no violation of any impact."""
+    # the page's CSP (script-src 'self') would refuse the injected script; the test browser lets it in
+    context = browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    failures = {}
+    try:
+        for name, path in AXE_PAGES.items():
+            page.goto(server + path)
+            page.wait_for_load_state("networkidle")
+            page.add_script_tag(path=str(AXE))
+            result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+            found = [f"{v['id']} ({v['impact']}): {v['help']} -- {v['nodes'][0]['target']}"
+                     for v in result["violations"]]
+            if found:
+                failures[name] = found
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"axe-{name}-{width}.png"), full_page=True)
+    finally:
+        context.close()
+    assert not failures, failures
+
+
+def test_verdicts_are_announced(server: str, page) -> None:
+    """After "check my eligibility", focus moves to the verdict, a polite live region (read out at once)."""
+    page.goto(server + "/study/NCT05631717/eligibility")
+    page.locator("form[aria-label='Eligibility questions'] button[type='submit']").first.click()
+    page.wait_for_selector("#verdict")
+    assert page.evaluate("document.activeElement.id") == "verdict"
+    assert page.locator("#verdict").get_attribute("aria-live") == "polite"
+
+
+CONTRAST_JS = """
+(el) => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).slice(0, 3).map(Number);
+  const lum = ([r, g, b]) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+                               return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+  let bg = el, color = "rgba(0, 0, 0, 0)";
+  while (bg && (color = getComputedStyle(bg).backgroundColor) === "rgba(0, 0, 0, 0)") bg = bg.parentElement;
+  const ring = lum(rgb(getComputedStyle(el).outlineColor)), back = lum(rgb(bg ? color : "rgb(255,255,255)"));
+  return (Math.max(ring, back) + 0.05) / (Math.min(ring, back) + 0.05);
+}
+"""
+
+
+def test_focus_ring_contrast_is_at_least_3_to_1(server: str, page) -> None:
+    page.goto(server + "/search?cond=lupus")
+    for selector in ("header.site a", ".card button, .card input", "ol.hits a", "aside.facets a"):
+        target = page.locator(selector).first
+        target.focus()
+        page.keyboard.press("Shift+Tab")
+        page.keyboard.press("Tab")  # keyboard focus, so :focus-visible applies
+        handle = target.element_handle()
+        assert page.evaluate("(el) => document.activeElement === el && el.matches(':focus-visible')", handle), selector
+        assert page.evaluate("(el) => getComputedStyle(el).outlineStyle", handle) == "solid", selector
+        ratio = page.evaluate(CONTRAST_JS, handle)
+        assert ratio >= 3, (selector, ratio)

@@ -117,17 +117,21 @@ def test_serve_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
     db = tmp_path / "serve.sqlite"
-    args = build_parser().parse_args(["serve", "--db", str(db), "--port", "8123"])
+    # several workers: the database is prepared (the sample loaded) before uvicorn starts them
+    args = build_parser().parse_args(["serve", "--db", str(db), "--workers", "2", "--port", "8123"])
     assert args.func(args) == 0
-    app, kw = calls[0]
+    target, kw = calls[0]
+    assert target == "trialfinder.web.app:app_from_env" and kw["factory"] and kw["workers"] == 2
     assert kw["host"] == "127.0.0.1" and kw["port"] == 8123
-    assert app.state.settings.db == str(db)
     with open_store(db) as store:
         assert store.count() == 1  # loaded before the server started
-    args = build_parser().parse_args(["serve", "--db", str(db), "--workers", "2"])
+    # one worker: the app prepares the database itself, behind a "loading" page
+    args = build_parser().parse_args(["serve", "--db", str(db)])
     assert args.func(args) == 0
-    target, kw = calls[1]
-    assert target == "trialfinder.web.app:app_from_env" and kw["factory"] and kw["workers"] == 2
+    app, kw = calls[1]
+    assert app.state.settings.db == str(db) and app.state.settings.prepare_in_background
+    assert kw["http"] == "trialfinder.web.server:LimitedH11Protocol" and kw["h11_max_incomplete_event_size"] > 0
+    assert app.state.settings.allowed_hosts.split(",")[:3] == ["localhost", "127.0.0.1", "::1"]
 
 
 def test_settings_round_trip_through_environment() -> None:

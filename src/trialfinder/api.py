@@ -63,13 +63,16 @@ def get_study(store: Store, nct_id: str) -> dict[str, Any] | None:
 
 def ingest(store: Store, paths: Iterable[str | os.PathLike[str]], *, errors: IO[bytes] | None = None,
            progress: IO[str] | None = None, workers: int | None = None,
-           on_rejection: Callable[[Any], None] | None = None) -> IngestResult:
+           on_rejection: Callable[[Any], None] | None = None, limits: Any = None) -> IngestResult:
     """Read every study under ``paths`` (files, directories, archives) and upsert it, index included.
 
     Malformed records are rejected with file, record and reason (``errors`` gets them as JSON lines)
     while the rest goes on; batches are committed as they go, so a killed run keeps its progress.
+    ``limits`` (a :class:`trialfinder.sources.Limits`) caps record and archive-member sizes and the
+    compression ratio (default: from ``TRIALFINDER_MAX_*`` variables, else 16 MB / 64 MB / 100:1).
     """
-    return _ingest(store, paths, errors=errors, progress=progress, workers=workers, on_rejection=on_rejection)
+    return _ingest(store, paths, errors=errors, progress=progress, workers=workers, on_rejection=on_rejection,
+                   limits=limits)
 
 
 def match(store: Store, patient: str | dict[str, Any], **options: Any) -> MatchResult:

@@ -38,6 +38,7 @@ from trialfinder.model.study import RecordError, normalize
 from trialfinder.progress import Progress
 from trialfinder.search.synonyms import extract_synonyms
 from trialfinder.sources import (
+    Limits,
     RawDocument,
     Rejection,
     SourceRecord,
@@ -49,12 +50,12 @@ from trialfinder.sources import (
 from trialfinder.store.base import PreparedStudy, Store, UpsertCounts
 
 try:  # ISA-L inflates about twice as fast as zlib; optional
-    from isal.isal_zlib import decompress as _inflate
+    from isal.isal_zlib import decompressobj as _inflater
     from isal.isal_zlib import error as _IsalError
 
     _INFLATE_ERRORS: tuple[type[BaseException], ...] = (zlib.error, _IsalError)
 except ImportError:  # pragma: no cover - depends on the environment
-    from zlib import decompress as _inflate
+    from zlib import decompressobj as _inflater
 
     _INFLATE_ERRORS = (zlib.error,)
 
@@ -140,6 +141,8 @@ def ingest(
     on_rejection: Callable[[Rejection], None] | None = None,
     batch_size: int = BATCH_SIZE,
     workers: int | None = None,
+    limits: Limits | None = None,
+    mark_started: bool = True,
 ) -> IngestResult:
     """Read every study under ``paths`` and upsert it into ``store``.
 
@@ -147,8 +150,16 @@ def ingest(
     ``workers``: processes that parse and normalise while this one writes (default: the number of CPUs
     for large inputs, none for small ones). Results are consumed in input order either way, so a re-run
     after an interruption sees the same sequence.
+    ``limits``: record, document and compression-ratio limits (default: :meth:`Limits.from_env`); what
+    exceeds them is rejected with the reason and the rest is kept.
+    ``mark_started``: record in the database's metadata that an ingest has started, before anything
+    else (waiting for another writer included), so ``serve`` never loads its sample into a database a
+    first ingest is filling; only the sample load of ``serve`` itself passes False.
     """
     str_paths = [str(p) for p in paths]
+    limits = limits if limits is not None else Limits.from_env()
+    if mark_started and hasattr(store, "set_meta"):
+        store.set_meta("ingest_started", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     result = IngestResult()
     start = time.monotonic()
     bar = Progress(progress, total=expected_studies(str_paths) if progress is not None else None, label="ingest")
@@ -156,7 +167,7 @@ def ingest(
     writer = index_for(store).writer(wait_s=WRITER_WAIT_S)
     try:
         catch_up(store, writer)  # an earlier run killed between its two commits left the index behind
-        _run(store, str_paths, writer, result, bar, errors, on_rejection, batch_size, workers)
+        _run(store, str_paths, writer, result, bar, errors, on_rejection, batch_size, workers, limits)
     finally:
         writer.close()
     result.seconds = time.monotonic() - start
@@ -174,12 +185,13 @@ def ingest_records(store: Store, records: Iterable[Any], *, source: str, writer:
     """
     rows_fn = getattr(store, "row_builder", None)
     prepared: list[Any] = []
+    limits = Limits.from_env()  # a record from the API is held to the same size limit as one from a file
     for i, rec in enumerate(records):
         where = f"studies[{i}]"
         if not isinstance(rec, dict) or "protocolSection" not in rec:
             prepared.append(Rejection(source, where, None, "not a ClinicalTrials.gov study (no protocolSection)"))
             continue
-        _prepare_one(SourceRecord(rec, source, where), None, None, rows_fn, prepared)
+        _prepare_one(SourceRecord(rec, source, where), None, None, rows_fn, prepared, limits)
     batch = [p for p in prepared if not isinstance(p, Rejection)]
     rejected = [p for p in prepared if isinstance(p, Rejection)]
     write: Callable[[list[Any]], UpsertCounts] = store.upsert_rows if rows_fn else store.upsert_many  # type: ignore[attr-defined]
@@ -198,7 +210,7 @@ def ingest_records(store: Store, records: Iterable[Any], *, source: str, writer:
 
 def _run(store: Store, paths: list[str], writer: Any, result: IngestResult, bar: Progress,
          errors: IO[bytes] | None, on_rejection: Callable[[Rejection], None] | None, batch_size: int,
-         workers: int | None) -> None:
+         workers: int | None, limits: Limits) -> None:
     ingest_id = store.begin_ingest(" ".join(paths))
     # Stores that take ready-made rows (SQLite) get them from the workers; others get PreparedStudy.
     rows_fn = getattr(store, "row_builder", None)
@@ -249,7 +261,7 @@ def _run(store: Store, paths: list[str], writer: Any, result: IngestResult, bar:
     gc.set_threshold(200_000, 50, 100)
     try:
         batch: list[Any] = []
-        for item in _prepared(paths, workers, rows_fn, timings):
+        for item in _prepared(paths, workers, rows_fn, timings, limits):
             if isinstance(item, Rejection):
                 reject(item)
                 continue
@@ -309,15 +321,15 @@ class _DocsTask:
 Task = _ZipTask | _DocsTask
 
 
-def _tasks(paths: list[str]) -> Iterator[Task | Rejection]:
+def _tasks(paths: list[str], limits: Limits) -> Iterator[Task | Rejection]:
     """Chunks of work in input order; rejections of whole files pass through in their place."""
     for path in map(str, input_files(paths)):
         if path.lower().endswith(".zip") and os.path.isfile(path):
-            yield from _zip_tasks(path)
+            yield from _zip_tasks(path, limits)
             continue
         chunk: list[RawDocument] = []
         size = 0
-        for doc in iter_documents([path]):
+        for doc in iter_documents([path], limits):
             if isinstance(doc, Rejection):
                 if chunk:
                     yield _DocsTask(chunk)
@@ -333,7 +345,7 @@ def _tasks(paths: list[str]) -> Iterator[Task | Rejection]:
             yield _DocsTask(chunk)
 
 
-def _zip_tasks(path: str) -> Iterator[_ZipTask | Rejection]:
+def _zip_tasks(path: str, limits: Limits) -> Iterator[_ZipTask | Rejection]:
     """The members of a zip (sorted by name, as the readers do) as tasks of offsets, not bytes."""
     try:
         with zipfile.ZipFile(path) as zf:
@@ -349,6 +361,13 @@ def _zip_tasks(path: str) -> Iterator[_ZipTask | Rejection]:
     members: list[Member] = []
     size = 0
     for m in entries:
+        too_big = limits.member_error(m[3], m[2])
+        if too_big:  # refused on its declared sizes, before a byte of it is read
+            if members:
+                yield _ZipTask(path, members)
+                members, size = [], 0
+            yield Rejection(path, m[0], _nct_from_name(m[0]), too_big)
+            continue
         members.append(m)
         size += m[3]
         if size >= CHUNK_BYTES or len(members) >= CHUNK_DOCS:
@@ -400,7 +419,9 @@ def _read_member(path: str, m: Member) -> tuple[bytes, bytes | None]:
     """The bytes of one zip member and, when it is DEFLATE-compressed, its raw compressed stream.
 
     Reads with ``pread`` on a per-process descriptor (forked workers must not share a file offset) and
-    checks size and CRC like :mod:`zipfile` does.
+    checks size and CRC like :mod:`zipfile` does. Inflation stops one byte past the declared size (which
+    the limits were checked against), so a member whose header lies about its size cannot inflate
+    beyond it.
     """
     name, offset, csize, size, crc, method = m
     handles = _STATE["zips"]
@@ -414,18 +435,20 @@ def _read_member(path: str, m: Member) -> tuple[bytes, bytes | None]:
     raw = os.pread(fd, csize, start)
     if len(raw) != csize:
         raise EOFError(f"entry truncated: {len(raw)} of {csize} bytes")
-    data = _inflate(raw, -15) if method == zipfile.ZIP_DEFLATED else raw
+    data = _inflater(-15).decompress(raw, size + 1) if method == zipfile.ZIP_DEFLATED else raw
+    if len(data) > size:
+        raise zipfile.BadZipFile(f"{name!r} inflates to more than its declared {size:,} bytes")
     if len(data) != size or zlib.crc32(data) != crc:
         raise zipfile.BadZipFile(f"Bad CRC-32 for file {name!r}")
     return data, raw if method == zipfile.ZIP_DEFLATED else None
 
 
-def _work(task: Task, rows_fn: Callable[..., Any] | None) -> list[Any]:
+def _work(task: Task, rows_fn: Callable[..., Any] | None, limits: Limits) -> list[Any]:
     """Turn one chunk into ready-to-write studies and rejections (runs in a worker process or inline)."""
     out: list[Any] = []
     if isinstance(task, _DocsTask):
         for doc in task.docs:
-            _parse_doc(doc.data, None, doc.name, doc.file, doc.entry, rows_fn, out)
+            _parse_doc(doc.data, None, doc.name, doc.file, doc.entry, rows_fn, out, limits, doc.first_line)
         return out
     path = task.path
     for m in task.members:
@@ -444,12 +467,12 @@ def _work(task: Task, rows_fn: Callable[..., Any] | None) -> list[Any]:
             except _MEMBER_READ_ERRORS as exc:
                 out.append(Rejection(path, name, _nct_from_name(name), f"corrupt archive entry: {exc}"))
                 continue
-        _parse_doc(data, raw, name, path, name, rows_fn, out)
+        _parse_doc(data, raw, name, path, name, rows_fn, out, limits)
     return out
 
 
 def _parse_doc(data: bytes, deflated: bytes | None, name: str, file: str, entry: str | None,
-               rows_fn: Callable[..., Any] | None, out: list[Any]) -> None:
+               rows_fn: Callable[..., Any] | None, out: list[Any], limits: Limits, first_line: int = 1) -> None:
     """Parse one document and append its studies (or rejections) to ``out``.
 
     A JSON document that is exactly one study is parsed once here and its own bytes become the stored
@@ -463,23 +486,27 @@ def _parse_doc(data: bytes, deflated: bytes | None, name: str, file: str, entry:
         except orjson.JSONDecodeError:
             doc = None
     if isinstance(doc, dict) and "protocolSection" in doc:
-        _prepare_one(SourceRecord(doc, file, entry), data, deflated, rows_fn, out)
+        _prepare_one(SourceRecord(doc, file, entry), data, deflated, rows_fn, out, limits)
         return
-    for item in parse_bytes(data, name, file, entry, _STATE["geocoder"]):
+    for item in parse_bytes(data, name, file, entry, _STATE["geocoder"], first_line, limits):
         if isinstance(item, Rejection):
             out.append(item)
         else:
-            _prepare_one(item, None, None, rows_fn, out)
+            _prepare_one(item, None, None, rows_fn, out, limits)
 
 
 def _prepare_one(item: SourceRecord, original: bytes | None, deflated: bytes | None,
-                 rows_fn: Callable[..., Any] | None, out: list[Any]) -> None:
+                 rows_fn: Callable[..., Any] | None, out: list[Any], limits: Limits) -> None:
+    blob = original if original is not None else orjson.dumps(item.record)
+    too_big = limits.record_error(len(blob))
+    if too_big:
+        out.append(Rejection(item.file, item.entry, _record_id(item.record), too_big))
+        return
     try:
         study = normalize(item.record)
     except RecordError as exc:
         out.append(Rejection(item.file, item.entry, exc.nct_id, exc.reason))
         return
-    blob = original if original is not None else orjson.dumps(item.record)
     # the fingerprint of what is stored: for a zip member its compressed stream (a third of the bytes)
     digest = hashlib.blake2b(deflated if deflated is not None else blob, digest_size=16).hexdigest()
     source = item.file + (f"!{item.entry}" if item.entry else "")
@@ -491,6 +518,12 @@ def _prepare_one(item: SourceRecord, original: bytes | None, deflated: bytes | N
         out.append((rows_fn(study, deflated, digest, source, synonyms, deflated=True, size=len(blob)), doc))
     else:
         out.append((rows_fn(study, blob, digest, source, synonyms), doc))
+
+
+def _record_id(rec: dict) -> str | None:
+    from trialfinder.model.study import record_nct_id
+
+    return record_nct_id(rec)
 
 
 def _worker_init() -> None:
@@ -509,16 +542,16 @@ def _worker_init() -> None:
 
 
 def _prepared(paths: list[str], workers: int | None, rows_fn: Callable[..., Any] | None,
-              timings: dict[str, float]) -> Iterator[Any]:
+              timings: dict[str, float], limits: Limits) -> Iterator[Any]:
     if workers is None:
         workers = (os.cpu_count() or 1) if _input_bytes(paths) >= PARALLEL_MIN_BYTES else 1
-    tasks = _tasks(paths)
+    tasks = _tasks(paths, limits)
     if workers <= 1:
         for task in tasks:
             if isinstance(task, Rejection):
                 yield task
             else:
-                yield from _work(task, rows_fn)
+                yield from _work(task, rows_fn, limits)
         return
     first = next(tasks, None)
     if first is None:
@@ -529,7 +562,7 @@ def _prepared(paths: list[str], workers: int | None, rows_fn: Callable[..., Any]
 
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     with ctx.Pool(workers, initializer=_worker_init) as pool:
-        feeder = _Feeder(pool, _chain(first, tasks), rows_fn)
+        feeder = _Feeder(pool, _chain(first, tasks), rows_fn, limits)
         try:
             while True:
                 entry = feeder.queue.get()
@@ -552,9 +585,10 @@ class _Feeder(threading.Thread):
 
     DONE = object()
 
-    def __init__(self, pool: Any, tasks: Iterator[Task | Rejection], rows_fn: Callable[..., Any] | None) -> None:
+    def __init__(self, pool: Any, tasks: Iterator[Task | Rejection], rows_fn: Callable[..., Any] | None,
+                 limits: Limits) -> None:
         super().__init__(name="ingest-feeder", daemon=True)
-        self.pool, self.tasks, self.rows_fn = pool, tasks, rows_fn
+        self.pool, self.tasks, self.rows_fn, self.limits = pool, tasks, rows_fn, limits
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=INFLIGHT_CHUNKS)
         self.stopping = threading.Event()
         self.start()
@@ -562,7 +596,7 @@ class _Feeder(threading.Thread):
     def run(self) -> None:
         try:
             for task in self.tasks:
-                entry = task if isinstance(task, Rejection) else self.pool.apply_async(_work, (task, self.rows_fn))
+                entry = task if isinstance(task, Rejection) else self.pool.apply_async(_work, (task, self.rows_fn, self.limits))
                 if not self._put(entry):
                     return
         except BaseException as exc:  # handed to the consumer, which re-raises it

@@ -63,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--errors", metavar="FILE", help="write rejected records as JSON lines to FILE")
     p.add_argument("--workers", type=int, metavar="N",
                    help="parser processes (default: number of CPUs for inputs over 32 MB, else 1)")
+    p.add_argument("--max-record-mb", type=float, metavar="MB",
+                   help="reject records larger than this (default $TRIALFINDER_MAX_RECORD_MB or 16)")
+    p.add_argument("--max-document-mb", type=float, metavar="MB",
+                   help="reject files and archive members parsed as a whole (JSON, XML) larger than this; "
+                        "NDJSON is streamed (default $TRIALFINDER_MAX_DOCUMENT_MB or 64)")
+    p.add_argument("--max-ratio", type=float, metavar="N",
+                   help="reject archive members that inflate more than N times (zip bombs; default "
+                        "$TRIALFINDER_MAX_RATIO or 100)")
     _add_db(p)
     p.set_defaults(func=cmd_ingest)
 
@@ -98,10 +106,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         paths.insert(0, str(sample_path()))
     if not paths:
         raise CLIError("nothing to ingest: give one or more PATHs, or --sample")
+    from trialfinder.sources import Limits
+
+    try:
+        limits = Limits.from_env(max_record_mb=args.max_record_mb, max_document_mb=args.max_document_mb,
+                                 max_ratio=args.max_ratio)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     errors = open(args.errors, "wb") if args.errors else None  # noqa: SIM115 - closed below
     try:
         with trialfinder.open_store(args.db) as store:
-            result = trialfinder.ingest(store, paths, errors=errors, progress=sys.stderr, workers=args.workers)
+            result = trialfinder.ingest(store, paths, errors=errors, progress=sys.stderr, workers=args.workers,
+                                        limits=limits)
     finally:
         if errors is not None:
             errors.close()

@@ -8,6 +8,7 @@ Offsets always refer to the caller's original text so evidence spans can be show
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -177,7 +178,14 @@ def stem(word: str) -> str:
 
 def tokens(norm: str) -> list[tuple[str, int, int]]:
     """Stemmed word tokens of normalised text with their offsets."""
-    return [(stem(m.group(0)), m.start(), m.end()) for m in _WORD_RE.finditer(norm)]
+    return list(_tokens(norm))
+
+
+@functools.lru_cache(maxsize=1024)
+def _tokens(norm: str) -> tuple[tuple[str, int, int], ...]:
+    # cached: matching asks for the tokens of the same sentence once per fact and constraint, which
+    # made a long note take minutes
+    return tuple((stem(m.group(0)), m.start(), m.end()) for m in _WORD_RE.finditer(norm))
 
 
 @dataclass

@@ -426,7 +426,9 @@ def _extract_labs(p: Patient, vocab: Vocab) -> None:
                 continue
             p.add_lab(LabValue(analyte, conv_low, conv_high, [s.sid], s.original(start, end + vm.end())))
             taken.append((start, end + vm.end()))
-        for m in re.finditer(rf"{_NUMBER}\s*%\s*(eosinophils|neutrophils|lymphocytes)", n):
+        # a number starts only after a non-digit: otherwise a long run of digits is tried from every
+        # position in it (quadratic; a 20,000-digit note took minutes)
+        for m in re.finditer(rf"(?<![\d.,]){_NUMBER}\s*%\s*(eosinophils|neutrophils|lymphocytes)", n):
             key = {"eosinophils": "eosinophils_pct"}.get(m.group(2))
             if key:
                 v = parse_number(m.group(1))

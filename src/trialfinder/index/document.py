@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from trialfinder.index.schema import SCHEMA_VERSION, geo_cell
+from trialfinder.model.countries import spellings
 from trialfinder.model.statuses import OPEN_BOOST, OPEN_STATUSES
 
 #: ``open_w`` such that tantivy's weight ``log2(2 + open_w)`` equals OPEN_BOOST.
@@ -83,7 +84,8 @@ def study_document(s: Any, seq: int = 0) -> dict[str, Any]:
         countries = sorted({loc[4] for loc in locs if loc[4]})
         if countries:
             doc["country"] = countries
-            doc["country_lc"] = sorted({c.lower() for c in countries})
+            # every spelling, so a filter typed with an old name ("Russian Federation") still matches
+            doc["country_lc"] = sorted({n.lower() for c in countries for n in spellings(c)})
         states = sorted({loc[2].lower() for loc in locs if loc[2]})
         if states:
             doc["state_lc"] = states

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trialfinder.errors import TrialfinderError
+from trialfinder.model.countries import canonical_country
 
 NCT_RE = re.compile(r"^NCT\d{8}$")
 
@@ -435,6 +436,8 @@ def _locations(locs: list, nct: str) -> list[tuple[str, str, str, str, str, str,
         country = loc.get("country")
         if country.__class__ is not str:
             country = _str(country, "locations.country", nct)
+        if country:
+            country = canonical_country(country)  # one name per country (legacy spellings mapped)
         status = loc.get("status")
         if status.__class__ is not str or status not in statuses:
             status = _check_enum("RecruitmentStatus", status, "locations.status", nct)

@@ -5,6 +5,11 @@
 dict) or a :class:`Rejection` (file, archive entry, NCT id if known, reason). A bad entry never stops the
 walk: the caller stores the good records and reports the rejections.
 
+Size limits (:class:`Limits`: one record, one document, an archive member's compression ratio) are
+checked before anything is inflated or parsed, so a zip bomb or a record with a 200 MB field is
+rejected with the reason instead of filling memory; NDJSON files are read line by line whatever their
+size.
+
 Formats: API v2 JSON (one study, an API page ``{"studies": [...]}``, a JSON array, NDJSON), the bulk
 ``ctg-studies.json.zip``, and legacy ``<clinical_study>`` XML (converted to v2 by
 :mod:`trialfinder.sources.legacy_xml`).
@@ -59,6 +64,84 @@ class Rejection:
 
 Item = SourceRecord | Rejection
 
+MB = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How large one input may be, so that ingest memory stays bounded whatever the input.
+
+    Why each: ``max_record_bytes`` bounds what is stored and inflated again on every read of a study
+    (the largest real study record is about 5 MB); ``max_document_bytes`` bounds one file or archive
+    member that must be parsed as a whole (a JSON page or array, an XML document; NDJSON files are
+    streamed line by line instead); ``max_ratio`` catches zip bombs (JSON compresses 5-15:1, a bomb
+    1000:1) on members above ``ratio_min_bytes`` (small members of repetitive text may compress well).
+    Environment: ``TRIALFINDER_MAX_RECORD_MB``, ``TRIALFINDER_MAX_DOCUMENT_MB``, ``TRIALFINDER_MAX_RATIO``.
+    """
+
+    max_record_bytes: int = 16 * MB
+    max_document_bytes: int = 64 * MB
+    max_ratio: float = 100.0
+    ratio_min_bytes: int = 1 * MB
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: float | None) -> Limits:
+        """Defaults, then ``TRIALFINDER_MAX_*`` variables, then ``overrides`` (None: not given).
+
+        Raises ``ValueError`` naming the variable for a value that is not a positive number."""
+        env = os.environ if environ is None else environ
+        values: dict[str, float] = {}
+        for key, var, scale in (("max_record_bytes", "TRIALFINDER_MAX_RECORD_MB", MB),
+                                ("max_document_bytes", "TRIALFINDER_MAX_DOCUMENT_MB", MB),
+                                ("max_ratio", "TRIALFINDER_MAX_RATIO", 1)):
+            raw: float | str | None = overrides.get(key.replace("_bytes", "_mb"), overrides.get(key))
+            name = var
+            if raw is None:
+                raw = env.get(var)
+            else:
+                name = "--" + key.replace("_bytes", "_mb").replace("_", "-")
+            if raw is None or raw == "":
+                continue
+            try:
+                number = float(raw)
+            except ValueError:
+                raise ValueError(f"{name} must be a number, got {raw!r}") from None
+            if not number > 0:
+                raise ValueError(f"{name} must be positive, got {raw!r}")
+            values[key] = number * scale
+        default = cls()
+        return cls(max_record_bytes=int(values.get("max_record_bytes", default.max_record_bytes)),
+                   max_document_bytes=int(values.get("max_document_bytes", default.max_document_bytes)),
+                   max_ratio=values.get("max_ratio", default.max_ratio))
+
+    def record_error(self, size: int) -> str | None:
+        """Why a record of ``size`` bytes is refused, or None."""
+        if size > self.max_record_bytes:
+            return (f"record is {_mb(size)}, larger than the {_mb(self.max_record_bytes)} limit for one record "
+                    "(TRIALFINDER_MAX_RECORD_MB / --max-record-mb)")
+        return None
+
+    def document_error(self, size: int, what: str = "file") -> str | None:
+        """Why a document (file or archive member) of ``size`` bytes, parsed as a whole, is refused."""
+        if size > self.max_document_bytes:
+            return (f"{what} is {_mb(size)}, larger than the {_mb(self.max_document_bytes)} limit for one "
+                    "document (TRIALFINDER_MAX_DOCUMENT_MB / --max-document-mb; NDJSON files have no such limit)")
+        return None
+
+    def member_error(self, size: int, compressed: int) -> str | None:
+        """Why an archive member declaring ``size`` bytes from ``compressed`` bytes is refused, or None."""
+        if size > self.ratio_min_bytes and size > self.max_ratio * max(compressed, 1):
+            return (f"archive member inflates {compressed:,} bytes to {_mb(size)} (ratio {size / max(compressed, 1):,.0f}:1, "
+                    f"limit {self.max_ratio:,.0f}:1; a zip bomb?) (TRIALFINDER_MAX_RATIO / --max-ratio)")
+        return self.document_error(size, "archive member")
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def _mb(size: int) -> str:
+    return f"{size / MB:,.1f} MB"
+
 
 def document_kind(name: str) -> str | None:
     """What a file or archive member name holds: "archive", "ndjson", "json", "xml", or None (skipped)."""
@@ -99,12 +182,17 @@ def parse_json_document(data: bytes, file: str, entry: str | None = None) -> Ite
         yield _record(doc, file, entry, None)
 
 
-def parse_ndjson(data: bytes, file: str, entry: str | None = None) -> Iterator[Item]:
+def parse_ndjson(data: bytes, file: str, entry: str | None = None, first_line: int = 1,
+                 limits: Limits = DEFAULT_LIMITS) -> Iterator[Item]:
     """Yield one study per non-empty line; a bad line is rejected with its line number."""
-    for lineno, line in enumerate(data.splitlines(), 1):
+    for lineno, line in enumerate(data.splitlines(), first_line):
         if not line.strip():
             continue
         where = f"line {lineno}"
+        too_big = limits.record_error(len(line))
+        if too_big:
+            yield Rejection(file, entry, None, f"{where}: {too_big}")
+            continue
         try:
             rec = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
@@ -134,13 +222,14 @@ def parse_xml_document(data: bytes, file: str, entry: str | None = None, geocode
         return Rejection(file, entry, getattr(exc, "nct_id", None), reason)
 
 
-def parse_bytes(data: bytes, name: str, file: str, entry: str | None, geocoder: Any = None) -> Iterator[Item]:
+def parse_bytes(data: bytes, name: str, file: str, entry: str | None, geocoder: Any = None,
+                first_line: int = 1, limits: Limits = DEFAULT_LIMITS) -> Iterator[Item]:
     """Dispatch one file's bytes on its name."""
     kind = document_kind(name)
     if kind == "json":
         yield from parse_json_document(data, file, entry)
     elif kind == "ndjson":
-        yield from parse_ndjson(data, file, entry)
+        yield from parse_ndjson(data, file, entry, first_line, limits)
     elif kind == "xml":
         yield parse_xml_document(data, file, entry, geocoder)
 
@@ -153,14 +242,61 @@ class RawDocument:
     name: str
     file: str
     entry: str | None = None
+    #: line number of the first line of ``data`` (an NDJSON file is read in pieces of whole lines)
+    first_line: int = 1
 
 
-def parse_raw(doc: RawDocument, geocoder: Any = None) -> list[Item]:
+def parse_raw(doc: RawDocument, geocoder: Any = None, limits: Limits = DEFAULT_LIMITS) -> list[Item]:
     """Parse one raw document into its studies or rejections."""
-    return list(parse_bytes(doc.data, doc.name, doc.file, doc.entry, geocoder))
+    return list(parse_bytes(doc.data, doc.name, doc.file, doc.entry, geocoder, doc.first_line, limits))
 
 
-def _iter_zip(path: str) -> Iterator[RawDocument | Rejection]:
+#: Bytes of whole NDJSON lines handed on at a time when an NDJSON file is streamed.
+NDJSON_PIECE_BYTES = 1 << 20
+
+
+def iter_ndjson_file(path: str, limits: Limits = DEFAULT_LIMITS) -> Iterator[RawDocument | Rejection]:
+    """An NDJSON file as pieces of whole lines (about ``NDJSON_PIECE_BYTES`` each), never all at once.
+
+    A line longer than the record limit is skipped as it is read (its bytes are never held) and
+    rejected with its line number; the lines around it are kept."""
+    cap = limits.max_record_bytes
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        yield Rejection(path, None, None, f"cannot read file: {exc.strerror or exc}")
+        return
+    with fh:
+        lines: list[bytes] = []
+        size = 0
+        first = lineno = 1
+        while True:
+            line = fh.readline(cap + 1)
+            if not line:
+                break
+            if len(line) > cap and not line.endswith(b"\n"):
+                total = len(line)
+                while line and not line.endswith(b"\n"):  # skip the rest of the line in bounded reads
+                    line = fh.readline(NDJSON_PIECE_BYTES)
+                    total += len(line)
+                if lines:
+                    yield RawDocument(b"".join(lines), path, path, None, first)
+                    lines, size = [], 0
+                yield Rejection(path, None, None, f"line {lineno}: {limits.record_error(total)}")
+                lineno += 1
+                first = lineno
+                continue
+            lines.append(line)
+            size += len(line)
+            lineno += 1
+            if size >= NDJSON_PIECE_BYTES:
+                yield RawDocument(b"".join(lines), path, path, None, first)
+                lines, size, first = [], 0, lineno
+        if lines:
+            yield RawDocument(b"".join(lines), path, path, None, first)
+
+
+def _iter_zip(path: str, limits: Limits = DEFAULT_LIMITS) -> Iterator[RawDocument | Rejection]:
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -170,15 +306,19 @@ def _iter_zip(path: str) -> Iterator[RawDocument | Rejection]:
         for info in sorted(zf.infolist(), key=lambda i: i.filename):
             if info.is_dir() or document_kind(info.filename) in (None, "archive"):
                 continue
+            too_big = limits.member_error(info.file_size, info.compress_size)
+            if too_big:
+                yield Rejection(path, info.filename, _nct_from_name(info.filename), too_big)
+                continue
             try:
-                data = zf.read(info)
+                data = zf.read(info)  # bounded: zipfile stops at the declared size and checks the CRC
             except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
                 yield Rejection(path, info.filename, _nct_from_name(info.filename), f"corrupt archive entry: {exc}")
                 continue
             yield RawDocument(data, info.filename, path, info.filename)
 
 
-def _iter_tar(path: str) -> Iterator[RawDocument | Rejection]:
+def _iter_tar(path: str, limits: Limits = DEFAULT_LIMITS) -> Iterator[RawDocument | Rejection]:
     try:
         tf = tarfile.open(path, mode="r:*")
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
@@ -194,6 +334,10 @@ def _iter_tar(path: str) -> Iterator[RawDocument | Rejection]:
             if member is None:
                 return
             if not member.isfile() or document_kind(member.name) in (None, "archive"):
+                continue
+            too_big = limits.document_error(member.size, "archive member")
+            if too_big:  # skipped by streaming past it, never held
+                yield Rejection(path, member.name, _nct_from_name(member.name), too_big)
                 continue
             try:
                 fh = tf.extractfile(member)
@@ -211,15 +355,21 @@ def _nct_from_name(name: str) -> str | None:
     return stem if stem.startswith("NCT") and len(stem) == 11 else None
 
 
-def _iter_path(path: Path) -> Iterator[RawDocument | Rejection]:
+def _iter_path(path: Path, limits: Limits = DEFAULT_LIMITS) -> Iterator[RawDocument | Rejection]:
     name = str(path)
     low = name.lower()
     if low.endswith(".zip"):
-        yield from _iter_zip(name)
+        yield from _iter_zip(name, limits)
     elif low.endswith((".tar.gz", ".tgz", ".tar")):
-        yield from _iter_tar(name)
+        yield from _iter_tar(name, limits)
+    elif document_kind(name) == "ndjson":
+        yield from iter_ndjson_file(name, limits)
     else:
         try:
+            too_big = limits.document_error(path.stat().st_size)
+            if too_big:
+                yield Rejection(name, None, None, too_big)
+                return
             data = path.read_bytes()
         except OSError as exc:
             yield Rejection(name, None, None, f"cannot read file: {exc.strerror or exc}")
@@ -227,17 +377,18 @@ def _iter_path(path: Path) -> Iterator[RawDocument | Rejection]:
         yield RawDocument(data, name, name, None)
 
 
-def iter_records(paths: Iterable[str | os.PathLike[str]], geocoder: Any = None) -> Iterator[Item]:
+def iter_records(paths: Iterable[str | os.PathLike[str]], geocoder: Any = None,
+                 limits: Limits = DEFAULT_LIMITS) -> Iterator[Item]:
     """Yield every study (or rejection) found under ``paths``, in a stable order.
 
     Directories are walked recursively in sorted order, so that a re-run after an interruption visits
     records in the same order and its upserts are no-ops up to the point where the first run stopped.
     """
-    for doc in iter_documents(paths):
+    for doc in iter_documents(paths, limits):
         if isinstance(doc, Rejection):
             yield doc
         else:
-            yield from parse_bytes(doc.data, doc.name, doc.file, doc.entry, geocoder)
+            yield from parse_bytes(doc.data, doc.name, doc.file, doc.entry, geocoder, doc.first_line, limits)
 
 
 def input_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
@@ -262,7 +413,8 @@ def input_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
             yield path
 
 
-def iter_documents(paths: Iterable[str | os.PathLike[str]]) -> Iterator[RawDocument | Rejection]:
+def iter_documents(paths: Iterable[str | os.PathLike[str]],
+                   limits: Limits = DEFAULT_LIMITS) -> Iterator[RawDocument | Rejection]:
     """Yield the raw documents (files and archive entries) under ``paths`` in a stable order."""
     for path in input_files(paths):
         if not path.exists():
@@ -270,4 +422,4 @@ def iter_documents(paths: Iterable[str | os.PathLike[str]]) -> Iterator[RawDocum
         elif document_kind(path.name) is None:
             yield Rejection(str(path), None, None, "unsupported file type (expected .json, .ndjson, .jsonl, .xml, .zip, .tar.gz)")
         else:
-            yield from _iter_path(path)
+            yield from _iter_path(path, limits)

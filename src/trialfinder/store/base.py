@@ -235,7 +235,8 @@ class Store(abc.ABC):
         return StoreError(f"{type(self).__name__} does not support {what} yet")
 
     def set_meta(self, key: str, value: str | None) -> None:
-        """Set (or, with None, remove) a metadata value, e.g. the sync cursor or the source's dataTimestamp."""
+        """Set (or, with None, remove) a metadata value, committed at once: the sync cursor, the source's
+        dataTimestamp, ``ingest_started`` (which ``serve`` reads before it would load its sample)."""
         raise self._unsupported("metadata writes")
 
     def newest_update(self) -> str | None:

@@ -36,6 +36,10 @@ from trialfinder.web.openapi_params import (
 
 router = APIRouter(prefix="/api/v2", tags=["ClinicalTrials.gov API v2"])
 
+#: Parameters of ``/studies`` with a type, pattern or enum (not free text): an empty value is invalid.
+TYPED_PARAMS = frozenset(p["name"] for p in LIST_STUDIES_PARAMS
+                         if p["schema"].get("type") != "string" or "pattern" in p["schema"] or "enum" in p["schema"])
+
 JSON = "application/json"
 
 
@@ -66,9 +70,18 @@ def _only(params: dict[str, Any], allowed: tuple[str, ...]) -> None:
             raise SearchError(name, f"unknown parameter; supported: {', '.join(allowed) or 'none'}")
 
 
+def _no_empty(params: dict[str, Any], names: frozenset[str] | tuple[str, ...]) -> None:
+    """An enum, boolean, pattern or list parameter given with an empty value is an error, not a default."""
+    for name in names:
+        if name in params:
+            values = params[name] if isinstance(params[name], list) else [params[name]]
+            if any(not str(v).strip() for v in values):
+                raise SearchError(name, "empty value; leave the parameter out instead")
+
+
 def _bool_param(params: dict[str, Any], name: str) -> bool:
     value = _single(params, name)
-    if value in (None, ""):
+    if value is None:
         return False
     if value.lower() not in ("true", "false"):
         raise SearchError(name, f"expected true or false, got {value!r}")
@@ -157,6 +170,7 @@ def list_studies(request: Request) -> Response:
     from trialfinder import search
 
     params = api_params(request)
+    _no_empty(params, TYPED_PARAMS)  # "filter.geo=" is not a circle, "countTotal=" no boolean
     fmt = (_single(params, "format") or "json").lower()
     columns = None
     if fmt == "csv" and "fields" in params:
@@ -244,6 +258,7 @@ def fetch_study(nctId: str, request: Request) -> Response:  # noqa: N803 - the A
     """One study; an alias NCT id redirects (301) to the study's current id."""
     params = api_params(request)
     _only(params, ("format", "markupFormat", "fields"))
+    _no_empty(params, ("format", "markupFormat", "fields"))
     fmt = (_single(params, "format") or "json").lower()
     if fmt not in ("json", "csv", "ris", "json.zip"):
         if fmt == "fhir.json":
@@ -394,6 +409,7 @@ def stats_field_values(request: Request) -> Response:
 
     params = api_params(request)
     _only(params, ("fields", "types"))
+    _no_empty(params, ("fields", "types"))
     types = [t.upper() for t in _split(params.get("types"))]
     for t in types:
         if t not in ENUMS["FieldStatsType"]:

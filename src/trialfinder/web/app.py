@@ -6,9 +6,11 @@ state between requests beyond a pool of read-only database connections, so sever
 can serve one database.
 
 Cross-cutting behaviour lives here as one small ASGI middleware (cheaper than Starlette's
-``BaseHTTPMiddleware`` on every request): security headers, a cap on the query-string size, and the
+``BaseHTTPMiddleware`` on every request): security headers, a cap on the query-string size, the
 "every page also answers as JSON" rule (``/study/NCT05631717.json`` is ``/study/NCT05631717`` with
-``Accept: application/json``).
+``Accept: application/json``), the ``Host`` check (the header is never trusted for links: the scope's
+host is replaced by the configured public base URL), ``Cache-Control: no-store`` on everything that may
+carry patient input, and the "loading" page while the database is prepared in the background.
 """
 
 from __future__ import annotations
@@ -16,26 +18,36 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import time
 from collections.abc import AsyncIterator
+from html import escape as html_escape
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trialfinder import SearchError
-from trialfinder.web.db import BudgetExceeded, IndexFollower, StorePool, StoreUnavailable, prepare_database
+from trialfinder.web.db import (
+    BudgetExceeded,
+    IndexFollower,
+    Readiness,
+    StorePool,
+    StoreUnavailable,
+    prepare_database,
+)
 from trialfinder.web.render import make_templates
 from trialfinder.web.settings import Settings
 
 log = logging.getLogger("trialfinder.web")
 
-#: Longest accepted query string (bytes); single parameters are capped lower by the request parser.
-MAX_QUERY_STRING = 16_384
+#: Longest accepted query string (bytes); single parameters are capped lower by the request parser
+#: (1,000 characters each, documented as ``maxLength``: all of them at once, percent-encoded, fit).
+MAX_QUERY_STRING = 49_152
 #: Page suffixes that select a representation of an HTML page.
 FORMAT_SUFFIXES = (".json", ".csv", ".ris", ".rss")
 #: Pages that answer with a suffix (``/index.json`` is the home page).
@@ -52,11 +64,32 @@ def _csp(settings: Settings) -> str:
             "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
 
-class EdgeMiddleware:
-    """Security headers on every response, query-size cap, and format suffixes on page paths."""
+LOADING_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="3"><title>Loading – {site}</title><link rel="stylesheet" href="/static/app.css">
+</head><body><main id="main" class="wrap"><h1>Getting ready…</h1>
+<p role="status">{what} ({seconds} s so far). This page reloads by itself.</p></main></body></html>"""
 
-    def __init__(self, app: Any, settings: Settings) -> None:
+
+def _public_origin(settings: Settings) -> tuple[str, bytes] | None:
+    """(scheme, host[:port]) of the configured public base URL, or None."""
+    if not settings.base_url:
+        return None
+    parts = urlsplit(settings.base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"base URL must be http(s)://host[:port], got {settings.base_url!r}")
+    return parts.scheme, parts.netloc.encode("idna")
+
+
+class EdgeMiddleware:
+    """Security headers on every response, query-size cap, Host check and public origin, no-store for
+    responses that may carry patient input, loading page, and format suffixes on page paths."""
+
+    def __init__(self, app: Any, settings: Settings, readiness: Readiness | None = None) -> None:
         self.app = app
+        self.settings = settings
+        self.readiness = readiness
+        self.origin = _public_origin(settings)
         csp = _csp(settings).encode()
         self.headers = [
             (b"x-content-type-options", b"nosniff"),
@@ -76,6 +109,17 @@ class EdgeMiddleware:
             response = PlainTextResponse(f"query string too long (limit {MAX_QUERY_STRING} bytes)", 414)
             await self._send_with_headers(response, scope, receive, send)
             return
+        host = next((v for k, v in scope.get("headers", ()) if k == b"host"), b"").decode("latin-1")
+        if not self.settings.host_allowed(host):
+            # never echoed: the value is the attacker's (DNS rebinding, cache poisoning)
+            response = PlainTextResponse("unknown host: this server answers only for its configured names "
+                                         "(TRIALFINDER_ALLOWED_HOSTS / --allowed-host)", 400)
+            await self._send_with_headers(response, scope, receive, send)
+            return
+        scope = self._public_scope(scope)
+        if self.readiness is not None and not self.readiness.ready.is_set() and not path.startswith("/static/"):
+            await self._send_with_headers(self._loading(scope), scope, receive, send)
+            return
         is_api = path.startswith("/api/")
         if not is_api and "." in path:
             for suffix in FORMAT_SUFFIXES:
@@ -87,7 +131,11 @@ class EdgeMiddleware:
                     scope.setdefault("state", {})
                     scope["state"] = {**scope["state"], "format": suffix[1:]}
                     break
-        cache = b"public, max-age=86400" if path.startswith("/static/") else b"no-cache"
+        static = path.startswith("/static/")
+        # anything with a query string or a body may carry what a patient typed (a condition, a place,
+        # an age, a note), and errors may repeat it: none of that may be kept by a cache
+        private = bool(scope.get("query_string")) or scope.get("method") not in ("GET", "HEAD")
+        cache = b"public, max-age=86400" if static else b"no-cache"
         cors = is_api
         head = scope.get("method") == "HEAD"
         if head:  # answered as GET without the body (monitors and link checkers use HEAD)
@@ -98,7 +146,10 @@ class EdgeMiddleware:
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}
                 headers.extend(h for h in self.headers if h[0] not in names)
-                if b"cache-control" not in names:
+                if private or message.get("status", 200) >= 400:
+                    headers = [(k, v) for k, v in headers if k.lower() != b"cache-control"]
+                    headers.append((b"cache-control", b"no-store"))
+                elif b"cache-control" not in names:
                     headers.append((b"cache-control", cache))
                 if cors:
                     headers.append((b"access-control-allow-origin", b"*"))
@@ -111,8 +162,40 @@ class EdgeMiddleware:
 
         await self.app(scope, receive, send_wrapper)
 
+    def _public_scope(self, scope: dict) -> dict:
+        """The scope with its host (and scheme) replaced by the public origin: every URL the app builds
+        from the request (``request.base_url``: RSS links, the API page) is then the configured one, or
+        the address this server accepted the connection on, and never the client's ``Host``."""
+        if self.origin is not None:
+            scheme, netloc = self.origin
+        else:
+            server = scope.get("server") or ("127.0.0.1", 80)
+            host = str(server[0]) if server[0] else "127.0.0.1"
+            host = f"[{host}]" if ":" in host else host
+            default = 443 if scope.get("scheme") == "https" else 80
+            netloc = (host if not server[1] or server[1] == default else f"{host}:{server[1]}").encode()
+            scheme = scope.get("scheme", "http")
+        headers = [(k, v) for k, v in scope.get("headers", ()) if k != b"host"]
+        headers.append((b"host", netloc))
+        return {**scope, "headers": headers, "scheme": scheme}
+
+    def _loading(self, scope: dict) -> Response:
+        readiness = self.readiness
+        assert readiness is not None  # noqa: S101 - only called when set
+        seconds = int(time.monotonic() - readiness.started)
+        what = "Loading the bundled sample of real studies and building the search index"
+        accept = next((v for k, v in scope.get("headers", ()) if k == b"accept"), b"").decode("latin-1")
+        headers = {"Retry-After": "3", "Cache-Control": "no-store"}
+        if scope["path"].startswith("/api/") or scope["path"] == "/healthz" or (
+                "application/json" in accept and "text/html" not in accept):
+            return PlainTextResponse(f"{what}; try again in a few seconds", 503, headers=headers)
+        html = LOADING_HTML.format(site=html_escape(self.settings.site_name), what=what, seconds=seconds)
+        return HTMLResponse(html, 503, headers=headers)
+
     async def _send_with_headers(self, response: Response, scope: dict, receive: Any, send: Any) -> None:
         response.headers.update({k.decode(): v.decode() for k, v in self.headers})
+        if response.status_code >= 400:
+            response.headers["cache-control"] = "no-store"
         await response(scope, receive, send)
 
 
@@ -129,6 +212,8 @@ def is_other_api(request: Request) -> bool:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the web application (pages, the API v2 compatible JSON API, static files) from ``settings``."""
     settings = settings or Settings()
+    readiness = Readiness()
+    _public_origin(settings)  # a malformed base URL fails here, not on the first request
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -137,11 +222,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         anyio.to_thread.current_default_thread_limiter().total_tokens = max(1, settings.threads)
         owned = getattr(app.state, "pool", None) is None  # a pool may be handed in (tests, embedding)
-        if owned:
+        if owned and settings.prepare_in_background:
+            # the server answers at once (a "loading" page) while the sample loads, with progress on
+            # the terminal; the pool opens its connections lazily, after the first commit
+            import sys
+
+            from trialfinder.store import resolve_db
+
+            app.state.pool = StorePool(resolve_db(settings.db), max(settings.pool_size, settings.threads),
+                                       settings.request_budget_s)
+            readiness.start(settings.db, settings.auto_load_sample, sys.stderr)
+        elif owned:
             target = await run_in_threadpool(prepare_database, settings.db, load_sample=settings.auto_load_sample)
             app.state.pool = StorePool(target, max(settings.pool_size, settings.threads),
                                        settings.request_budget_s)
-        if settings.warm_up:
+            readiness.ready.set()
+        else:
+            readiness.ready.set()
+        if settings.warm_up and readiness.ready.is_set():
             await run_in_threadpool(_warm_up, app.state.pool)
         # another process or machine may write the database: follow it without waiting for a request
         follower = IndexFollower(app.state.pool, settings.follow_s) if settings.follow_s > 0 else None
@@ -165,6 +263,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    app.state.readiness = readiness
     app.state.pool = None
     app.state.templates = make_templates()
     #: callables (request, store, view) -> HTML (markupsafe.Markup) shown on study pages below the
@@ -181,7 +280,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     static_dir = str(resources.files("trialfinder.web") / "static")
     app.mount("/static", StaticFiles(directory=static_dir), name="static")
     _install_error_handlers(app)
-    app.add_middleware(EdgeMiddleware, settings=settings)
+    _install_openapi(app)
+    app.add_middleware(EdgeMiddleware, settings=settings, readiness=readiness)
     return app
 
 
@@ -227,9 +327,15 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else "error"
         headers = getattr(exc, "headers", None)
-        if is_other_api(request):
+        if is_other_api(request) and exc.status_code != 405:
             return await http_exception_handler(request, exc)
-        if wants_api_error_text(request) or exc.status_code == 405:
+        if exc.status_code == 405:
+            # every method the path has (Starlette names only the first matching route's)
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+            if is_other_api(request):
+                return await http_exception_handler(request, StarletteHTTPException(405, detail, headers))
+            return PlainTextResponse(detail, 405, headers=headers)
+        if wants_api_error_text(request):
             return PlainTextResponse(detail, exc.status_code, headers=headers)
         title = {404: "Not found"}.get(exc.status_code, "Error")
         return error_page(request, exc.status_code, title, detail)
@@ -254,6 +360,31 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(queue.Empty)
     async def busy(request: Request, exc: queue.Empty) -> Response:
         return PlainTextResponse("server busy; try again", 503, headers={"Retry-After": "2"})
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)  # PARTIAL: the path matches, the method does not
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
+def _install_openapi(app: FastAPI) -> None:
+    """The OpenAPI description, corrected where FastAPI's would not match the server (see web.openapi_fix)."""
+    from trialfinder.web.openapi_fix import fix_openapi
+
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = fix_openapi(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _warm_up(pool: StorePool) -> None:

@@ -26,36 +26,80 @@ log = logging.getLogger("trialfinder.web")
 __all__ = ["BudgetExceeded", "IndexFollower", "StorePool", "StoreUnavailable", "prepare_database"]
 
 
-def prepare_database(db: str | None, *, load_sample: bool = True) -> str:
-    """Create the database if needed and, when it is empty and ``load_sample`` is set, fill it from the
-    bundled sample. Returns the resolved database location.
+#: Metadata keys: who created the database, when an ingest started (set by every ingest before it
+#: writes or waits), and when ``serve`` finished loading its sample.
+CREATED_BY, CREATED_BY_SERVE, INGEST_STARTED, SAMPLE_LOADED = "created_by", "trialfinder serve", \
+    "ingest_started", "sample_loaded"
 
-    A file lock next to the database makes concurrent starts (several workers) load the sample once;
-    ingest is idempotent anyway, so the lock only saves time.
+
+def prepare_database(db: str | None, *, load_sample: bool = True, progress: Any = None) -> str:
+    """Create the database if needed and load the bundled sample into it when ``serve`` may; then bring
+    the text index up to date. Returns the resolved database location.
+
+    Why so careful: the sample must never land in a user's real mirror. It is loaded only into a
+    database this function itself created (marked ``created_by`` in its metadata when it did) and
+    that no ingest has touched (``ingest_started``, which every ingest records before anything else,
+    even while it waits for another writer). A start killed mid-load resumes the load on the next
+    start (upserts are idempotent). A file lock next to the database makes concurrent starts (several
+    workers) prepare it once. ``progress`` (a terminal) shows the load.
     """
     target = resolve_db(db)
-    with open_store(target) as store:
-        if store.count() > 0 or not load_sample:
-            prepare_index(store)
-            return target
     lock_path = Path(target + ".sample-lock") if "://" not in target else None
     with _file_lock(lock_path):
+        created = lock_path is not None and not Path(target).exists()
         with open_store(target) as store:
-            if store.count() == 0:
+            if created:
+                store.set_meta(CREATED_BY, CREATED_BY_SERVE)
+            ours = (store.meta(CREATED_BY) == CREATED_BY_SERVE and store.meta(INGEST_STARTED) is None
+                    and store.meta(SAMPLE_LOADED) is None)
+            if load_sample and ours:
                 from trialfinder.ingest import ingest, sample_path
 
-                log.warning("database %s is empty: loading the bundled sample", target)
+                log.warning("new database %s: loading the bundled sample", target)
                 started = time.monotonic()
-                result = ingest(store, [sample_path()])
+                # one process: forking workers from the server's background thread can deadlock
+                result = ingest(store, [sample_path()], progress=progress, mark_started=False, workers=1)
+                store.set_meta(SAMPLE_LOADED, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
                 log.warning("loaded the bundled sample (%s) in %.1f s", result.counts.summary(),
                             time.monotonic() - started)
+            elif load_sample and store.count() == 0:
+                why = ("an ingest into it has started" if store.meta(INGEST_STARTED)
+                       else "it was not created by 'trialfinder serve'")
+                log.warning("database %s is empty, and %s: not loading the sample (run "
+                            "'trialfinder ingest --sample' to load it)", target, why)
             store.checkpoint()  # self-contained, so read-only connections see everything
     if lock_path is not None:
         with contextlib.suppress(OSError):
             lock_path.unlink()
     with open_store(target) as store:
-        prepare_index(store)
+        prepare_index(store, progress)
     return target
+
+
+class Readiness:
+    """Whether the database is ready to serve, for the "loading" page shown while it is prepared in
+    the background (the quick start answers the browser at once instead of refusing connections)."""
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.started = time.monotonic()
+        self.error: BaseException | None = None
+
+    def run(self, db: str | None, load_sample: bool, progress: Any = None) -> None:
+        """Prepare the database (in a background thread) and mark it ready, or record the failure."""
+        try:
+            prepare_database(db, load_sample=load_sample, progress=progress)
+        except BaseException as exc:  # noqa: BLE001 - shown on the loading page and logged
+            log.exception("preparing the database failed")
+            self.error = exc
+        finally:
+            self.ready.set()
+
+    def start(self, db: str | None, load_sample: bool, progress: Any = None) -> threading.Thread:
+        thread = threading.Thread(target=self.run, args=(db, load_sample, progress),
+                                  name="trialfinder-prepare", daemon=True)
+        thread.start()
+        return thread
 
 
 def prepare_index(store: Any, stream: Any = None) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from trialfinder.model.enums import ENUMS
 
 _STATUS = {"type": "string", "enum": list(ENUMS["Status"])}
-_NCT_PATTERN = "^[Nn][Cc][Tt]0*[1-9]\\d{0,7}$"
+NCT_PATTERN = "^[Nn][Cc][Tt]0*[1-9]\\d{0,7}$"
 _FIELD_PATTERN = "^[a-zA-Z][a-zA-Z0-9\\-. ]*$"
 _GEO_PATTERN = "^distance\\(-?\\d+(\\.\\d+)?,-?\\d+(\\.\\d+)?,\\d+(\\.\\d+)?(km|mi)?\\)$"
 
@@ -60,13 +60,13 @@ LIST_STUDIES_PARAMS: list[dict[str, Any]] = [
     _q("filter.geo", "distance(latitude,longitude,radius): studies with a site in the circle; the radius "
                      "needs a unit (mi or km)", {"type": "string", "pattern": _GEO_PATTERN}),
     _q("filter.ids", "Comma- or pipe-separated NCT ids (current or alias ids)",
-       _list({"type": "string", "pattern": _NCT_PATTERN}, 1000), **_PIPE),
+       _list({"type": "string", "pattern": NCT_PATTERN}, 1000), **_PIPE),
     _q("filter.advanced", "Filter by an Essie expression, e.g. AREA[Phase]PHASE3", _text()),
     _q("filter.synonyms", "area:synonym_id pairs (accepted for compatibility)",
        _list({"type": "string", "pattern": "^[A-Za-z]+:\\d+$"}, 100), **_PIPE),
     _q("postFilter.overallStatus", "As filter.overallStatus", _list(_STATUS), **_PIPE),
     _q("postFilter.geo", "As filter.geo", {"type": "string", "pattern": _GEO_PATTERN}),
-    _q("postFilter.ids", "As filter.ids", _list({"type": "string", "pattern": _NCT_PATTERN}, 1000), **_PIPE),
+    _q("postFilter.ids", "As filter.ids", _list({"type": "string", "pattern": NCT_PATTERN}, 1000), **_PIPE),
     _q("postFilter.advanced", "As filter.advanced", _text()),
     _q("postFilter.synonyms", "As filter.synonyms",
        _list({"type": "string", "pattern": "^[A-Za-z]+:\\d+$"}, 100), **_PIPE),
@@ -84,13 +84,13 @@ LIST_STUDIES_PARAMS: list[dict[str, Any]] = [
                                "EnrollmentCount", "distance") for d in ("", ":asc", ":desc")]}}, **_PIPE),
     _q("countTotal", "Return totalCount with the first page", {"type": "boolean", "default": False}),
     _q("pageSize", "Studies per page: default 10; values above 1,000 are coerced down to 1,000",
-       {"type": "integer", "minimum": 0, "maximum": 100000, "default": 10}),
+       {"type": "integer", "minimum": 0, "default": 10}),
     _q("pageToken", "nextPageToken of the previous page (same parameters otherwise)", _text(4096)),
 ]
 
 FETCH_STUDY_PARAMS: list[dict[str, Any]] = [
     {"name": "nctId", "in": "path", "required": True, "description": "NCT number; an alias id redirects (301)",
-     "schema": {"type": "string", "pattern": _NCT_PATTERN}},
+     "schema": {"type": "string", "pattern": NCT_PATTERN}},
     _q("format", "json (default), csv, ris or json.zip",
        {"type": "string", "enum": ["csv", "json", "json.zip", "ris"], "default": "json"}),
     _q("markupFormat", "Format of markup fields", {"type": "string", "enum": ["markdown", "legacy"]}),
@@ -166,7 +166,7 @@ def json_response(schema: str, *, csv: bool = False, ris: bool = False, zip_: bo
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "Bad Request: a plain-text message naming the parameter",
           "content": {"text/plain": {"schema": {"type": "string"}}}},
-    414: {"description": "URI Too Long: the query string exceeds 16 KB",
+    414: {"description": "URI Too Long: the query string exceeds 48 KB",
           "content": {"text/plain": {"schema": {"type": "string"}}}},
     503: {"description": "The request needed more work than one request may do",
           "content": {"text/plain": {"schema": {"type": "string"}}}},

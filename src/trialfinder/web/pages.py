@@ -285,7 +285,7 @@ def _map_for_hits(request: Request, summaries: list[dict[str, Any]], page: Any) 
     if getattr(page, "place", None) is not None:
         center = {"lat": page.place.lat, "lon": page.place.lon}
     return {"points": points, "center": center, "tiles": settings.tile_url,
-            "attribution": settings.tile_attribution}
+            "attribution": settings.tile_attribution}  # empty tiles: offline outlines (web.maps)
 
 
 @router.get("/search", response_class=HTMLResponse)
@@ -691,8 +691,11 @@ def locations(request: Request) -> Response:
     data = {"country": country, "state": state, "level": level.lower(),
             "counts": [{"name": r["name"], "count": r["count"], "href": r["href"]} for r in items],
             "search": search_link, "near": "/search?near=PLACE&dist=50mi&sort=distance"}
+    from trialfinder.web.maps import country_map
+
     context = {"rows": items, "level_title": level, "country": country, "state": state, "place": place,
-               "search_link": search_link, "total": total, "q": WebQuery(), "nav": "locations"}
+               "search_link": search_link, "total": total, "q": WebQuery(), "nav": "locations",
+               "map": country_map(request, items) if country is None else None}
     return render(request, "locations.html", context, data)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields, replace
+from urllib.parse import urlsplit
 
 #: Environment variables that :meth:`Settings.from_env` reads (the ``serve`` command sets them for
 #: uvicorn's worker processes).
@@ -43,10 +44,24 @@ class Settings:
     #: requests one process works on at once (threads). Search is CPU-bound Python that shares one GIL,
     #: so a few threads keep tail latency low; more only interleave the same work
     threads: int = 8
-    #: map tiles, fetched by the browser (never by the server); the map degrades to a plain list when
-    #: they cannot load
-    tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
-    tile_attribution: str = "&copy; OpenStreetMap contributors"
+    #: map tiles, fetched by the browser (never by the server). Empty (the default): no request leaves
+    #: the machine; maps draw the bundled country outlines instead. Set a tile server you trust (your
+    #: own, ideally) with ``TRIALFINDER_TILES_URL``, e.g. ``https://tiles.example.org/{z}/{x}/{y}.png``
+    tile_url: str = ""
+    tile_attribution: str = ""
+    #: the public address of the site (``--base-url`` / ``TRIALFINDER_BASE_URL``), used for absolute
+    #: links (RSS, the API page). The request's ``Host`` header is never used for them; without a base
+    #: URL, links use the address the server accepted the connection on
+    base_url: str = ""
+    #: ``Host`` header values served, comma-separated (``*.example.org`` matches subdomains; ``*``: any;
+    #: empty: any, or only the host of ``base_url`` when that is set). Others get 400 without their value
+    #: echoed (DNS-rebinding protection for a server on loopback); the ``base_url`` host is always allowed
+    allowed_hosts: str = ""
+    #: longest request line plus headers (bytes); beyond it the server answers 431 (see web.server)
+    max_header_bytes: int = 65_536
+    #: prepare the database (load the sample, catch the index up) after the server has started, with a
+    #: "loading" page meanwhile, instead of before (what ``serve`` does with one worker)
+    prepare_in_background: bool = False
     site_name: str = "trialfinder"
     #: seconds between two checks of the database's data sequence by a background thread, which
     #: brings the text index up to writes made by other processes or machines (0: only on requests)
@@ -76,6 +91,12 @@ class Settings:
                 values[f.name] = raw
         if "db" not in values and env.get("TRIALFINDER_DB"):
             values["db"] = env["TRIALFINDER_DB"]
+        # the documented short names (the prefixed ones win when both are set)
+        for name, var in (("base_url", "TRIALFINDER_BASE_URL"), ("tile_url", "TRIALFINDER_TILES_URL"),
+                          ("tile_attribution", "TRIALFINDER_TILES_ATTRIBUTION"),
+                          ("allowed_hosts", "TRIALFINDER_ALLOWED_HOSTS")):
+            if name not in values and env.get(var):
+                values[name] = env[var]
         return cls(**values)  # type: ignore[arg-type]
 
     def to_env(self) -> dict[str, str]:
@@ -88,6 +109,22 @@ class Settings:
                 continue
             out[ENV_PREFIX + f.name.upper()] = ("1" if value else "0") if isinstance(value, bool) else str(value)
         return out
+
+    def host_allowed(self, host: str) -> bool:
+        """Whether a ``Host`` header value (with or without port) is served."""
+        patterns = [h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()]
+        if "*" in patterns or not (patterns or self.base_url):
+            return True
+        if self.base_url:
+            patterns.append((urlsplit(self.base_url).hostname or "").lower())
+        name = host.strip().lower()
+        name = name[1:name.index("]")] if name.startswith("[") and "]" in name else name.rsplit(":", 1)[0] \
+            if name.count(":") == 1 else name
+        for pattern in patterns:
+            pattern = pattern.strip("[]")
+            if pattern == name or (pattern.startswith("*.") and name.endswith(pattern[1:])):
+                return True
+        return False
 
     def with_(self, **changes: object) -> Settings:
         """A copy with some values changed (tests use it)."""
