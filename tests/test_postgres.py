@@ -178,7 +178,9 @@ def test_migrations_versioned_and_upgrade_command(pg_db: str, capsys: pytest.Cap
     with pytest.raises(StoreError, match="db upgrade"):
         open_store(pg_db, readonly=True)  # a reader never changes the schema
     assert main(["db", "status", "--db", pg_db]) == 1
-    assert "pending: 1" in capsys.readouterr().out
+    from trialfinder.store.postgres.schema import MIGRATIONS
+
+    assert f"pending: {len(MIGRATIONS)}" in capsys.readouterr().out
     assert main(["db", "upgrade", "--db", pg_db, "--json"]) == 0
     out = orjson.loads(capsys.readouterr().out)
     assert out["before"] == 0 and out["after"] >= 1 and out["applied"]
@@ -186,7 +188,7 @@ def test_migrations_versioned_and_upgrade_command(pg_db: str, capsys: pytest.Cap
     assert orjson.loads(capsys.readouterr().out)["applied"] == []
     with open_store(pg_db, readonly=True) as store:
         assert store.count() == 0
-        assert store._rows("SELECT version FROM schema_migrations") == [(1,)]
+        assert store._rows("SELECT version FROM schema_migrations ORDER BY 1") == [(m.version,) for m in MIGRATIONS]
         with pytest.raises(StoreError):
             store.upsert_rows([("x",)])
 
@@ -313,3 +315,39 @@ def test_kill_9_mid_ingest_keeps_committed_batches_and_rerun_completes(pg_db: st
             assert not current.stale and current.snapshot.num_docs == expected
     finally:
         del os.environ["TRIALFINDER_INDEX_DIR"]
+
+
+def test_history_alerts_and_absent_flags_on_both_backends_and_through_copy(pg_cluster, pg_db: str,
+                                                                          tmp_path: Path) -> None:
+    """Record history (written in the upsert's transaction), saved searches and absent-at-source flags
+    behave alike on both backends, and ``copy`` carries them across."""
+    from trialfinder.history import study_history
+
+    ref = _sample_record()
+    nct = ref["protocolSection"]["identificationModule"]["nctId"]
+    v1 = _write(tmp_path / "v1.json", _dated(ref, "2020-01-01", "first version"))
+    v2 = _write(tmp_path / "v2.json", _dated(ref, "2021-06-01", "second version"))
+    seen = {}
+    sqlite_db = str(tmp_path / "h.sqlite")
+    for name, db in (("sqlite", sqlite_db), ("postgresql", pg_db)):
+        with open_store(db) as store:
+            ingest(store, [v1])
+            ingest(store, [v2])
+            ingest(store, [v2])  # same version again: no new history entry
+            versions = store.versions(nct)
+            store.put_alert("lupus", {"query": "query.cond=lupus", "seen": {}})
+            store.set_absent([nct], "2021-07-01")
+            seen[name] = ([(v.last_update, v.current) for v in versions],
+                          [c["path"] for v in study_history(store, nct)["versions"][1:] for c in v["changes"]],
+                          store.alert("lupus"), store.absent(), store.stats()["absent_at_source"],
+                          store.newest_update())
+    assert seen["postgresql"] == seen["sqlite"]
+    assert [cur for _u, cur in seen["sqlite"][0]] == [False, True]
+    assert "protocolSection.identificationModule.briefTitle" in seen["sqlite"][1]
+    assert seen["sqlite"][3] == {nct: "2021-07-01"}
+    copied = str(tmp_path / "copied.sqlite")
+    with open_store(pg_db) as src, open_store(copied) as dst:
+        trialfinder.copy_database(src, dst)
+        assert [(v.last_update, v.content_hash) for v in dst.versions(nct)] == \
+            [(v.last_update, v.content_hash) for v in src.versions(nct)]
+        assert dst.alerts() == src.alerts() and dst.absent() == src.absent()

@@ -206,12 +206,13 @@ def seed_by_id(nct: str) -> dict:
 
 def test_two_syncs_never_overlap(tmp_path: Path):
     db = tmp_path / "m.sqlite"
-    with SyncLock(db):
-        with pytest.raises(SyncBusy) as info:
-            SyncLock(db).acquire()
-        assert str(os.getpid()) in str(info.value)
-    with SyncLock(db):  # released: the next sync takes it
-        pass
+    with open_store(db) as one, open_store(db) as two:
+        with SyncLock(one):
+            with pytest.raises(SyncBusy) as info:
+                SyncLock(two).acquire()
+            assert "another sync" in str(info.value)
+        with SyncLock(two):  # released: the next sync takes it
+            pass
 
 
 def test_cli_sync_prints_the_summary_line_and_refuses_a_concurrent_run(tmp_path: Path, api: StandinAPI, capsys):
@@ -222,7 +223,7 @@ def test_cli_sync_prints_the_summary_line_and_refuses_a_concurrent_run(tmp_path:
     captured = capsys.readouterr()
     assert captured.out == f"added {len(seed_records())}, updated 0, unchanged 0, rejected 0\n"
     assert "sync: 3 pages, 4 requests" in captured.err
-    with SyncLock(db):
+    with open_store(db) as holder, SyncLock(holder):
         assert main(["sync", "--api", api.base_url, "--db", str(db), "--rate", "0"]) == 3
     assert "another sync" in capsys.readouterr().err
     assert main(["stats", "--db", str(db)]) == 0
@@ -338,3 +339,22 @@ def test_bulk_from_a_url_is_downloaded_whole_then_ingested(tmp_path: Path):
     finally:
         server.shutdown()
     assert sorted(p.name for p in work.iterdir()) == ["ctg-studies.json.zip"]  # no partial file left
+
+
+def test_sync_into_postgresql_equals_the_source_and_locks_across_processes(pg_db: str, api: StandinAPI):
+    """The same sync into PostgreSQL: two days end equal to the source (history kept), and the sync lock
+    is the server's advisory lock, so a sync on another machine would be refused too."""
+    first = run_sync(pg_db, api)  # type: ignore[arg-type]
+    assert first.counts.added == len(seed_records())
+    day = apply_day_of_changes(api.registry)
+    second = run_sync(pg_db, api)  # type: ignore[arg-type]
+    assert second.counts.added == len(day["new"]) and second.counts.updated == len(day["changed"])
+    assert_equal_to_source(pg_db, api.registry, kept=tuple(day["removed"]))  # type: ignore[arg-type]
+    with open_store(pg_db) as store:
+        assert store.meta("data_timestamp") == api.registry.data_timestamp
+        changed = next(iter(day["changed"]))
+        assert len(store.versions(changed)) >= 2
+        with SyncLock(store):
+            probe = subprocess.run([sys.executable, "-m", "trialfinder", "sync", "--api", api.base_url,
+                                    "--db", pg_db, "--rate", "0"], capture_output=True, text=True, timeout=120)
+            assert probe.returncode == 3 and "another sync" in probe.stderr, probe.stderr

@@ -36,6 +36,7 @@ DumpRow = tuple[str, bytes, str, "str | None", "str | None", "int | None"]
 class CopyResult:
     studies: int = 0
     ingest_runs: int = 0
+    versions: int = 0
     indexed: int = 0
     seconds: float = 0.0
     #: records the current code no longer accepts (kept out of the destination, listed here)
@@ -75,7 +76,8 @@ def _prepared(chunks: Iterable[list[DumpRow]], workers: int) -> Iterator[list[An
 
 def copy_database(src: Store, dst: Store, *, workers: int | None = None,
                   progress: Callable[[int, int], None] | None = None, rebuild_index: bool = True) -> CopyResult:
-    """Copy every study, the ingest log and the data timestamp from ``src`` into the empty ``dst``.
+    """Copy every study, its history of versions, the ingest log, saved searches, absent-at-source flags
+    and the data timestamp from ``src`` into the empty ``dst``.
 
     Raises :class:`~trialfinder.store.base.StoreError` when ``dst`` already holds studies (a copy is not
     a merge: use ``ingest`` for that) or when either backend cannot dump or restore what it stores.
@@ -128,9 +130,21 @@ def copy_database(src: Store, dst: Store, *, workers: int | None = None,
     runs = src.ingest_runs()  # type: ignore[attr-defined]
     dst.add_ingest_runs(runs)  # type: ignore[attr-defined]
     result.ingest_runs = len(runs)
-    stamp = src.meta("data_timestamp")
-    if stamp:
-        dst.set_meta("data_timestamp", stamp)  # type: ignore[attr-defined]
+    for key in ("data_timestamp", "last_sync"):
+        value = src.meta(key)
+        if value:
+            dst.set_meta(key, value)
+    # record history, studies flagged absent at the source, saved searches: copied as stored
+    versions = src.dump_versions()
+    dst.add_versions(versions)
+    result.versions = len(versions)
+    by_since: dict[str, list[str]] = {}
+    for nct, since in src.absent().items():
+        by_since.setdefault(since, []).append(nct)
+    for since, ids in by_since.items():
+        dst.set_absent(ids, since)
+    for doc in src.alerts():
+        dst.put_alert(doc["name"], doc)
     if rebuild_index:
         from trialfinder.index.follow import rebuild
 

@@ -113,7 +113,8 @@ def cmd_copy(args: argparse.Namespace) -> int:
         bar.finish()
     for line in result.skipped[:20]:
         print(f"skipped: {line}", file=sys.stderr)
-    out = {"studies": result.studies, "ingest_runs": result.ingest_runs, "indexed": result.indexed,
+    out = {"studies": result.studies, "ingest_runs": result.ingest_runs, "versions": result.versions,
+           "indexed": result.indexed,
            "skipped": len(result.skipped), "seconds": round(result.seconds, 2)}
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(out) + b"\n")

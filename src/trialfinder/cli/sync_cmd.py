@@ -12,7 +12,6 @@ import argparse
 import re
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -68,13 +67,13 @@ def _once(args: argparse.Namespace) -> int:
 
     client = CtgovClient(base_url=args.api, rate=args.rate, timeout=args.timeout, contact=args.contact,
                          retry=RetryPolicy(max_attempts=max(1, args.retries)), on_event=say)
-    with SyncLock(target), trialfinder.open_store(target) as store:
+    with trialfinder.open_store(target) as store, SyncLock(store):
         bulk_info = None
         if args.bulk:
             from trialfinder.ingest import print_summary
             from trialfinder.sync.bulk import load_bulk
 
-            bulk = load_bulk(store, args.bulk, work_dir=Path(target).resolve().parent, contact=args.contact,
+            bulk = load_bulk(store, args.bulk, work_dir=store.index_path().parent, contact=args.contact,
                              progress=sys.stderr)
             print_summary(bulk, sys.stderr)
             bulk_info = {"source": args.bulk, "summary": bulk.counts.summary()}

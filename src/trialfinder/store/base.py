@@ -13,7 +13,7 @@ index) can follow the database with :meth:`Store.changed_since`.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -263,6 +263,36 @@ class Store(abc.ABC):
 
         Written in the same transaction as the upsert that replaced it, so history never misses a version.
         """
+        raise self._unsupported("record history")
+
+    def try_lock(self, name: str) -> Callable[[], None] | None:
+        """Take the database-wide exclusive lock ``name`` (e.g. ``"sync"``) without waiting: a function
+        that releases it, or None when another process holds it. The lock dies with its holder (even by
+        ``kill -9``), so a crash never leaves it behind. Default: ``flock`` on a file beside the database."""
+        import fcntl
+        import os
+
+        path = Path(f"{self.url}.{name}.lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+
+        def release() -> None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        return release
+
+    def dump_versions(self) -> list[tuple[str, str, str | None, str | None, str | None, bytes]]:
+        """Every archived (replaced) version as stored: (nct id, content hash, last update, stored at,
+        replaced at, record blob), for ``trialfinder copy``."""
+        raise self._unsupported("record history")
+
+    def add_versions(self, rows: Iterable[tuple[str, str, str | None, str | None, str | None, bytes]]) -> None:
+        """Store archived versions as dumped by :meth:`dump_versions` (one per study and content hash)."""
         raise self._unsupported("record history")
 
     def alert(self, name: str) -> dict[str, Any] | None:

@@ -40,8 +40,9 @@ from trialfinder.store.base import (
 )
 from trialfinder.store.postgres import schema
 from trialfinder.store.postgres.config import acquire_pool, index_dir, parse_url, release_pool
+from trialfinder.store.postgres.history import PgHistoryMixin
 from trialfinder.store.postgres.writer import BatchWriter, clean_text
-from trialfinder.store.sqlite.store import study_rows
+from trialfinder.store.sqlite.store import _json_meta, study_rows
 
 T = TypeVar("T")
 
@@ -56,7 +57,7 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-class PostgresStore(Store):
+class PostgresStore(PgHistoryMixin, Store):
     """A :class:`Store` in a PostgreSQL database (``postgresql://user@host:port/dbname``)."""
 
     #: Builds the rows :meth:`upsert_rows` takes (the SQLite backend's builder: same rows, same ids).
@@ -213,8 +214,12 @@ class PostgresStore(Store):
                       "rejected = %s WHERE id = %s",
                       (_now(), counts.added, counts.updated, counts.unchanged, counts.older, counts.rejected,
                        ingest_id))
+            # as SQLite: a file ingest's freshness is the newest registry update it holds, not the clock
+            row = c.execute("SELECT max(last_update_posted) FROM studies").fetchone()
+            newest = row[0] if row else None
+            stamp = f"{newest[:10]}T00:00:00" if newest and len(newest) >= 10 else _now()
             c.execute("INSERT INTO meta (key, value) VALUES ('data_timestamp', %s) "
-                      "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (_now(),))
+                      "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (stamp,))
 
     def bulk_load(self) -> None:
         """Start loading an empty database (``copy``): value indexes are built once, by :meth:`end_bulk_load`."""
@@ -303,6 +308,10 @@ class PostgresStore(Store):
             def q(sql: str) -> list[tuple]:
                 return c.execute(sql).fetchall()
 
+            def meta(key: str) -> str | None:
+                row = c.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone()
+                return row[0] if row else None
+
             total = int(q("SELECT count(*) FROM studies")[0][0])
             def by(col: str) -> dict[str, int]:
                 return dict(q(f'SELECT {col}, count(*) FROM studies GROUP BY 1 '
@@ -332,6 +341,9 @@ class PostgresStore(Store):
                 "with_derived_coordinates": derived,
                 "last_ingest": last_ingest,
                 "database": self.url,
+                "data_timestamp": meta("data_timestamp"),
+                "last_sync": _json_meta(meta("last_sync")),
+                "absent_at_source": int(q("SELECT count(*) FROM study_absent")[0][0]),
             }
 
         return self._read(run)
@@ -448,14 +460,6 @@ class PostgresStore(Store):
             cur.executemany(f"INSERT INTO ingests ({', '.join(keys)}) VALUES ({', '.join(['%s'] * len(keys))})",
                             [tuple(r.get(k) for k in keys) for r in runs])
 
-    def set_meta(self, key: str, value: str | None) -> None:
-        """Set (or, with None, remove) one metadata value: the sync cursor, ``data_timestamp``..."""
-        with self._conn() as c:
-            if value is None:
-                c.execute("DELETE FROM meta WHERE key = %s", (key,))
-                return
-            c.execute("INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE "
-                      "SET value = excluded.value", (key, value))
 
     def close(self) -> None:
         if self._closed:

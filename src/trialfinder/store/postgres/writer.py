@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from trialfinder.store.base import UpsertCounts
+from trialfinder.store.postgres.history import archive_version
 from trialfinder.store.postgres.schema import CHILD_COLUMNS, CHILD_TABLES, LOCATION_COLUMNS
 
 #: ``studies`` columns in the row builder's order (the SQLite backend's ``STUDY_VALUE_COLUMNS``), plus
@@ -87,6 +88,7 @@ class BatchWriter:
                 if version > old_version or (version == old_version and (size, digest) > (old_size or 0, old_hash)):
                     if sid in self.queued:
                         self.flush()
+                    archive_version(self.conn, sid, now)  # history: same transaction, before the delete
                     self.deletes.add(sid)
                     counts.updated += 1
                 elif version == old_version:

@@ -121,6 +121,21 @@ class HistoryMixin:
             out.append(StoredVersion(nct_id, row[0], row[1], row[2], decode_record(row[3]), current=True))
         return out
 
+    def dump_versions(self) -> list[tuple[str, str, str | None, str | None, str | None, bytes]]:
+        try:
+            rows = self.conn.execute("SELECT nct_id, content_hash, last_update, stored_at, replaced_at, record "
+                                     "FROM study_versions ORDER BY vid").fetchall()
+        except sqlite3.OperationalError as exc:
+            if _missing_table(exc):
+                return []
+            raise
+        return [(n, h, u, s, r, bytes(b)) for n, h, u, s, r, b in rows]
+
+    def add_versions(self, rows: Iterable[tuple[str, str, str | None, str | None, str | None, bytes]]) -> None:
+        with self.conn:
+            self.conn.executemany("INSERT OR IGNORE INTO study_versions (nct_id, content_hash, last_update, "
+                                  "stored_at, replaced_at, record) VALUES (?, ?, ?, ?, ?, ?)", list(rows))
+
     # -- saved searches -----------------------------------------------------------------------------
 
     def alert(self, name: str) -> dict[str, Any] | None:
