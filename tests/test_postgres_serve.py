@@ -44,11 +44,13 @@ def test_serve_follows_other_writers_and_survives_postgresql_restart(own_cluster
     port = _free_port()
     env = {**os.environ, "TRIALFINDER_INDEX_DIR": str(tmp_path / "node1-index"), "TRIALFINDER_WEB_FOLLOW_S": "1"}
     cli = [sys.executable, "-m", "trialfinder.cli"]
+    # serve never loads the bundled sample into a PostgreSQL database (a shared server is a real mirror)
+    subprocess.run([*cli, "ingest", "--sample", "--db", db], env=env, check=True, capture_output=True, timeout=300)
     server = subprocess.Popen([*cli, "serve", "--db", db, "--port", str(port), "--log-level", "warning"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180  # the server loads the bundled sample first
+        deadline = time.monotonic() + 180  # the server brings its index up to date first
         while True:
             try:
                 if _get(base + "/api/v2/version", timeout=2)[0] == 200:
