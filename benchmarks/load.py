@@ -167,8 +167,10 @@ class Conn:
 async def run_load(base: str, mix: list[tuple[str, str]], clients: int, seconds: float,
                    timeout: float, once: bool = False) -> dict:
     """``once``: every request of the mix is sent exactly once across all clients (cold mode)."""
-    parts = urlsplit(base)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    nodes = []
+    for one in base.split(","):  # several nodes: clients are spread over them round-robin
+        parts = urlsplit(one)
+        nodes.append((parts.hostname or "127.0.0.1", parts.port or 80))
     results: dict[str, list[float]] = {}
     errors: list[str] = []
     sizes: list[int] = []
@@ -176,7 +178,7 @@ async def run_load(base: str, mix: list[tuple[str, str]], clients: int, seconds:
     shared = {"next": 0}
 
     async def client(i: int) -> None:
-        conn = Conn(host, port)
+        conn = Conn(*nodes[i % len(nodes)])
         k = i * 7919 % len(mix)
         while time.perf_counter() < stop_at:
             if once:
@@ -312,7 +314,8 @@ def start_server(db: str | None, workers: int) -> tuple[subprocess.Popen, str, s
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--db", help="database (default: a fresh copy of the bundled sample)")
-    ap.add_argument("--url", help="benchmark an already running server instead of starting one")
+    ap.add_argument("--url", help="benchmark already running server(s) instead of starting one; several "
+                    "nodes as a comma-separated list (clients spread round-robin)")
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--workers", type=int, default=2, help="server worker processes (default 2)")
@@ -333,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     proc = None
     made_db = None
     if args.url:
-        base = args.url.rstrip("/")
+        base = ",".join(u.rstrip("/") for u in args.url.split(","))
     else:
         proc, base, db = start_server(args.db, args.workers)
         made_db = None if args.db else Path(db).parent
@@ -345,10 +348,10 @@ def main(argv: list[str] | None = None) -> int:
         once = args.queries is not None
         if once:
             # warm up on the published mix (other texts), so worker start-up is not measured
-            warm = build_mix(base, args.seed)
+            warm = build_mix(base.split(",")[0], args.seed)
             mix = distinct_mix(args.queries)
         else:
-            mix = warm = build_mix(base, args.seed)
+            mix = warm = build_mix(base.split(",")[0], args.seed)
         print(f"mix: {len(mix)} {'distinct requests, each once' if once else 'requests'}; {args.clients} "
               f"clients for up to {args.seconds:g} s after {args.warmup:g} s warm-up; {os.cpu_count()} CPUs")
         if args.warmup > 0:

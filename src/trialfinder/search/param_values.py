@@ -94,12 +94,10 @@ def opt_text(value: Any, param: str, limit: int = MAX_QUERY_CHARS) -> str | None
         return None
     if not isinstance(value, str):
         raise SearchError(param, f"expected text, got {type(value).__name__}")
-    value = value.strip()
-    if not value:
-        return None
-    if len(value) > limit:
+    if len(value) > limit:  # as sent (the documented maxLength), before blanks are trimmed
         raise SearchError(param, f"too long ({len(value)} characters; the limit is {limit})")
-    return value
+    value = value.strip()
+    return value or None
 
 
 def check_bool(value: Any, param: str) -> bool:

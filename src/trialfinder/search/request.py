@@ -455,6 +455,12 @@ def _jsonable(value: Any) -> Any:
 # ---------------------------------------------------------------------------- API parameters
 
 
+#: Text parameters documented with ``maxLength`` MAX_QUERY_CHARS (the query areas and Essie filters).
+_QUERY_AREA_PARAMS = frozenset({"query.cond", "query.term", "query.intr", "query.locn", "query.titles",
+                                "query.outc", "query.spons", "query.lead", "query.id", "query.patient",
+                                "filter.advanced", "postFilter.advanced", "aggFilters"})
+
+
 def _param_text(name: str, raw: Any) -> str:
     """One parameter's value as text; a repeated list parameter appends, any other must not differ."""
     values = []
@@ -465,6 +471,8 @@ def _param_text(name: str, raw: Any) -> str:
             value = str(value)
         if not isinstance(value, str):
             raise _fail(name, f"expected text, got {type(value).__name__}")
+        if name in _QUERY_AREA_PARAMS and len(value) > MAX_QUERY_CHARS:  # as sent, before trimming blanks
+            raise _fail(name, f"too long ({len(value)} characters; the limit is {MAX_QUERY_CHARS})")
         if value.strip():
             values.append(value.strip())
     if name in _LIST_PARAMS:

@@ -356,9 +356,11 @@ async def api_match(request: Request) -> Response:
         raise HTTPException(400, "expected a JSON object with a patient")
     options = {k: body.get(k) for k in ("near", "radius", "radiusKm", "recruiting", "status", "limit",
                                         "allCriteria")}
-    for key, kind in (("near", str), ("radius", str), ("recruiting", bool), ("allCriteria", bool)):
-        if options[key] is not None and not isinstance(options[key], kind):
-            raise HTTPException(400, f"{key} must be a {'string' if kind is str else 'boolean'}")
+    for key, kind in (("near", str), ("radius", str), ("recruiting", bool), ("allCriteria", bool), ("limit", int)):
+        if key in body and (options[key] is None or not isinstance(options[key], kind)
+                            or kind is int and isinstance(options[key], bool)):
+            word = {str: "a string", bool: "a boolean", int: "an integer"}[kind]
+            raise HTTPException(400, f"{key} must be {word}")
     patient = body.get("patient") if "patient" in body else {k: v for k, v in body.items() if k not in options}
     if isinstance(patient, str):
         patient = patient[:MAX_NOTE_CHARS]
