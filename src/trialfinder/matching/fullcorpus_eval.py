@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from trialfinder.matching.ranking_eval import SystemScores, topic_number
+from trialfinder.matching.ranking_eval import SystemScores, system_tables, topic_number
 
 FULL_MEASURES = ("nDCG@10", "P@10", "P(rel=2)@10", "R@100")
 FULL_LABELS = {"nDCG@10": "nDCG@10", "P@10": "P@10", "P(rel=2)@10": "P@10 (eligible)", "R@100": "recall@100"}
@@ -123,17 +123,7 @@ class FullCorpusReport:
 
     def format(self) -> str:
         lines = [f"full corpus: {self.studies} studies, {self.topics} topics (unjudged studies count as not relevant)"]
-        header = f"{'':<22}" + "".join(f"{FULL_LABELS[m]:>17}" for m in FULL_MEASURES)
-        for title, systems in [("all topics", self.systems)] + [(f"{s} topics", d) for s, d in self.splits.items()]:
-            lines.append("")
-            lines.append(f"{title} ({len(next(iter(systems.values())).per_topic)})")
-            lines.append(header)
-            for name in ("trialfinder", "bm25"):
-                s = systems[name]
-                lines.append(f"  {name:<20}" + "".join(f"{s.means.get(m, 0.0):>17.4f}" for m in FULL_MEASURES))
-            base = systems["bm25"].means.get("nDCG@10", 0.0)
-            if base:
-                lines.append(f"  nDCG@10 ratio trialfinder / BM25: {systems['trialfinder'].means['nDCG@10'] / base:.3f}")
+        lines += system_tables(self.systems, self.splits, FULL_MEASURES, FULL_LABELS, 17)
         return "\n".join(lines)
 
 

@@ -21,7 +21,7 @@ so a change tuned on one half can be checked on the other.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -134,18 +134,27 @@ class RankingReport:
     def format(self) -> str:
         lines = [f"topics: {self.topics}   judged studies ranked: {self.studies}"
                  + (f"   (judged but not in the database: {self.missing})" if self.missing else "")]
-        header = f"{'':<22}" + "".join(f"{LABELS[m]:>18}" for m in MEASURE_NAMES)
-        for title, systems in [("all topics", self.systems)] + [(f"{s} topics", d) for s, d in self.splits.items()]:
-            lines.append("")
-            lines.append(f"{title} ({len(next(iter(systems.values())).per_topic)})")
-            lines.append(header)
-            for name in ("trialfinder", "bm25"):
-                s = systems[name]
-                lines.append(f"  {name:<20}" + "".join(f"{s.means.get(m, 0.0):>18.4f}" for m in MEASURE_NAMES))
-            base = systems["bm25"].means.get("nDCG@10", 0.0)
-            if base:
-                lines.append(f"  nDCG@10 ratio trialfinder / BM25: {systems['trialfinder'].means['nDCG@10'] / base:.3f}")
+        lines += system_tables(self.systems, self.splits, MEASURE_NAMES, LABELS, 18)
         return "\n".join(lines)
+
+
+def system_tables(systems: dict[str, Any], splits: dict[str, dict[str, Any]], measures: Sequence[str],
+                  labels: dict[str, str], width: int) -> list[str]:
+    """The report's tables: trialfinder and BM25 means per measure, for all topics and each split, with
+    the nDCG@10 ratio (shared by the pooled and the full-corpus reports)."""
+    lines: list[str] = []
+    header = f"{'':<22}" + "".join(f"{labels[m]:>{width}}" for m in measures)
+    for title, by_name in [("all topics", systems)] + [(f"{s} topics", d) for s, d in splits.items()]:
+        lines.append("")
+        lines.append(f"{title} ({len(next(iter(by_name.values())).per_topic)})")
+        lines.append(header)
+        for name in ("trialfinder", "bm25"):
+            sys_ = by_name[name]
+            lines.append(f"  {name:<20}" + "".join(f"{sys_.means.get(m, 0.0):>{width}.4f}" for m in measures))
+        base = by_name["bm25"].means.get("nDCG@10", 0.0)
+        if base:
+            lines.append(f"  nDCG@10 ratio trialfinder / BM25: {by_name['trialfinder'].means['nDCG@10'] / base:.3f}")
+    return lines
 
 
 def _measures() -> list[Any]:
