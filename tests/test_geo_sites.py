@@ -40,3 +40,38 @@ def test_radius_equals_brute_force_everywhere() -> None:
                 nearest = {int(n): float(d[keep][sites.nct[keep] == n].min()) for n in want[:20]}
                 for n, dd in zip(got[:20], dist[:20], strict=True):
                     assert abs(nearest[int(n)] - float(dd)) < 1e-9
+
+
+def _cells_cover_exactly(sites: Sites, lat: float, lon: float, r: float) -> tuple[int, int]:
+    """Check that the cells of :meth:`Sites.cover` hold only sites within ``r`` and that cells + rest
+    are exactly the studies in the circle; return (cell terms, leftover studies)."""
+    from trialfinder.index.schema import geo_cells
+
+    uniq, _d, _l, terms, rest = sites.cover(lat, lon, r)
+    d = haversine(lat, lon, sites.lat, sites.lon)
+    site_terms = [set(geo_cells(float(a), float(b))) for a, b in zip(sites.lat, sites.lon, strict=True)]
+    wanted = set(terms)
+    in_cells = {int(n) for n, ts in zip(sites.nct, site_terms, strict=True) if ts & wanted}
+    for dist, ts in zip(d, site_terms, strict=True):
+        if ts & wanted:
+            assert dist <= r, (lat, lon, r, dist)  # a whole cell never holds a site outside the circle
+    assert in_cells | {int(n) for n in rest} == {int(n) for n in uniq}
+    return len(terms), len(rest)
+
+
+def test_city_circle_is_said_in_fine_cells() -> None:
+    """Sites cluster at town coordinates: a 25-mile circle around a city holds no whole half-degree
+    cell, but the finer levels cover the city's sites whole, so few studies are left to list by key."""
+    rng = np.random.default_rng(3)
+    city = (39.9075, 116.3972)
+    lat = np.concatenate([np.full(3000, city[0]), rng.uniform(39.3, 40.5, 300)])
+    lon = np.concatenate([np.full(3000, city[1]), rng.uniform(115.7, 117.1, 300)])
+    nct = np.arange(1, len(lat) + 1)
+    key = _grid_key(np.floor(lat).astype(np.int64), np.floor(lon).astype(np.int64))
+    o = np.argsort(key, kind="stable")
+    sites = Sites(1, key[o], lat[o], lon[o], nct[o], np.arange(len(lat))[o], np.ones(len(lat), bool), time.monotonic())
+    n_terms, n_rest = _cells_cover_exactly(sites, city[0], city[1], 40.0)
+    assert n_terms >= 1
+    assert n_rest < 300  # every one of the 3,000 city-centre studies is covered by a cell
+    for la, lo, r in ((city[0] + 0.3, city[1] - 0.2, 15.0), (city[0], city[1], 150.0), (city[0], city[1], 1.0)):
+        _cells_cover_exactly(sites, la, lo, r)

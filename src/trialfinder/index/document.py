@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from trialfinder.index.schema import SCHEMA_VERSION, geo_cell
+from trialfinder.index.schema import SCHEMA_VERSION, geo_cells
 from trialfinder.model.countries import spellings
 from trialfinder.model.statuses import OPEN_BOOST, OPEN_STATUSES
 
@@ -97,7 +97,7 @@ def study_document(s: Any, seq: int = 0) -> dict[str, Any]:
             doc["loc_status"] = statuses
         if any(loc[6] is not None for loc in locs):
             present.append("geo")
-            cells = sorted({geo_cell(loc[6], loc[7]) for loc in locs if loc[6] is not None and loc[7] is not None})
+            cells = sorted({c for loc in locs if loc[6] is not None and loc[7] is not None for c in geo_cells(loc[6], loc[7])})
             if cells:
                 doc["geo_cell"] = cells
     ids = {s.nct_id.lower()} | {v.lower() for _k, v in s.identifiers if v}

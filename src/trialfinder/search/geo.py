@@ -17,12 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from trialfinder.index.schema import GEO_CELL_DEG
+from trialfinder.index.schema import GEO_CELL_LEVELS, geo_cell_term
 
 EARTH_KM = 6371.0088
-#: Cell (i, j) as one integer: (i + OFF) * MUL + (j + OFF); |i| <= 180 / GEO_CELL_DEG, |j| <= 360 / GEO_CELL_DEG.
-_CELL_OFF = 4096
-_CELL_MUL = 16384
+#: Cell (i, j) as one integer: (i + OFF) * MUL + (j + OFF); |i| <= 90 / deg and |j| <= 180 / deg are
+#: below 9,000 for the finest level (0.02 degrees).
+_CELL_OFF = 16384
+_CELL_MUL = 32768
 #: While the data sequence keeps moving (an ingest running), reload the sites at most this often.
 REFRESH_S = 5.0
 
@@ -48,30 +49,43 @@ class Sites:
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], np.ndarray]:
         """:meth:`within`, plus the same set of studies said in fewer index terms: the ``geo_cell``
         terms of the cells wholly inside the circle (every site there is within the radius, so every
-        study with a site there is in), and the NCT numbers of the studies in the circle left over."""
+        study with a site there is in), coarse cells first, then finer ones for the sites left, and the
+        NCT numbers of the studies in the circle that no whole cell covers."""
         uniq, dist, lid, la, lo, nct = self._inside(lat, lon, radius_km, False)
         if len(uniq) == 0:
             return uniq, dist, lid, [], uniq
-        ci = np.floor(la / GEO_CELL_DEG).astype(np.int64)
-        cj = np.floor(lo / GEO_CELL_DEG).astype(np.int64)
-        # one integer per cell (1-D unique and isin are an order of magnitude faster than row-wise ones)
-        key = (ci + _CELL_OFF) * _CELL_MUL + (cj + _CELL_OFF)
-        keys = np.unique(key)
-        cells = np.stack([keys // _CELL_MUL - _CELL_OFF, keys % _CELL_MUL - _CELL_OFF], axis=1)
-        # a cell is inside when its corners and edge midpoints are, with a margin for the curvature
-        # of its edges between those points (well under 1 km for half-degree cells)
+        terms: list[str] = []
+        covered: list[np.ndarray] = []
+        left = np.ones(len(la), dtype=bool)  # sites not in a whole cell yet
         fr = np.array([0.0, 0.5, 1.0])
-        pts_i = (cells[:, 0:1, None] + fr[None, :, None]) * GEO_CELL_DEG  # (n, 3, 1) latitudes
-        pts_j = (cells[:, 1:2, None] + fr[None, None, :]) * GEO_CELL_DEG  # (n, 1, 3) longitudes
-        d = haversine(lat, lon, np.broadcast_to(pts_i, (len(cells), 3, 3)),
-                      np.broadcast_to(pts_j, (len(cells), 3, 3)))
-        inside = (d <= radius_km - 2.0).reshape(len(cells), -1).all(axis=1)
-        if not inside.any():
+        for level, deg in enumerate(GEO_CELL_LEVELS):
+            idx = np.flatnonzero(left)
+            if len(idx) == 0:
+                break
+            ci = np.floor(la[idx] / deg).astype(np.int64)
+            cj = np.floor(lo[idx] / deg).astype(np.int64)
+            # one integer per cell (1-D unique and isin are an order of magnitude faster than row-wise ones)
+            key = (ci + _CELL_OFF) * _CELL_MUL + (cj + _CELL_OFF)
+            keys = np.unique(key)
+            cells = np.stack([keys // _CELL_MUL - _CELL_OFF, keys % _CELL_MUL - _CELL_OFF], axis=1)
+            # a cell is inside when its corners and edge midpoints are, with a margin for the curvature
+            # of its edges between those points (4 km per degree of cell: 2 km for half-degree cells,
+            # well above the bulge of a great-circle distance over half a degree)
+            pts_i = (cells[:, 0:1, None] + fr[None, :, None]) * deg  # (n, 3, 1) latitudes
+            pts_j = (cells[:, 1:2, None] + fr[None, None, :]) * deg  # (n, 1, 3) longitudes
+            d = haversine(lat, lon, np.broadcast_to(pts_i, (len(cells), 3, 3)),
+                          np.broadcast_to(pts_j, (len(cells), 3, 3)))
+            inside = (d <= radius_km - 4.0 * deg).reshape(len(cells), -1).all(axis=1)
+            if not inside.any():
+                continue
+            hit = np.isin(key, keys[inside])
+            covered.append(nct[idx[hit]])
+            left[idx[hit]] = False
+            terms += [geo_cell_term(level, int(a), int(b)) for a, b in cells[inside]]
+        if not terms:
             return uniq, dist, lid, [], uniq
-        good = cells[inside]
-        covered = np.unique(nct[np.isin(key, keys[inside], assume_unique=False)])
-        rest = np.setdiff1d(uniq, covered, assume_unique=True)
-        return uniq, dist, lid, [f"{int(a)}:{int(b)}" for a, b in good], rest
+        rest = np.setdiff1d(uniq, np.unique(np.concatenate(covered)), assume_unique=True)
+        return uniq, dist, lid, terms, rest
 
     def _inside(self, lat: float, lon: float, radius_km: float, recruiting_only: bool
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -39,7 +39,7 @@ DEFERRED_INDEXES: dict[str, str] = {
     "studies_start": "CREATE INDEX IF NOT EXISTS studies_start ON studies (start_date)",
     "identifiers_value": "CREATE INDEX IF NOT EXISTS identifiers_value ON identifiers (value)",
     "locations_place": "CREATE INDEX IF NOT EXISTS locations_place ON locations (country, state, city)",
-    "synonyms_term": "CREATE INDEX IF NOT EXISTS synonyms_term ON synonyms (term)",
+    "synonyms_term_kind": "CREATE INDEX IF NOT EXISTS synonyms_term_kind ON synonyms (term, kind, expansion)",
 }
 
 _BASE = """
@@ -109,6 +109,11 @@ CREATE TABLE IF NOT EXISTS study_versions (
 CREATE UNIQUE INDEX IF NOT EXISTS study_versions_key ON study_versions (nct_id, content_hash);
 CREATE TABLE IF NOT EXISTS study_absent (nct_id text PRIMARY KEY, since text NOT NULL);
 CREATE TABLE IF NOT EXISTS alerts (name text PRIMARY KEY, doc text NOT NULL);
+"""),
+    # counting an expansion's support becomes an index-only scan (the index on term alone fetched every row)
+    Migration(3, "covering index of synonyms by term, kind and expansion", """
+DROP INDEX IF EXISTS synonyms_term;
+CREATE INDEX IF NOT EXISTS synonyms_term_kind ON synonyms (term, kind, expansion);
 """),
 )
 

@@ -96,7 +96,9 @@ CREATE INDEX IF NOT EXISTS contacts_sid ON contacts(sid);
 CREATE TABLE IF NOT EXISTS synonyms (sid INTEGER NOT NULL, kind TEXT NOT NULL, term TEXT NOT NULL,
   expansion TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS synonyms_sid ON synonyms(sid);
-CREATE INDEX IF NOT EXISTS synonyms_term ON synonyms(term);
+-- covering (term, kind, expansion): counting an expansion's support is an index-only scan in key order,
+-- where an index on term alone fetched every row (65 ms for "nsclc" at 600,000 studies)
+CREATE INDEX IF NOT EXISTS synonyms_term_kind ON synonyms(term, kind, expansion);
 CREATE TABLE IF NOT EXISTS study_versions (
   vid INTEGER PRIMARY KEY, nct_id TEXT NOT NULL, content_hash TEXT NOT NULL, last_update TEXT,
   stored_at TEXT, replaced_at TEXT, record BLOB NOT NULL
@@ -117,7 +119,7 @@ CHILD_TABLES = ("identifiers", "conditions", "interventions", "intervention_mesh
 #: by row means random B-tree writes, while ``CREATE INDEX`` sorts once. The ``*_sid`` indexes stay,
 #: because rows arrive in ``sid`` order (appends) and updates during the load need them.
 DEFERRED_INDEXES = ("studies_status", "studies_first_posted", "studies_last_update", "studies_start",
-                    "identifiers_value", "locations_place", "synonyms_term")
+                    "identifiers_value", "locations_place", "synonyms_term_kind")
 
 #: ``studies`` columns filled from :func:`study_rows`, in row order (``sid``, ``ingested_at`` and
 #: ``record`` are added by the writer).
@@ -271,6 +273,7 @@ class SQLiteStore(HistoryMixin, Store):
         # text search moved to the derived index: the FTS5 table of schema 2 is dropped
         if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'study_text'").fetchone():
             self.conn.execute("DROP TABLE study_text")
+        self.conn.execute("DROP INDEX IF EXISTS synonyms_term")  # replaced by the covering synonyms_term_kind
         self.conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
     # -- writing -------------------------------------------------------------------------------------
