@@ -188,6 +188,9 @@ def _extract_age_sex(p: Patient, vocab: Vocab) -> None:
             p.evidence["sex"] = sex_evidence[:1]
 
 
+_HISTORY_HEADING = re.compile(r"\b(?:past\s+)?(?:medical|surgical|obstetric)?\s*history\s*:|\bpmh\s*:")
+
+
 def _extract_reproductive(p: Patient, vocab: Vocab) -> None:
     for s in p.sentences:
         n = s.norm
@@ -221,6 +224,8 @@ def _extract_reproductive(p: Patient, vocab: Vocab) -> None:
                 continue
             if a.days_ago is not None and a.days_ago > 300:
                 continue
+            if (a.historical or _HISTORY_HEADING.search(n[: m.start()])) and a.days_ago is None and not a.negated:
+                continue  # "past medical history: ... hypertension with pregnancy" is a past pregnancy
             if a.negated or re.search(r"\bnon-?$", n[: m.start()]):
                 p.pregnant = False
             elif a.affirmed:
