@@ -54,6 +54,14 @@ _QUALIFIER_SYNONYMS = {
 }
 
 
+#: Criterion phrases about a disease other than the one the study is for, or about that disease by
+#: reference only: a mention in the note cannot decide them.
+_OTHER_THAN_INDEX = re.compile(
+    r"^(?:(?:any|no)\s+)?(?:other|another|additional|second|concomitant)\b|"
+    r"\b(?:for|of)\s+(?:this|the\s+(?:study|index|current|primary))\s+(?:malignancy|cancer|disease|condition|tumou?r)\b"
+)
+
+
 @dataclass
 class AtomResult:
     """The value of one constraint for one patient."""
@@ -458,6 +466,10 @@ def _condition(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
     if h.status in ("family", "hypothetical"):
         why = "refers to a family member" if h.status == "family" else "is hypothetical"
         return _res(c, "U", 0.5, "not_mentioned", f"'{h.text}' {why}", h.evidence)
+    if _OTHER_THAN_INDEX.search(label.lower()):
+        # "no other malignancy", "therapy for this malignancy": the patient's own (study) disease is
+        # not the one meant, and the note cannot tell us whether a mention is that disease or another
+        return _res(c, "U", 0.5, "uncertain", f"'{h.text}' may be the disease the study is about", h.evidence)
     if "#quantity" in c.required and h.status == "present":
         return _res(
             c,

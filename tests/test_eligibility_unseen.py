@@ -1,0 +1,31 @@
+"""Named cases from patients the rules were not written on (TREC-2021 topics judged eligible for a study).
+
+Each case is a criterion the engine used to answer "excluded" / "not included" for a patient the TREC
+assessors judged eligible, for a reason that does not hold: the tests pin the corrected behaviour and,
+beside it, that the real match is still caught.
+"""
+
+from __future__ import annotations
+
+from trialfinder.eligibility import evaluate_criterion, extract_patient
+
+ASTROCYTOMA = extract_patient(
+    "Patient is a 45-year-old man with a history of anaplastic astrocytoma of the spine. The tumor is located "
+    "in the T-L spine, unresectable anaplastic astrocytoma s/p radiation. Therapy included field radiation "
+    "followed by 11 cycles of temozolomide 7 days on and 7 days off."
+)
+
+
+def test_other_malignancy_is_not_the_study_disease() -> None:
+    # the astrocytoma is the disease the study is for; "other" malignancies are a different question
+    v = evaluate_criterion(
+        ASTROCYTOMA, "No other prior malignancy except carcinoma in situ of the cervix", "inclusion"
+    )
+    assert v.label == "not enough information"
+    cirrhosis = extract_patient("A 50-year-old man with hepatitis C and cirrhosis.")
+    assert evaluate_criterion(cirrhosis, "No other liver disease.", "exclusion").label != "excluded"
+    assert evaluate_criterion(cirrhosis, "Liver cirrhosis", "exclusion").label == "excluded"
+    breast = extract_patient("A 60-year-old woman with invasive ductal breast carcinoma, ER positive.")
+    v = evaluate_criterion(breast, "No prior systemic therapy for this malignancy", "inclusion")
+    assert v.label != "not included"
+    assert evaluate_criterion(breast, "Prior malignancy", "exclusion").label == "excluded"
