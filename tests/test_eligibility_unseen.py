@@ -29,3 +29,19 @@ def test_other_malignancy_is_not_the_study_disease() -> None:
     v = evaluate_criterion(breast, "No prior systemic therapy for this malignancy", "inclusion")
     assert v.label != "not included"
     assert evaluate_criterion(breast, "Prior malignancy", "exclusion").label == "excluded"
+
+
+def test_permissions_and_exclusion_statements_in_inclusion_lists() -> None:
+    older = extract_patient("A 62-year-old postmenopausal woman with breast cancer.")
+    pregnant = extract_patient("A 30-year-old woman. She is 12 weeks pregnant.")
+    # a permission requires nothing
+    assert evaluate_criterion(older, "Pregnant or nursing women allowed", "inclusion").label != "not included"
+    # an exclusion written under the inclusion heading is judged as one
+    text = (
+        "Pregnancy or lactation at the time of proposed randomization. This protocol excludes pregnant or "
+        "lactating women because the effects of clodronate on such women are unknown."
+    )
+    assert evaluate_criterion(older, text, "inclusion").label == "included"
+    assert evaluate_criterion(pregnant, text, "inclusion").label == "not included"
+    # a plain requirement still decides
+    assert evaluate_criterion(older, "Pregnant women", "inclusion").label == "not included"

@@ -608,7 +608,11 @@ def assess(c: Constraint, p: Patient, vocab: Vocab | None = None) -> AtomResult:
     if c.kind == "sex":
         return _sex(c, p)
     if c.kind in ("pregnancy", "pregnancy_plan", "lactation", "contraception", "childbearing", "menopause"):
-        return _reproductive(c, p)
+        r = _reproductive(c, p)
+        if c.confidence <= 0.6 and r.confidence > c.confidence:
+            # a weak parse (a permission, a requirement buried in a long item) cannot decide
+            r.confidence = c.confidence
+        return r
     if c.kind in ("consent", "compliance"):
         return _consent(c, p)
     if c.kind == "life_expectancy":

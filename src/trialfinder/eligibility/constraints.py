@@ -462,6 +462,8 @@ def extract_constraints(
                 and not c.conditional
             ):
                 c.confidence = min(c.confidence, 0.6)
+            elif permissive and c.kind in ("pregnancy", "lactation") and not c.conditional:
+                c.confidence = min(c.confidence, 0.6)  # "Pregnant or nursing women allowed" requires neither
     # renumber groups densely so callers can rely on 0..n-1
     remap: dict[int, int] = {}
     for c in b.out:
