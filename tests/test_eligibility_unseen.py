@@ -45,3 +45,15 @@ def test_permissions_and_exclusion_statements_in_inclusion_lists() -> None:
     assert evaluate_criterion(pregnant, text, "inclusion").label == "not included"
     # a plain requirement still decides
     assert evaluate_criterion(older, "Pregnant women", "inclusion").label == "not included"
+
+
+def test_drinking_alcohol_is_not_alcohol_abuse() -> None:
+    social = extract_patient("A 20-year-old woman. She smokes 10 cigarettes per day and drinks alcohol occasionally.")
+    heavy = extract_patient("A 50-year-old man with alcoholism, drinking daily.")
+    text = "History of alcohol or substance abuse (within the past 5 years)"  # the abuse is shared
+    assert evaluate_criterion(social, text, "exclusion").label == "not excluded"
+    assert evaluate_criterion(social, "Alcohol or drug abuse", "exclusion").label == "not excluded"
+    assert evaluate_criterion(heavy, "Alcohol or drug abuse", "exclusion").label == "excluded"
+    # any drinking still meets a criterion about alcohol use, abuse included
+    assert evaluate_criterion(social, "Current alcohol consumption", "exclusion").label == "excluded"
+    assert evaluate_criterion(heavy, "Alcohol use", "exclusion").label == "excluded"

@@ -57,7 +57,8 @@ _QUALIFIER_SYNONYMS = {
 #: Criterion phrases about a disease other than the one the study is for, or about that disease by
 #: reference only: a mention in the note cannot decide them.
 _OTHER_THAN_INDEX = re.compile(
-    r"^(?:(?:any|no)\s+)?(?:other|another|additional|second|concomitant)\b|"
+    r"^(?:(?:any|no)\s+)?(?:other|another|additional|second|concomitant)\b.*\b(?:malignanc\w*|cancers?|tumou?rs?|"
+    r"neoplasms?|carcinomas?|diseases?|disorders?|illness(?:es)?|conditions?)$|"
     r"\b(?:for|of)\s+(?:this|the\s+(?:study|index|current|primary))\s+(?:malignancy|cancer|disease|condition|tumou?r)\b"
 )
 

@@ -48,6 +48,9 @@ _MODIFIER_NOUNS = frozenset(
 )
 
 
+_ABUSE_HEADS = frozenset("abuse misuse dependence addiction".split())
+
+
 def _shared_head(alts: list[str], vocab: Vocab) -> list[str]:
     """ "heart, lung, or kidney disease" -> each modifier gets the shared head noun."""
     if len(alts) < 2:
@@ -56,6 +59,9 @@ def _shared_head(alts: list[str], vocab: Vocab) -> list[str]:
     if len(last) < 2:
         return alts
     head = last[-1]
+    if head in _ABUSE_HEADS:
+        # "alcohol or substance abuse": the abuse is shared; "alcohol" alone would mean any drinking
+        return [a if a.split()[-1] in _ABUSE_HEADS else f"{a} {head}" for a in alts[:-1]] + [alts[-1]]
     out = []
     for a in alts[:-1]:
         words = a.split()
