@@ -57,3 +57,11 @@ def test_drinking_alcohol_is_not_alcohol_abuse() -> None:
     # any drinking still meets a criterion about alcohol use, abuse included
     assert evaluate_criterion(social, "Current alcohol consumption", "exclusion").label == "excluded"
     assert evaluate_criterion(heavy, "Alcohol use", "exclusion").label == "excluded"
+
+
+def test_taking_a_drug_does_not_meet_a_dose_limit() -> None:
+    p = extract_patient("A 64-year-old woman with multiple myeloma. She takes prednisone 5 mg daily.")
+    for text in ("No prior prednisone dose greater than 0.25 mg/kg in the past 4 weeks", "Prednisone > 10 mg/day",
+                 "High-dose corticosteroids"):
+        assert evaluate_criterion(p, text, "exclusion").label == "not enough information", text
+    assert evaluate_criterion(p, "Current use of prednisone", "exclusion").label == "excluded"

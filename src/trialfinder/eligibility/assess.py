@@ -543,6 +543,13 @@ _DOSE_CHANGE = re.compile(
 )
 
 
+_DOSE_LIMIT = re.compile(
+    r"\d\s*(?:mg|mcg|µg|g|iu|units?|ml)\b|\bdos(?:e|es|age)\s+(?:of\s+)?(?:greater|more|higher|above|over|"
+    r"exceeding|less|lower|below|under)\b|[<>≤≥]\s*\d|\b(?:maxim(?:al|um)|high|higher|low|full|supratherapeutic)"
+    r"[- ]dose\b|\bmaxim(?:al|um)\s+(?:\w+\s+)?(?:therapy|treatment|doses?)\b"
+)
+
+
 def _about_dose_change(c: Constraint) -> bool:
     """True when a therapy item is about the dose changing, not about taking the drug at all."""
     return "unstable" in c.qualifiers or bool(_DOSE_CHANGE.search(c.text.lower()))
@@ -586,6 +593,11 @@ def _therapy_taken(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
                             m.evidence)
             return _res(c, "U", 0.5, "qualifier_unknown", f"patient takes {m.name}; dose stability not stated",
                         m.evidence)
+        if _DOSE_LIMIT.search(c.text.lower()):
+            # "prednisone dose greater than 0.25 mg/kg", "maximal immunosuppressive therapy": the dose
+            # decides, and taking the drug says nothing about it
+            return _res(c, "U", 0.5, "qualifier_unknown", f"patient takes {m.name}; the dose in the criterion "
+                        "is not checked", m.evidence)
         return _res(c, "T", min(0.85, c.confidence + 0.05), "explicit", f"patient takes {m.name}", m.evidence)
     if p.no_medications:
         return _res(c, "F", cap, "explicit", "patient takes no medications", p.medication_sentences)
