@@ -65,3 +65,17 @@ def test_taking_a_drug_does_not_meet_a_dose_limit() -> None:
                  "High-dose corticosteroids"):
         assert evaluate_criterion(p, text, "exclusion").label == "not enough information", text
     assert evaluate_criterion(p, "Current use of prednisone", "exclusion").label == "excluded"
+
+
+def test_past_and_planned_treatments_are_not_current() -> None:
+    # a course told in the past tense is prior therapy, not concurrent therapy
+    assert evaluate_criterion(ASTROCYTOMA, "No concurrent antineoplastic agents", "inclusion").label != "not included"
+    assert evaluate_criterion(ASTROCYTOMA, "No prior chemotherapy", "inclusion").label == "not included"
+    # a planned treatment has not been taken
+    planned = extract_patient(
+        "The patient is a 45-year-old woman with invasive ductal breast carcinoma. She is a candidate for "
+        "tumor resection and agrees to do so prior to chemotherapy."
+    )
+    assert evaluate_criterion(planned, "Prior chemotherapy for breast cancer", "exclusion").label != "excluded"
+    on = extract_patient("A 50-year-old woman with breast cancer. She is currently receiving chemotherapy.")
+    assert evaluate_criterion(on, "Concurrent chemotherapy", "exclusion").label == "excluded"

@@ -329,6 +329,23 @@ _MED_CONTEXT = re.compile(
 )
 
 
+#: A treatment course told in the past tense ("therapy included ... 11 cycles of temozolomide", "she received")
+_MED_PAST = re.compile(
+    r"\b(?:therapy|treatment|regimen)\s+included|\b(?:was|were|had been)\s+(?:\w+\s+)?(?:treated|given|started)\b|"
+    r"\b(?:received|completed|underwent|finished|initially treated)\b|\bs/p\b|\bstatus post\b"
+)
+_MED_NOW = re.compile(
+    r"\b(?:currently|now|presently|still|continues|ongoing|is (?:on|taking|receiving|being treated)|"
+    r"are (?:on|taking|receiving))\b"
+)
+#: Treatments that are planned, not taken ("prior to chemotherapy", "candidate for", "will start")
+_MED_FUTURE = re.compile(
+    r"\b(?:prior to|before|ahead of|candidate for|scheduled for|planned|plan(?:s|ned)? to|will (?:\w+ )?"
+    r"(?:start|receive|begin|undergo|be (?:started|given|treated))|to (?:start|begin|receive)|recommended|"
+    r"consider(?:ed|ing)?(?: for)?)\s+(?:\w+\s+){0,2}$"
+)
+
+
 def _extract_medications(p: Patient, vocab: Vocab) -> None:
     names = vocab.drug_terms
     for s in p.sentences:
@@ -342,12 +359,14 @@ def _extract_medications(p: Patient, vocab: Vocab) -> None:
             a = assertion(s.norm, start, end, vocab, age=p.age)
             if a.family or a.hypothetical:
                 continue
-            status = "absent" if a.negated else "current"
             before = s.norm[:start]
+            if _MED_FUTURE.search(before[-40:]):
+                continue  # "agrees to resection prior to chemotherapy": a plan, not a treatment taken
+            status = "absent" if a.negated else "current"
             if re.search(
                 r"\b(?:previous|previously|prior|formerly|stopped|discontinued|was on|were on|had been on)\b",
                 before,
-            ):
+            ) or (_MED_PAST.search(before) and not _MED_NOW.search(before)):
                 status = "past" if status != "absent" else status
             p.medications.append(
                 Medication(s.original(start, end), classes, status, a.days_ago, None, [s.sid])
