@@ -79,3 +79,12 @@ def test_past_and_planned_treatments_are_not_current() -> None:
     assert evaluate_criterion(planned, "Prior chemotherapy for breast cancer", "exclusion").label != "excluded"
     on = extract_patient("A 50-year-old woman with breast cancer. She is currently receiving chemotherapy.")
     assert evaluate_criterion(on, "Concurrent chemotherapy", "exclusion").label == "excluded"
+
+
+def test_age_in_an_explanatory_consent_sentence_is_not_a_requirement() -> None:
+    p = extract_patient("A 64-year-old woman with multiple myeloma.")
+    text = ("Ability to comprehend the investigational nature of the study and provide informed consent. The "
+            "procedure will be explained to subjects age 8-17 years with formal consent being obtained from "
+            "parents or legal guardian.")
+    assert evaluate_criterion(p, text, "inclusion").label != "not included"
+    assert evaluate_criterion(p, "Able to give consent. Age 8-17 years.", "inclusion").label == "not included"

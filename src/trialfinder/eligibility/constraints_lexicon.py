@@ -304,6 +304,11 @@ def _conditional(norm: str, start: int, end: int) -> bool:
     """An age that only says whom a rule is for: "if < 18 years", "patients < 18 years must ..."."""
     if _CONDITIONAL_BEFORE.search(norm[max(0, start - 30) : start]):
         return True
+    sentence_start = max((m.end() for m in re.finditer(r"[.;]\s+", norm[:start])), default=0)
+    if sentence_start > 0:
+        sentence = norm[sentence_start : (re.search(r"[.;](?:\s|$)", norm[end:]) or re.search("$", norm[end:])).start() + end]
+        if re.search(r"\b(?:consent|assent|guardian|parents?|explained)\b", sentence):
+            return True  # "... provide informed consent. The procedure will be explained to subjects age 8-17"
     return bool(
         start > 0
         and _CONDITIONAL_AFTER.match(norm[end:])
