@@ -25,7 +25,7 @@ import tarfile
 from collections import Counter
 from pathlib import Path
 
-from trialfinder.eligibility import extract_patient
+from trialfinder.eligibility import Patient, extract_patient
 from trialfinder.eligibility.evaluate import evaluate_study
 from trialfinder.sources.legacy_xml import convert
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     criteria: Counter[tuple[str, int]] = Counter()
     negative: Counter[tuple[str, int]] = Counter()
     listed: list[str] = []
-    patients = {}
+    patients: dict[str, Patient] = {}
     for qid, nct, score in qrels:
         if nct not in records or qid not in topics:
             continue

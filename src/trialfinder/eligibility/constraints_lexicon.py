@@ -306,7 +306,8 @@ def _conditional(norm: str, start: int, end: int) -> bool:
         return True
     sentence_start = max((m.end() for m in re.finditer(r"[.;]\s+", norm[:start])), default=0)
     if sentence_start > 0:
-        sentence = norm[sentence_start : (re.search(r"[.;](?:\s|$)", norm[end:]) or re.search("$", norm[end:])).start() + end]
+        stop = re.search(r"[.;](?:\s|$)", norm[end:])
+        sentence = norm[sentence_start : end + stop.start() if stop else len(norm)]
         if re.search(r"\b(?:consent|assent|guardian|parents?|explained)\b", sentence):
             return True  # "... provide informed consent. The procedure will be explained to subjects age 8-17"
     return bool(
