@@ -88,3 +88,13 @@ def test_age_in_an_explanatory_consent_sentence_is_not_a_requirement() -> None:
             "parents or legal guardian.")
     assert evaluate_criterion(p, text, "inclusion").label != "not included"
     assert evaluate_criterion(p, "Able to give consent. Age 8-17 years.", "inclusion").label == "not included"
+
+
+def test_past_tense_treatment_phrases_stay_local() -> None:
+    def status(note: str) -> dict[str, str]:
+        return {m.name: m.status for m in extract_patient(note).medications}
+
+    assert status("He received cisplatin, etoposide and radiation.") == {"cisplatin": "past", "etoposide": "past"}
+    assert status("He received a diagnosis of diabetes last year and takes metformin.") == {"metformin": "current"}
+    assert status("She was treated with methotrexate and now takes adalimumab.") == {
+        "methotrexate": "past", "adalimumab": "current"}

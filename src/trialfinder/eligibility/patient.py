@@ -346,6 +346,19 @@ _MED_FUTURE = re.compile(
 )
 
 
+def _told_as_past(before: str) -> bool:
+    """The drug ends a past-tense treatment phrase ("received cisplatin, etoposide") with no present-tense
+    verb or "currently" in between ("received a diagnosis of X and takes metformin" stays current)."""
+    cues = list(_MED_PAST.finditer(before))
+    if not cues:
+        return False
+    between = before[cues[-1].end() :]
+    return len(between) <= 100 and not _MED_NOW.search(before) and not _MED_PRESENT_VERB.search(between)
+
+
+_MED_PRESENT_VERB = re.compile(r"\b(?:takes|taking|uses|using|is|are|remains|continues)\b")
+
+
 def _extract_medications(p: Patient, vocab: Vocab) -> None:
     names = vocab.drug_terms
     for s in p.sentences:
@@ -366,7 +379,7 @@ def _extract_medications(p: Patient, vocab: Vocab) -> None:
             if re.search(
                 r"\b(?:previous|previously|prior|formerly|stopped|discontinued|was on|were on|had been on)\b",
                 before,
-            ) or (_MED_PAST.search(before) and not _MED_NOW.search(before)):
+            ) or _told_as_past(before):
                 status = "past" if status != "absent" else status
             p.medications.append(
                 Medication(s.original(start, end), classes, status, a.days_ago, None, [s.sid])
