@@ -22,6 +22,8 @@ def test_other_malignancy_is_not_the_study_disease() -> None:
         ASTROCYTOMA, "No other prior malignancy except carcinoma in situ of the cervix", "inclusion"
     )
     assert v.label == "not enough information"
+    text = "No other prior or concurrent malignancy except surgically cured carcinoma in situ of the cervix"
+    assert evaluate_criterion(ASTROCYTOMA, text, "inclusion").label == "not enough information"  # "other" governs both
     cirrhosis = extract_patient("A 50-year-old man with hepatitis C and cirrhosis.")
     assert evaluate_criterion(cirrhosis, "No other liver disease.", "exclusion").label != "excluded"
     assert evaluate_criterion(cirrhosis, "Liver cirrhosis", "exclusion").label == "excluded"
