@@ -56,6 +56,8 @@ def test_drinking_alcohol_is_not_alcohol_abuse() -> None:
     assert evaluate_criterion(social, text, "exclusion").label == "not excluded"
     assert evaluate_criterion(social, "Alcohol or drug abuse", "exclusion").label == "not excluded"
     assert evaluate_criterion(heavy, "Alcohol or drug abuse", "exclusion").label == "excluded"
+    assert evaluate_criterion(social, "Are abusing drugs or alcohol.", "exclusion").label == "not excluded"
+    assert evaluate_criterion(heavy, "Are abusing drugs or alcohol.", "exclusion").label == "excluded"
     # any drinking still meets a criterion about alcohol use, abuse included
     assert evaluate_criterion(social, "Current alcohol consumption", "exclusion").label == "excluded"
     assert evaluate_criterion(heavy, "Alcohol use", "exclusion").label == "excluded"

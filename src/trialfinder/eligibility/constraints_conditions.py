@@ -49,12 +49,16 @@ _MODIFIER_NOUNS = frozenset(
 
 
 _ABUSE_HEADS = frozenset("abuse misuse dependence addiction".split())
+_ABUSE_VERB = re.compile(r"\b(?:abus(?:e|es|ing)|misus(?:e|es|ing)|addicted\s+to|dependent\s+on)\b")
 
 
 def _shared_head(alts: list[str], vocab: Vocab) -> list[str]:
     """ "heart, lung, or kidney disease" -> each modifier gets the shared head noun."""
     if len(alts) < 2:
         return alts
+    if _ABUSE_VERB.search(alts[0]):
+        # "abusing drugs or alcohol": the verb governs the later alternatives too
+        return [alts[0]] + [a if len(a.split()) > 2 or _ABUSE_VERB.search(a) else f"{a} abuse" for a in alts[1:]]
     last = alts[-1].split()
     if len(last) < 2:
         return alts
