@@ -102,3 +102,19 @@ def test_past_tense_treatment_phrases_stay_local() -> None:
     assert status("He received a diagnosis of diabetes last year and takes metformin.") == {"metformin": "current"}
     assert status("She was treated with methotrexate and now takes adalimumab.") == {
         "methotrexate": "past", "adalimumab": "current"}
+
+
+def test_cancer_vocabulary_and_metastases() -> None:
+    # an astrocytoma is a glioma (MeSH), and a named cancer is a malignancy
+    assert evaluate_criterion(ASTROCYTOMA, "Histologically confirmed malignant glioma", "inclusion").label == "included"
+    spinal = extract_patient("A 45-year-old man. MRI showed a spinal cord conus mass which was biopsied and found to "
+                             "be anaplastic astrocytoma.")
+    assert evaluate_criterion(spinal, "No spinal cord tumors", "inclusion").label == "not included"
+    pancreas = extract_patient("A 60-year-old man with pancreatic adenocarcinoma confined to the pancreas.")
+    assert evaluate_criterion(pancreas, "Prior malignancy", "exclusion").label == "excluded"
+    # but a cancer is not by itself metastatic, and treatment for it is a question about treatment
+    assert evaluate_criterion(pancreas, "No metastatic disease", "inclusion").label != "not included"
+    assert evaluate_criterion(pancreas, "No prior treatment for pancreatic cancer", "inclusion").label != "not included"
+    sickle = extract_patient("A 20-year-old man with sickle cell disease and recurrent pain crises.")
+    text = "Diagnosis of sickle cell anemia confirmed by hemoglobin electrophoresis"  # the method is not repeated
+    assert evaluate_criterion(sickle, text, "inclusion").label == "included"

@@ -58,7 +58,8 @@ _QUALIFIER_SYNONYMS = {
 #: reference only: a mention in the note cannot decide them.
 _OTHER_THAN_INDEX = re.compile(
     r"^(?:(?:any|no)\s+)?(?:other|another|additional|second|concomitant)\b.*\b(?:malignanc\w*|cancers?|tumou?rs?|"
-    r"neoplasms?|carcinomas?|diseases?|disorders?|illness(?:es)?|conditions?)$|"
+    r"neoplasms?|\w+omas?|diseases?|disorders?|illness(?:es)?|conditions?)$|"
+    r"\b(?:treatment|therapy|chemotherapy|radiotherapy|radiation|surgery|resection)\s+(?:for|of|to)\s+|"
     r"\b(?:for|of)\s+(?:this|the\s+(?:study|index|current|primary))\s+(?:malignancy|cancer|disease|condition|tumou?r)\b"
 )
 

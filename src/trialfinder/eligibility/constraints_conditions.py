@@ -176,6 +176,12 @@ _POPULATION_PREFIX = re.compile(
 )
 
 
+_CONFIRMED_BY = re.compile(
+    r"\b(?:as\s+)?(?:confirmed|documented|diagnosed|proven|verified|determined|established|demonstrated)\s+"
+    r"(?:by|with|on|via|using|through)\b[^;.]*"
+)
+
+
 def concept_cover(alt: str, vocab: Vocab) -> tuple[set[str], list[str]]:
     """Concepts named in ``alt`` and the remaining content words that must also match."""
     concepts: set[str] = set()
@@ -279,6 +285,9 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
         return " " * len(m.group(0))
 
     text = _PAREN.sub(paren, text)
+    # "sickle cell anemia confirmed by hemoglobin electrophoresis": how a diagnosis was made is not
+    # something a note repeats; the diagnosis is what must match
+    text = _CONFIRMED_BY.sub(lambda m: " " * len(m.group(0)), text)
     text = _CAUSAL.sub(
         lambda m: m.group(0) if re.search(r"infections?\s*$", text[: m.start()]) else " " * len(m.group(0)),
         text,
