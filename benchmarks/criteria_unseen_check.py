@@ -5,7 +5,9 @@ accuracy says little about new patients. TREC-2021 has no criterion labels, but 
 (patient, study) pairs as eligible (2) or excluded (1). For an *eligible* pair, every "excluded" /
 "not included" criterion verdict is a likely false exclusion (assessors err too, so read the list, not only
 the count). For excluded pairs the share judged ineligible is reported beside it: a change that lowers
-the false exclusions by no longer excluding anyone would show there.
+the false exclusions by no longer excluding anyone would show there. "Inclusions met on eligible
+pairs" counts inclusion verdicts "included" there: most inclusions of a study a patient is eligible for
+hold, so this is a recall figure (most of the rest are "not enough information").
 
 Runs the same ``evaluate_study`` as ``trialfinder match`` on the judged studies that have text in the
 shared legacy XML download (about 550), for the 75 topics. Topics are also reported in two fixed halves
@@ -67,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     ineligible: Counter[tuple[str, int]] = Counter()
     criteria: Counter[tuple[str, int]] = Counter()
     negative: Counter[tuple[str, int]] = Counter()
+    inclusions: Counter[tuple[str, int]] = Counter()
+    met: Counter[tuple[str, int]] = Counter()
     listed: list[str] = []
     patients: dict[str, Patient] = {}
     for qid, nct, score in qrels:
@@ -79,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             ineligible[h, score] += v.verdict == "ineligible"
             criteria[h, score] += len(v.criteria)
             negative[h, score] += sum(c.label in NEGATIVE for c in v.criteria)
+            inclusions[h, score] += sum(c.kind == "inclusion" for c in v.criteria)
+            met[h, score] += sum(c.label == "included" for c in v.criteria)
         if score == 2 and args.list:
             listed += [f"{qid} {nct} {c.label}: {c.text[:120]!r} -> {c.explanation[:120]}"
                        for c in v.criteria if c.label in NEGATIVE]
@@ -88,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {h:>3}: eligible pairs {pairs[e]}, judged ineligible {ineligible[e]} "
               f"({ineligible[e] / max(pairs[e], 1):.3f}); negative criterion verdicts {negative[e]}/{criteria[e]} "
               f"({negative[e] / max(criteria[e], 1):.4f}) | excluded pairs {pairs[x]}, judged ineligible "
-              f"{ineligible[x]} ({ineligible[x] / max(pairs[x], 1):.3f})")
+              f"{ineligible[x]} ({ineligible[x] / max(pairs[x], 1):.3f}) | inclusions met on eligible pairs "
+              f"{met[e]}/{inclusions[e]}")
     for line in listed:
         print("   ", line)
     return 0

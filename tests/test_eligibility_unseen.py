@@ -118,3 +118,16 @@ def test_cancer_vocabulary_and_metastases() -> None:
     sickle = extract_patient("A 20-year-old man with sickle cell disease and recurrent pain crises.")
     text = "Diagnosis of sickle cell anemia confirmed by hemoglobin electrophoresis"  # the method is not repeated
     assert evaluate_criterion(sickle, text, "inclusion").label == "included"
+
+
+def test_negating_a_narrower_kind_does_not_negate_the_condition() -> None:
+    # TREC-2021 topic 27: chronic HCV; the note rules out *autoimmune* hepatitis and *alcoholic* liver disease
+    p = extract_patient(
+        "A 53-year-old man presents with chronic HCV infection for the past 2 years. The recent biopsy was "
+        "remarkable for chronic inflammation compatible with a chronic viral hepatitis. There is no evidence "
+        "of alcoholic liver disease, hemochromatosis, autoimmune hepatitis or metabolic liver disease."
+    )
+    text = "Evidence of chronic hepatitis on liver biopsy done within the previous 12 months"
+    assert evaluate_criterion(p, text, "inclusion").label != "not included"
+    assert evaluate_criterion(p, "Liver disease", "exclusion").label != "not excluded"
+    assert evaluate_criterion(p, "Hemochromatosis", "exclusion").label == "not excluded"  # plainly negated

@@ -441,6 +441,27 @@ def _condition_hits(c: Constraint, p: Patient, vocab: Vocab) -> list[_Hit]:
     return hits
 
 
+_NEG_LEAD_WORDS = frozenset(
+    "no not denies denied deny without negative never none nor free absence lack".split()
+)
+
+
+def _negated_kind_only(h: _Hit, label: str, vocab: Vocab) -> bool:
+    """True when the note negates a narrower thing than the criterion names: "no evidence of ...
+    autoimmune hepatitis" says nothing about chronic viral hepatitis, "no severe asthma" nothing about
+    asthma. The word before the mention is then a modifier the criterion does not share."""
+    ctx, name = h.context.lower(), h.text.lower()
+    i = ctx.find(name)
+    if i <= 0:
+        return False
+    words = re.findall(r"[a-z][a-z-]*", ctx[:i])
+    if not words:
+        return False
+    w = words[-1]
+    cue_words = {x for cue in vocab.cues.get("negation_pre", []) for x in cue.split()}
+    return not (w in _NEG_LEAD_WORDS or w in cue_words or w in vocab.boilerplate or w in label.lower().split())
+
+
 def _condition(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
     hits = _condition_hits(c, p, vocab)
     label = (c.terms[0] if c.terms else c.text).strip()
@@ -456,6 +477,9 @@ def _condition(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
     h = hits[0]
     if h.status == "possible":
         return _res(c, "U", 0.5, "uncertain", f"'{h.text}' is only suspected", h.evidence)
+    if h.status == "absent" and _negated_kind_only(h, label, vocab):
+        return _res(c, "U", 0.5, "uncertain", f"only a particular kind of '{h.text}' is negated in the note",
+                    h.evidence)
     if h.status == "absent":
         return _res(
             c,

@@ -182,6 +182,11 @@ _CONFIRMED_BY = re.compile(
 )
 
 
+#: How many words either side of a named condition can narrow it ("traumatic cause of dyspnea").
+_REQUIRED_REACH = 3
+_POST_MODIFIER = frozenset("by on via using at in per from performed according as".split())
+
+
 def concept_cover(alt: str, vocab: Vocab) -> tuple[set[str], list[str]]:
     """Concepts named in ``alt`` and the remaining content words that must also match."""
     concepts: set[str] = set()
@@ -197,9 +202,15 @@ def concept_cover(alt: str, vocab: Vocab) -> tuple[set[str], list[str]]:
     if specific:
         concepts = specific  # "hepatitis C infection" is about hepatitis C, not any infection
     rest = []
-    for tok, a, e in tokens(alt):
-        if any(x <= a and e <= y for x, y in covered):
+    toks = list(tokens(alt))
+    inside = [i for i, (_t, a, e) in enumerate(toks) if any(x <= a and e <= y for x, y in covered)]
+    for i, (tok, _a, _e) in enumerate(toks):
+        if i in inside:
             continue
+        if inside and min(abs(i - j) for j in inside) > _REQUIRED_REACH:
+            continue  # words far from the named condition describe something else (a review, a scan)
+        if inside and i > max(inside) and any(t in _POST_MODIFIER for t, _a, _e in toks[max(inside) + 1 : i]):
+            continue  # "recurrent tumor by MRI scan": how it was shown, not a kind of tumor
         if (
             tok in vocab.boilerplate
             or tok in vocab.qualifiers
