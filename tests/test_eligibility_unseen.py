@@ -30,7 +30,11 @@ def test_other_malignancy_is_not_the_study_disease() -> None:
     breast = extract_patient("A 60-year-old woman with invasive ductal breast carcinoma, ER positive.")
     v = evaluate_criterion(breast, "No prior systemic therapy for this malignancy", "inclusion")
     assert v.label != "not included"
-    assert evaluate_criterion(breast, "Prior malignancy", "exclusion").label == "excluded"
+    assert evaluate_criterion(breast, "Malignancy", "exclusion").label == "excluded"
+    # a current cancer is most likely the study's own, not a "prior" one; an old one is prior
+    assert evaluate_criterion(breast, "Prior history of breast cancer, except LCIS", "exclusion").label != "excluded"
+    old = extract_patient("A 60-year-old woman treated for breast cancer 10 years ago, now with COPD.")
+    assert evaluate_criterion(old, "Prior history of breast cancer", "exclusion").label == "excluded"
 
 
 def test_permissions_and_exclusion_statements_in_inclusion_lists() -> None:
@@ -111,7 +115,7 @@ def test_cancer_vocabulary_and_metastases() -> None:
                              "be anaplastic astrocytoma.")
     assert evaluate_criterion(spinal, "No spinal cord tumors", "inclusion").label == "not included"
     pancreas = extract_patient("A 60-year-old man with pancreatic adenocarcinoma confined to the pancreas.")
-    assert evaluate_criterion(pancreas, "Prior malignancy", "exclusion").label == "excluded"
+    assert evaluate_criterion(pancreas, "Malignancy", "exclusion").label == "excluded"
     # but a cancer is not by itself metastatic, and treatment for it is a question about treatment
     assert evaluate_criterion(pancreas, "No metastatic disease", "inclusion").label != "not included"
     assert evaluate_criterion(pancreas, "No prior treatment for pancreatic cancer", "inclusion").label != "not included"

@@ -492,6 +492,16 @@ def _condition(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
     if h.status in ("family", "hypothetical"):
         why = "refers to a family member" if h.status == "family" else "is hypothetical"
         return _res(c, "U", 0.5, "not_mentioned", f"'{h.text}' {why}", h.evidence)
+    if (
+        c.kind == "malignancy"
+        and re.search(r"\b(?:prior|previous|earlier)\b", label.lower())
+        and not h.historical
+        and h.days_ago is None
+    ):
+        # "no prior malignancy" for a patient whose cancer is current: that cancer is most likely the one
+        # the study is for, not a prior one
+        return _res(c, "U", 0.5, "uncertain", f"'{h.text}' is current; whether it counts as prior is unclear",
+                    h.evidence)
     if _OTHER_THAN_INDEX.search(label.lower()):
         # "no other malignancy", "therapy for this malignancy": the patient's own (study) disease is
         # not the one meant, and the note cannot tell us whether a mention is that disease or another
