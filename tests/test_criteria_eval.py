@@ -85,3 +85,19 @@ def test_cross_validation_holds_out_whole_patients() -> None:
     assert "held-out patients" in cv.format() and cv.to_dict()["k"] == 5
     with pytest.raises(AnnotationError):
         cross_validate(ANNOTATIONS, 1)
+
+
+def test_half_split_is_fixed_by_patient_id() -> None:
+    from trialfinder.matching.criteria_eval import _load, patient_halves, split_halves
+
+    annotations = _load(ANNOTATIONS)
+    half_of = patient_halves(annotations)
+    ids = sorted(half_of)
+    assert [half_of[p] for p in ids[:4]] == ["A", "B", "A", "B"]  # alternating over sorted ids
+    # the split depends only on the ids: reversing the file does not move a patient
+    assert patient_halves(list(reversed(annotations))) == half_of
+    split = split_halves(ANNOTATIONS)
+    (na, ra), (nb, rb) = split.halves["A"], split.halves["B"]
+    assert na + nb == len(ids) and ra.n + rb.n == split.whole.n == len(annotations)
+    assert split.whole.correct == ra.correct + rb.correct
+    assert "half A" in split.format() and split.to_dict()["split"] == "halves"

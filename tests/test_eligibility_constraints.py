@@ -68,6 +68,23 @@ def test_age_alternatives_and_conditions() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Age less than 18 years or greater than 65 years.",
+        "Age less than 18 or greater than 65 years",
+        "< 18 or > 65 years of age",
+        "Age under 18, or over 65 years",
+    ],
+)
+def test_age_bounds_chained_by_or(text: str) -> None:
+    # the second bound has no "age" of its own, and "18 years or greater" is not a bound
+    cs = [c for c in extract_constraints(text, "exclusion") if c.kind == "age"]
+    assert sorted(((c.low or 0), (c.high or 999)) for c in cs) == [(0, 18), (65, 999)], cs
+    assert len({c.group for c in cs}) == 1  # alternatives
+    assert all(c.text and c.text in text for c in cs)
+
+
 def test_age_in_months_and_not_a_patient_age() -> None:
     c = _one(extract_constraints("Infants aged 6 to 24 months", "inclusion"), "age")
     assert c.low == pytest.approx(0.5) and c.high == pytest.approx(2.0)

@@ -86,6 +86,10 @@ def test_pregnancy_status() -> None:
     assert extract_patient("Ectopic pregnancy at age 26. A 38 year old woman.").pregnant is None
     p = extract_patient("She was documented to be in menopause within the last year.")
     assert p.menopausal is True
+    # a pregnancy in a past-medical-history list is a past one (TREC-2021 topic 12's layout)
+    pmh = "34 year old woman with Marfan's syndrome.\nPast Medical History:\nObesity\nHypertension with pregnancy\n"
+    assert extract_patient(pmh).pregnant is None
+    assert extract_patient("34 year old woman. She is pregnant.").pregnant is True
 
 
 def test_medications() -> None:

@@ -51,6 +51,8 @@ def register(sub: Any) -> None:
     c.add_argument("--cv", type=int, metavar="K", default=None,
                    help="also patient-level K-fold cross-validation: whole patients held out, the engine's "
                         "thresholds chosen on the other folds")
+    c.add_argument("--split", choices=("halves",), default=None,
+                   help="also score the two fixed patient halves (sorted ids, alternating) on their own")
     c.add_argument("--json", action="store_true", help="print the figures as JSON")
     c.set_defaults(func=cmd_eval_criteria)
     r = esub.add_parser("ranking", help="trialfinder vs plain BM25 on judged patient topics")
@@ -182,6 +184,20 @@ def cmd_eval_criteria(args: argparse.Namespace) -> int:
                        "(trialfinder.matching.criteria_eval.evaluate_annotations is missing)", 1)
     if not Path(args.annotations).is_file():
         raise CLIError(f"no annotations file at {args.annotations}", 1)
+    if getattr(args, "split", None) == "halves":
+        from trialfinder.matching.criteria_eval import AnnotationError, split_halves
+
+        try:
+            halves = split_halves(args.annotations)
+        except AnnotationError as exc:
+            raise CLIError(str(exc)) from None
+        if args.json:
+            sys.stdout.buffer.write(orjson.dumps(halves.to_dict(), option=orjson.OPT_INDENT_2, default=str) + b"\n")
+        else:
+            print(halves.whole.format())
+            print()
+            print(halves.format())
+        return 0
     if args.cv is not None:
         from trialfinder.matching.criteria_eval import AnnotationError, cross_validate
 

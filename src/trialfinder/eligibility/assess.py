@@ -54,6 +54,16 @@ _QUALIFIER_SYNONYMS = {
 }
 
 
+#: Criterion phrases about a disease other than the one the study is for, or about that disease by
+#: reference only: a mention in the note cannot decide them.
+_OTHER_THAN_INDEX = re.compile(
+    r"^(?:(?:any|no)\s+)?(?:other|another|additional|second|concomitant)\b.*\b(?:malignanc\w*|cancers?|tumou?rs?|"
+    r"neoplasms?|\w+omas?|diseases?|disorders?|illness(?:es)?|conditions?)$|"
+    r"\b(?:treatment|therapy|chemotherapy|radiotherapy|radiation|surgery|resection)\s+(?:for|of|to)\s+|"
+    r"\b(?:for|of)\s+(?:this|the\s+(?:study|index|current|primary))\s+(?:malignancy|cancer|disease|condition|tumou?r)\b"
+)
+
+
 @dataclass
 class AtomResult:
     """The value of one constraint for one patient."""
@@ -431,6 +441,27 @@ def _condition_hits(c: Constraint, p: Patient, vocab: Vocab) -> list[_Hit]:
     return hits
 
 
+_NEG_LEAD_WORDS = frozenset(
+    "no not denies denied deny without negative never none nor free absence lack".split()
+)
+
+
+def _negated_kind_only(h: _Hit, label: str, vocab: Vocab) -> bool:
+    """True when the note negates a narrower thing than the criterion names: "no evidence of ...
+    autoimmune hepatitis" says nothing about chronic viral hepatitis, "no severe asthma" nothing about
+    asthma. The word before the mention is then a modifier the criterion does not share."""
+    ctx, name = h.context.lower(), h.text.lower()
+    i = ctx.find(name)
+    if i <= 0:
+        return False
+    words = re.findall(r"[a-z][a-z-]*", ctx[:i])
+    if not words:
+        return False
+    w = words[-1]
+    cue_words = {x for cue in vocab.cues.get("negation_pre", []) for x in cue.split()}
+    return not (w in _NEG_LEAD_WORDS or w in cue_words or w in vocab.boilerplate or w in label.lower().split())
+
+
 def _condition(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
     hits = _condition_hits(c, p, vocab)
     label = (c.terms[0] if c.terms else c.text).strip()
@@ -446,6 +477,9 @@ def _condition(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
     h = hits[0]
     if h.status == "possible":
         return _res(c, "U", 0.5, "uncertain", f"'{h.text}' is only suspected", h.evidence)
+    if h.status == "absent" and _negated_kind_only(h, label, vocab):
+        return _res(c, "U", 0.5, "uncertain", f"only a particular kind of '{h.text}' is negated in the note",
+                    h.evidence)
     if h.status == "absent":
         return _res(
             c,
@@ -458,6 +492,20 @@ def _condition(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
     if h.status in ("family", "hypothetical"):
         why = "refers to a family member" if h.status == "family" else "is hypothetical"
         return _res(c, "U", 0.5, "not_mentioned", f"'{h.text}' {why}", h.evidence)
+    if (
+        c.kind == "malignancy"
+        and re.search(r"\b(?:prior|previous|earlier)\b", label.lower())
+        and not h.historical
+        and h.days_ago is None
+    ):
+        # "no prior malignancy" for a patient whose cancer is current: that cancer is most likely the one
+        # the study is for, not a prior one
+        return _res(c, "U", 0.5, "uncertain", f"'{h.text}' is current; whether it counts as prior is unclear",
+                    h.evidence)
+    if _OTHER_THAN_INDEX.search(label.lower()):
+        # "no other malignancy", "therapy for this malignancy": the patient's own (study) disease is
+        # not the one meant, and the note cannot tell us whether a mention is that disease or another
+        return _res(c, "U", 0.5, "uncertain", f"'{h.text}' may be the disease the study is about", h.evidence)
     if "#quantity" in c.required and h.status == "present":
         return _res(
             c,
@@ -530,6 +578,13 @@ _DOSE_CHANGE = re.compile(
 )
 
 
+_DOSE_LIMIT = re.compile(
+    r"\d\s*(?:mg|mcg|µg|g|iu|units?|ml)\b|\bdos(?:e|es|age)\s+(?:of\s+)?(?:greater|more|higher|above|over|"
+    r"exceeding|less|lower|below|under)\b|[<>≤≥]\s*\d|\b(?:maxim(?:al|um)|high|higher|low|full|supratherapeutic)"
+    r"[- ]dose\b|\bmaxim(?:al|um)\s+(?:\w+\s+)?(?:therapy|treatment|doses?)\b"
+)
+
+
 def _about_dose_change(c: Constraint) -> bool:
     """True when a therapy item is about the dose changing, not about taking the drug at all."""
     return "unstable" in c.qualifiers or bool(_DOSE_CHANGE.search(c.text.lower()))
@@ -573,6 +628,11 @@ def _therapy_taken(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
                             m.evidence)
             return _res(c, "U", 0.5, "qualifier_unknown", f"patient takes {m.name}; dose stability not stated",
                         m.evidence)
+        if _DOSE_LIMIT.search(c.text.lower()):
+            # "prednisone dose greater than 0.25 mg/kg", "maximal immunosuppressive therapy": the dose
+            # decides, and taking the drug says nothing about it
+            return _res(c, "U", 0.5, "qualifier_unknown", f"patient takes {m.name}; the dose in the criterion "
+                        "is not checked", m.evidence)
         return _res(c, "T", min(0.85, c.confidence + 0.05), "explicit", f"patient takes {m.name}", m.evidence)
     if p.no_medications:
         return _res(c, "F", cap, "explicit", "patient takes no medications", p.medication_sentences)
@@ -596,7 +656,11 @@ def assess(c: Constraint, p: Patient, vocab: Vocab | None = None) -> AtomResult:
     if c.kind == "sex":
         return _sex(c, p)
     if c.kind in ("pregnancy", "pregnancy_plan", "lactation", "contraception", "childbearing", "menopause"):
-        return _reproductive(c, p)
+        r = _reproductive(c, p)
+        if c.confidence <= 0.6 and r.confidence > c.confidence:
+            # a weak parse (a permission, a requirement buried in a long item) cannot decide
+            r.confidence = c.confidence
+        return r
     if c.kind in ("consent", "compliance"):
         return _consent(c, p)
     if c.kind == "life_expectancy":

@@ -443,6 +443,12 @@ def extract_constraints(
         c.kind not in ("lab", "life_expectancy", "participation") and not c.conditional for c in b.out
     )
     extract_conditions(b, concept_only)
+    for c in b.out:
+        # "no other prior or concurrent malignancy": "other" governs every alternative after it
+        if c.kind in ("condition", "malignancy") and c.terms and not c.terms[0].startswith(("other ", "another ")):
+            start = c.span[0] - b.offset
+            if 0 < start <= len(b.norm) and _OTHER_BEFORE.search(b.norm[max(0, start - 50) : start]):
+                c.terms[0] = f"other {c.terms[0]}"
     permissive = re.search(
         r"\b(?:allowed|permitted|acceptable|may\s+(?:continue|be\s+(?:included|enrolled|eligible))|"
         r"(?:are|is)\s+eligible|not\s+be\s+(?:specifically\s+)?excluded)\b",
@@ -462,11 +468,16 @@ def extract_constraints(
                 and not c.conditional
             ):
                 c.confidence = min(c.confidence, 0.6)
+            elif permissive and c.kind in ("pregnancy", "lactation") and not c.conditional:
+                c.confidence = min(c.confidence, 0.6)  # "Pregnant or nursing women allowed" requires neither
     # renumber groups densely so callers can rely on 0..n-1
     remap: dict[int, int] = {}
     for c in b.out:
         c.group = remap.setdefault(c.group, len(remap))
     return b.out
+
+
+_OTHER_BEFORE = re.compile(r"\b(?:other|another)\s+(?:[\w-]+\s+){0,3}(?:or|and/or|and)\s+$")
 
 
 # re-exported for tests

@@ -48,14 +48,24 @@ _MODIFIER_NOUNS = frozenset(
 )
 
 
+_ABUSE_HEADS = frozenset("abuse misuse dependence addiction".split())
+_ABUSE_VERB = re.compile(r"\b(?:abus(?:e|es|ing)|misus(?:e|es|ing)|addicted\s+to|dependent\s+on)\b")
+
+
 def _shared_head(alts: list[str], vocab: Vocab) -> list[str]:
     """ "heart, lung, or kidney disease" -> each modifier gets the shared head noun."""
     if len(alts) < 2:
         return alts
+    if _ABUSE_VERB.search(alts[0]):
+        # "abusing drugs or alcohol": the verb governs the later alternatives too
+        return [alts[0]] + [a if len(a.split()) > 2 or _ABUSE_VERB.search(a) else f"{a} abuse" for a in alts[1:]]
     last = alts[-1].split()
     if len(last) < 2:
         return alts
     head = last[-1]
+    if head in _ABUSE_HEADS:
+        # "alcohol or substance abuse": the abuse is shared; "alcohol" alone would mean any drinking
+        return [a if a.split()[-1] in _ABUSE_HEADS else f"{a} {head}" for a in alts[:-1]] + [alts[-1]]
     out = []
     for a in alts[:-1]:
         words = a.split()
@@ -166,6 +176,17 @@ _POPULATION_PREFIX = re.compile(
 )
 
 
+_CONFIRMED_BY = re.compile(
+    r"\b(?:as\s+)?(?:confirmed|documented|diagnosed|proven|verified|determined|established|demonstrated)\s+"
+    r"(?:by|with|on|via|using|through)\b[^;.]*"
+)
+
+
+#: How many words either side of a named condition can narrow it ("traumatic cause of dyspnea").
+_REQUIRED_REACH = 3
+_POST_MODIFIER = frozenset("by on via using at in per from performed according as".split())
+
+
 def concept_cover(alt: str, vocab: Vocab) -> tuple[set[str], list[str]]:
     """Concepts named in ``alt`` and the remaining content words that must also match."""
     concepts: set[str] = set()
@@ -181,9 +202,15 @@ def concept_cover(alt: str, vocab: Vocab) -> tuple[set[str], list[str]]:
     if specific:
         concepts = specific  # "hepatitis C infection" is about hepatitis C, not any infection
     rest = []
-    for tok, a, e in tokens(alt):
-        if any(x <= a and e <= y for x, y in covered):
+    toks = list(tokens(alt))
+    inside = [i for i, (_t, a, e) in enumerate(toks) if any(x <= a and e <= y for x, y in covered)]
+    for i, (tok, _a, _e) in enumerate(toks):
+        if i in inside:
             continue
+        if inside and min(abs(i - j) for j in inside) > _REQUIRED_REACH:
+            continue  # words far from the named condition describe something else (a review, a scan)
+        if inside and i > max(inside) and any(t in _POST_MODIFIER for t, _a, _e in toks[max(inside) + 1 : i]):
+            continue  # "recurrent tumor by MRI scan": how it was shown, not a kind of tumor
         if (
             tok in vocab.boilerplate
             or tok in vocab.qualifiers
@@ -269,6 +296,9 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
         return " " * len(m.group(0))
 
     text = _PAREN.sub(paren, text)
+    # "sickle cell anemia confirmed by hemoglobin electrophoresis": how a diagnosis was made is not
+    # something a note repeats; the diagnosis is what must match
+    text = _CONFIRMED_BY.sub(lambda m: " " * len(m.group(0)), text)
     text = _CAUSAL.sub(
         lambda m: m.group(0) if re.search(r"infections?\s*$", text[: m.start()]) else " " * len(m.group(0)),
         text,

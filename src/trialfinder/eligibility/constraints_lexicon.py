@@ -103,6 +103,7 @@ _AGE_LOW = [
     ),
     re.compile(
         rf"(?<![\d.,])(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})\s+(?:of\s+age\s*|old\s*)?(?:or|and)\s+(?:more|greater)"
+        r"(?!\s+than)"  # "less than 18 years or greater than 65": the "or greater" starts the next bound
     ),
     re.compile(rf"\bage[ds]?\s*:?\s*(?P<n>{NUM})\s*\+"),
     re.compile(rf"(?P<c>older\s+than)\s*(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})?"),
@@ -202,6 +203,7 @@ def parse_age(norm: str) -> list[AgeSpan]:
             )
             found.append((m.start(), m.end(), None, n * _age_factor(m.groupdict().get("u")), True, inclusive))
             taken.append((m.start(), m.end()))
+    _chained_bounds(norm, found, taken)
     if not found:
         minor = re.search(
             r"\bminors\b|\bminor\b(?=\s*(?:[,.;)]|$|patients?|children|subjects?|participants?))", norm
@@ -255,10 +257,59 @@ def parse_age(norm: str) -> list[AgeSpan]:
     return out
 
 
+_CHAIN_AFTER = re.compile(
+    rf"^\s*(?:{_AGE_UNIT}\s*)?(?:of\s+age\s*)?,?\s*(?:or|and/or)\s+(?:(?P<lo>{_LOW_CMP})|(?P<hi>{_HIGH_CMP.replace('?P<c>', '')}))"
+    rf"\s*(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})?"
+)
+_CHAIN_BEFORE = re.compile(
+    rf"(?:(?P<lo>{_LOW_CMP})|(?P<hi>{_HIGH_CMP.replace('?P<c>', '')}))\s*(?P<n>{NUM})\s*(?P<u>{_AGE_UNIT})?\s*,?\s*(?:or|and/or)\s*$"
+)
+
+
+def _chained_bounds(
+    norm: str,
+    found: list[tuple[int, int, float | None, float | None, bool, bool]],
+    taken: list[tuple[int, int]],
+) -> None:
+    """Bounds written as alternatives of an age bound that was found ("age < 18 or > 65 years").
+
+    The second bound often lacks the word "age" ("... or greater than 65 years"), so it is only read
+    as an age when it is chained by "or" to one; the unit of the found bound carries over.
+    """
+    for start, end, *_rest in list(found):
+        for m, off in ((_CHAIN_AFTER.match(norm[end:]), end), (_CHAIN_BEFORE.search(norm[max(0, start - 40) : start]),
+                                                                 max(0, start - 40))):
+            if m is None:
+                continue
+            s, e = m.start("n") + off, m.end() + off
+            if any(a < e and s < b for a, b in taken):
+                continue
+            n = _num(m.group("n"))
+            if n is None:
+                continue
+            f = _age_factor(m.group("u"))
+            if n * f > 130:
+                continue
+            cmp_ = re.sub(r"\s+", " ", (m.group("lo") or m.group("hi") or "").strip())
+            if m.group("lo"):
+                inclusive = cmp_ not in (">", "over", "above", "older than", "greater than", "more than")
+                found.append((s, e, n * f, None, inclusive, True))
+            else:
+                inclusive = cmp_ in ("≤", "<=", "=<", "at most", "up to") or "equal" in cmp_
+                found.append((s, e, None, n * f, True, inclusive))
+            taken.append((s, e))
+
+
 def _conditional(norm: str, start: int, end: int) -> bool:
     """An age that only says whom a rule is for: "if < 18 years", "patients < 18 years must ..."."""
     if _CONDITIONAL_BEFORE.search(norm[max(0, start - 30) : start]):
         return True
+    sentence_start = max((m.end() for m in re.finditer(r"[.;]\s+", norm[:start])), default=0)
+    if sentence_start > 0:
+        stop = re.search(r"[.;](?:\s|$)", norm[end:])
+        sentence = norm[sentence_start : end + stop.start() if stop else len(norm)]
+        if re.search(r"\b(?:consent|assent|guardian|parents?|explained)\b", sentence):
+            return True  # "... provide informed consent. The procedure will be explained to subjects age 8-17"
     return bool(
         start > 0
         and _CONDITIONAL_AFTER.match(norm[end:])

@@ -239,7 +239,8 @@ _NEGATIVE_LEAD = re.compile(
     re.I,
 )
 _EXCLUSION_STATEMENT = re.compile(
-    r"\b(?:are|is|will\s+be|shall\s+be|must\s+be)\s+(?:excluded|not\s+eligible|ineligible|not\s+included|not\s+allowed)\b",
+    r"\b(?:are|is|will\s+be|shall\s+be|must\s+be)\s+(?:excluded|not\s+eligible|ineligible|not\s+included|not\s+allowed)\b|"
+    r"\b(?:protocol|study|trial)\s+(?:excludes|will\s+exclude)\b",
     re.I,
 )
 

@@ -188,6 +188,9 @@ def _extract_age_sex(p: Patient, vocab: Vocab) -> None:
             p.evidence["sex"] = sex_evidence[:1]
 
 
+_HISTORY_HEADING = re.compile(r"\b(?:past\s+)?(?:medical|surgical|obstetric)?\s*history\s*:|\bpmh\s*:")
+
+
 def _extract_reproductive(p: Patient, vocab: Vocab) -> None:
     for s in p.sentences:
         n = s.norm
@@ -221,6 +224,8 @@ def _extract_reproductive(p: Patient, vocab: Vocab) -> None:
                 continue
             if a.days_ago is not None and a.days_ago > 300:
                 continue
+            if (a.historical or _HISTORY_HEADING.search(n[: m.start()])) and a.days_ago is None and not a.negated:
+                continue  # "past medical history: ... hypertension with pregnancy" is a past pregnancy
             if a.negated or re.search(r"\bnon-?$", n[: m.start()]):
                 p.pregnant = False
             elif a.affirmed:
@@ -324,6 +329,36 @@ _MED_CONTEXT = re.compile(
 )
 
 
+#: A treatment course told in the past tense ("therapy included ... 11 cycles of temozolomide", "she received")
+_MED_PAST = re.compile(
+    r"\b(?:therapy|treatment|regimen)\s+included|\b(?:was|were|had been)\s+(?:\w+\s+)?(?:treated|given|started)\b|"
+    r"\b(?:received|completed|underwent|finished|initially treated)\b|\bs/p\b|\bstatus post\b"
+)
+_MED_NOW = re.compile(
+    r"\b(?:currently|now|presently|still|continues|ongoing|is (?:on|taking|receiving|being treated)|"
+    r"are (?:on|taking|receiving))\b"
+)
+#: Treatments that are planned, not taken ("prior to chemotherapy", "candidate for", "will start")
+_MED_FUTURE = re.compile(
+    r"\b(?:prior to|before|ahead of|candidate for|scheduled for|planned|plan(?:s|ned)? to|will (?:\w+ )?"
+    r"(?:start|receive|begin|undergo|be (?:started|given|treated))|to (?:start|begin|receive)|recommended|"
+    r"consider(?:ed|ing)?(?: for)?)\s+(?:\w+\s+){0,2}$"
+)
+
+
+def _told_as_past(before: str) -> bool:
+    """The drug ends a past-tense treatment phrase ("received cisplatin, etoposide") with no present-tense
+    verb or "currently" in between ("received a diagnosis of X and takes metformin" stays current)."""
+    cues = list(_MED_PAST.finditer(before))
+    if not cues:
+        return False
+    between = before[cues[-1].end() :]
+    return len(between) <= 100 and not _MED_NOW.search(before) and not _MED_PRESENT_VERB.search(between)
+
+
+_MED_PRESENT_VERB = re.compile(r"\b(?:takes|taking|uses|using|is|are|remains|continues)\b")
+
+
 def _extract_medications(p: Patient, vocab: Vocab) -> None:
     names = vocab.drug_terms
     for s in p.sentences:
@@ -337,12 +372,14 @@ def _extract_medications(p: Patient, vocab: Vocab) -> None:
             a = assertion(s.norm, start, end, vocab, age=p.age)
             if a.family or a.hypothetical:
                 continue
-            status = "absent" if a.negated else "current"
             before = s.norm[:start]
+            if _MED_FUTURE.search(before[-40:]):
+                continue  # "agrees to resection prior to chemotherapy": a plan, not a treatment taken
+            status = "absent" if a.negated else "current"
             if re.search(
                 r"\b(?:previous|previously|prior|formerly|stopped|discontinued|was on|were on|had been on)\b",
                 before,
-            ):
+            ) or _told_as_past(before):
                 status = "past" if status != "absent" else status
             p.medications.append(
                 Medication(s.original(start, end), classes, status, a.days_ago, None, [s.sid])

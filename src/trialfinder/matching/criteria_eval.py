@@ -18,7 +18,15 @@ from typing import Any
 from trialfinder.eligibility import LABELS, evaluate_criterion, extract_patient
 from trialfinder.errors import TrialfinderError
 
-__all__ = ["AnnotationError", "CriteriaReport", "evaluate_annotations", "score_annotations"]
+__all__ = [
+    "AnnotationError",
+    "CriteriaReport",
+    "HalfSplit",
+    "evaluate_annotations",
+    "patient_halves",
+    "score_annotations",
+    "split_halves",
+]
 
 NEGATIVE_LABELS = ("excluded", "not included")
 
@@ -290,3 +298,52 @@ def cross_validate(path: str | Path, k: int = 5) -> CrossValidation:
         folds.append((sum(1 for p in patients if fold_of[p] == f), per_setting[chosen_i][f], settings[chosen_i]))
     whole = score_annotations(annotations)
     return CrossValidation(k, whole, _merge([r for _n, r, _c in folds]), folds)
+
+
+# --------------------------------------------------------------------------------------------------
+# fixed half split
+
+#: Half names in the order patients are dealt to them (sorted ids, alternating).
+HALVES = ("A", "B")
+
+
+def patient_halves(annotations: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """Patient key -> "A" or "B": sorted patient ids dealt alternately (even positions A, odd B).
+
+    Why a fixed split: rule changes are made looking at the errors of one half and judged on the other.
+    The split must not move when rules change, so it depends only on the patient ids.
+    """
+    patients = sorted({_patient_key(a) for a in annotations})
+    return {p: HALVES[i % 2] for i, p in enumerate(patients)}
+
+
+@dataclass
+class HalfSplit:
+    """The engine scored on each fixed half of the patients and on the whole set."""
+
+    whole: CriteriaReport
+    halves: dict[str, tuple[int, CriteriaReport]]  # half -> (patients, report)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"split": "halves", "whole_set": self.whole.to_dict(),
+                "halves": {h: {"patients": n, **r.to_dict()} for h, (n, r) in self.halves.items()}}
+
+    def format(self) -> str:
+        lines = [f"fixed half split by patient (sorted ids, alternating; {self.whole.n} annotations)"]
+        for h, (n, r) in self.halves.items():
+            lines.append(f"  half {h}: {n} patients, {r.n} annotations, accuracy {r.accuracy:.3f}, "
+                         f"false-exclusion rate {r.false_exclusion_rate:.3f} ({r.false_exclusions})")
+        lines.append(f"  whole set: {self.whole.n} annotations, accuracy {self.whole.accuracy:.3f}, "
+                     f"false-exclusion rate {self.whole.false_exclusion_rate:.3f} ({self.whole.false_exclusions})")
+        return "\n".join(lines)
+
+
+def split_halves(path: str | Path) -> HalfSplit:
+    """Score the engine on the two fixed patient halves of an annotations file (see :func:`patient_halves`)."""
+    annotations = _load(path)
+    half_of = patient_halves(annotations)
+    halves: dict[str, tuple[int, CriteriaReport]] = {}
+    for h in HALVES:
+        subset = [a for a in annotations if half_of[_patient_key(a)] == h]
+        halves[h] = (sum(1 for v in half_of.values() if v == h), score_annotations(subset))
+    return HalfSplit(_merge([r for _n, r in halves.values()]), halves)
