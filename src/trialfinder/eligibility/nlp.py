@@ -181,7 +181,7 @@ def tokens(norm: str) -> list[tuple[str, int, int]]:
     return list(_tokens(norm))
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=8192)
 def _tokens(norm: str) -> tuple[tuple[str, int, int], ...]:
     # cached: matching asks for the tokens of the same sentence once per fact and constraint, which
     # made a long note take minutes
@@ -441,7 +441,9 @@ def parse_number(text: str) -> float | None:
     return None
 
 
-@lru_cache(maxsize=64)
+#: One pattern per vocabulary term set; the sets come from the versioned vocabulary (a few thousand at
+#: most), and 64 entries thrashed: 37% misses in a match, each a regex compile of hundreds of terms.
+@lru_cache(maxsize=8192)
 def _plural_regex(terms: tuple[str, ...]) -> tuple[re.Pattern[str], frozenset[str]]:
     parts = sorted({t for t in terms if t}, key=len, reverse=True)
     body = "|".join(re.escape(c).replace(r"\ ", r"\s+") for c in parts)
