@@ -248,19 +248,24 @@ def report(out: dict, clients: int) -> dict:
 
 
 def _sample_rss(proc: subprocess.Popen, out: dict[str, float]) -> None:
-    """Peak resident memory of the server and its worker processes (Linux /proc), every 0.5 s."""
+    """Peak memory of the server and its worker processes (Linux /proc), every 0.5 s: the sum of RSS,
+    and the sum of PSS, which counts a page shared by several processes (the memory-mapped text index,
+    read by every worker) once in all, split between them -- what the processes cost the machine."""
     while proc.poll() is None:
-        pids, total = [proc.pid], 0
+        pids, total, pss = [proc.pid], 0, 0
         while pids:
             pid = pids.pop()
             try:
                 with open(f"/proc/{pid}/status") as f:
                     total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) * 1024
+                with open(f"/proc/{pid}/smaps_rollup") as f:
+                    pss += next((int(line.split()[1]) for line in f if line.startswith("Pss:")), 0) * 1024
                 with open(f"/proc/{pid}/task/{pid}/children") as f:
                     pids += [int(c) for c in f.read().split()]
             except (OSError, StopIteration, ValueError):
                 continue
         out["peak_mb"] = max(out["peak_mb"], total / 1e6)
+        out["peak_pss_mb"] = max(out.get("peak_pss_mb", 0.0), pss / 1e6)
         time.sleep(0.5)
 
 
@@ -359,7 +364,9 @@ def main(argv: list[str] | None = None) -> int:
         out = asyncio.run(run_load(base, mix, args.clients, args.seconds, args.timeout, once=once))
         summary = report(out, args.clients)
         summary["server_peak_rss_mb"] = round(rss["peak_mb"], 1) if proc is not None else None
-        print(f"server peak RSS (all processes): {summary['server_peak_rss_mb']} MB")
+        summary["server_peak_pss_mb"] = round(rss.get("peak_pss_mb", 0.0), 1) if proc is not None else None
+        print(f"server peak memory (all processes): RSS {summary['server_peak_rss_mb']} MB, "
+              f"PSS {summary['server_peak_pss_mb']} MB")
         if args.latency:
             summary["baseline"] = baseline(args.queries, Path(args.baseline_dir or args.db + ".bare"),
                                            summary["kinds"].get("search_api"))
