@@ -265,7 +265,7 @@ class SQLiteStore(HistoryMixin, Store):
             self.conn.execute("ALTER TABLE studies ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
         self.conn.execute("CREATE INDEX IF NOT EXISTS studies_seq ON studies(seq)")
         # radius search reads the site coordinates into memory (search.geo.Sites, from site_points):
-        # the R*Tree of schema 3 was written by every ingest and read by nothing (a sixth of the
+        # the R*Tree of schema 3 was written by every ingest and read by nothing (up to a sixth of the
         # writer's SQLite time), so schema 4 drops it
         if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'location_points'").fetchone():
             self.conn.execute("DROP TABLE location_points")
