@@ -64,7 +64,7 @@ def test_bulk_zip_ingest_with_workers_round_trips_and_builds_every_index(tmp_pat
         n_loc = store.conn.execute("SELECT sum(n_locations) FROM studies").fetchone()[0]
         assert store.conn.execute("SELECT count(*) FROM locations").fetchone()[0] == n_loc
         n_geo = store.conn.execute("SELECT sum(n_geo) FROM studies").fetchone()[0]
-        assert store.conn.execute("SELECT count(*) FROM location_points").fetchone()[0] == n_geo
+        assert store.conn.execute("SELECT count(*) FROM locations WHERE lat IS NOT NULL").fetchone()[0] == n_geo
         assert current_snapshot(store).snapshot.num_docs == 300  # the text index holds every study
     assert set(DEFERRED_INDEXES) <= _indexes(db)
     # a second run is a no-op
@@ -140,3 +140,23 @@ def test_databases_with_the_record_in_studies_still_read_and_write(tmp_path: Pat
         assert store.conn.execute("SELECT count(*) FROM study_records").fetchone()[0] == 0
         assert dict(store.record_sizes()) == {"NCT00000001": len(orjson.dumps(newer)),
                                               "NCT00000002": len(orjson.dumps(second))}
+
+
+def test_a_schema_3_file_drops_its_unused_rtree_and_keeps_its_studies(tmp_path: Path) -> None:
+    """Schema 4 no longer writes the ``location_points`` R*Tree (nothing read it); a file made before
+    drops it on its first writable open, and its studies and sites stay as they were."""
+    db = tmp_path / "old.sqlite"
+    with open_store(db) as store:
+        ingest(store, [str(DATA / "NCT05631717.json")])
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE VIRTUAL TABLE location_points USING rtree(lid, min_lat, max_lat, min_lon, max_lon)")
+    conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    conn.commit()
+    n_loc = conn.execute("SELECT count(*) FROM locations").fetchone()[0]
+    conn.close()
+    with open_store(db) as store:
+        names = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master")}
+        assert "location_points" not in names
+        assert store.meta("schema_version") == "4"
+        assert store.count() == 1
+        assert store.conn.execute("SELECT count(*) FROM locations").fetchone()[0] == n_loc

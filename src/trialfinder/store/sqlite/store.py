@@ -30,7 +30,7 @@ from trialfinder.model.statuses import RECRUITING_SITE
 from trialfinder.store.base import RECORD_DEFLATE, PreparedStudy, Store, UpsertCounts, decode_record
 from trialfinder.store.sqlite.history import HistoryMixin, archive_version
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: Page size of new databases: larger pages keep most compressed records inside their row (no
 #: overflow chains) and make the B-trees shallower. Only applies when the file is created.
@@ -88,7 +88,6 @@ CREATE TABLE IF NOT EXISTS locations (
 );
 CREATE INDEX IF NOT EXISTS locations_sid ON locations(sid);
 CREATE INDEX IF NOT EXISTS locations_place ON locations(country, state, city);
-CREATE VIRTUAL TABLE IF NOT EXISTS location_points USING rtree(lid, min_lat, max_lat, min_lon, max_lon);
 CREATE TABLE IF NOT EXISTS contacts (
   sid INTEGER NOT NULL, kind TEXT, name TEXT, role TEXT, phone TEXT, email TEXT, affiliation TEXT
 );
@@ -148,9 +147,6 @@ _CHILD_INSERTS = {
 }
 _LOCATION_INSERT = ("INSERT INTO locations (lid, sid, facility, city, state, zip, country, status, lat, lon, "
                     "geo_derived) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-#: The R*Tree entries of the locations just inserted (a range of ``lid``), copied inside SQLite.
-_POINTS_FROM_LOCATIONS = ("INSERT INTO location_points SELECT lid, lat, lat, lon, lon FROM locations "
-                          "WHERE lid BETWEEN ? AND ? AND lat IS NOT NULL")
 
 #: One study ready for :meth:`SQLiteStore.upsert_rows`: (``studies`` values in
 #: :data:`STUDY_VALUE_COLUMNS` order, child rows per :data:`CHILD_TABLES` without ``sid``, locations
@@ -270,6 +266,11 @@ class SQLiteStore(HistoryMixin, Store):
         if "seq" not in cols:  # every existing row belongs to sequence 0; the text index is rebuilt
             self.conn.execute("ALTER TABLE studies ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
         self.conn.execute("CREATE INDEX IF NOT EXISTS studies_seq ON studies(seq)")
+        # radius search reads the site coordinates into memory (search.geo.Sites, from site_points):
+        # the R*Tree of schema 3 was written by every ingest and read by nothing (up to a sixth of the
+        # writer's SQLite time), so schema 4 drops it
+        if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'location_points'").fetchone():
+            self.conn.execute("DROP TABLE location_points")
         # text search moved to the derived index: the FTS5 table of schema 2 is dropped
         if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'study_text'").fetchone():
             self.conn.execute("DROP TABLE study_text")
@@ -674,12 +675,7 @@ class _BatchWriter:
         self._insert("study_records", _RECORD_INSERT, self.records)
         for table, rows in zip(CHILD_TABLES, self.children, strict=True):
             self._insert(table, _CHILD_INSERTS[table], rows)
-        if self.locations:
-            lids = (self.locations[0][0], self.locations[-1][0])
-            self._insert("locations", _LOCATION_INSERT, self.locations)
-            t0 = time.perf_counter()
-            self.cur.execute(_POINTS_FROM_LOCATIONS, lids)
-            self.timings["location_points"] = self.timings.get("location_points", 0.0) + time.perf_counter() - t0
+        self._insert("locations", _LOCATION_INSERT, self.locations)
         self.queued.clear()
 
     def _insert(self, table: str, sql: str, rows: list[tuple]) -> None:
@@ -704,7 +700,6 @@ class _BatchWriter:
         cur = self.cur
         for table in CHILD_TABLES:
             cur.execute(f"DELETE FROM {table} WHERE sid = ?", (sid,))
-        cur.execute("DELETE FROM location_points WHERE lid IN (SELECT lid FROM locations WHERE sid = ?)", (sid,))
         cur.execute("DELETE FROM locations WHERE sid = ?", (sid,))
         if not self.legacy_record:
             cur.execute("DELETE FROM study_records WHERE sid = ?", (sid,))
