@@ -75,9 +75,10 @@ class CorpusBM25:
         self.index.reload()
         self.searcher = self.index.searcher()
 
-    def search(self, note: str, k: int = DEPTH, *, counted: bool = False) -> list[tuple[str, float]]:
-        """The top ``k`` studies for the whole note, every distinct word ORed; with ``counted``, stop
-        words out and each word's score multiplied by its count in the note."""
+    def search(self, note: str, k: int = DEPTH, *, counted: bool = False,
+               stopwords: str = LUCENE_STOPWORDS) -> list[tuple[str, float]]:
+        """The top ``k`` studies for the whole note, every distinct word ORed; with ``counted``, the
+        ``stopwords`` out and each word's score multiplied by its count in the note."""
         from collections import Counter
 
         import tantivy
@@ -86,7 +87,7 @@ class CorpusBM25:
 
         Q = tantivy.Query
         if counted:
-            stops = set(analyze(LUCENE_STOPWORDS))
+            stops = set(analyze(stopwords))
             bag = Counter(t for t in analyze(note) if t not in stops)
             clauses = [Q.boost_query(Q.term_query(self.schema, "body", t), float(c)) for t, c in sorted(bag.items())]
         else:
