@@ -49,6 +49,13 @@ RETRIEVAL_WORDS = 8
 #: Share of the first-stage (fused retrieval) score in the relevance that the verdict then adjusts
 #: (0.3 was best on the even half and all topics, 0.0 on the odd half; 0.5 and 0.7 were worse on both).
 FIRST_STAGE_WEIGHT = 0.3
+#: Share of plain BM25 of the whole (affirmed) note in a match's final relevance (CombSUM of scores
+#: normalised to the best candidate). The weighted query sees the patient through condition words and
+#: plain BM25 through every word the note repeats; fused, they beat each alone over the whole database
+#: (TREC 2021, 6,786-study legacy corpus: 0.4 was best on the even half and all topics, 0.5 on the odd
+#: half, and both raise both halves; see ``benchmarks/README.md``). Only in :func:`match`: re-ranking a
+#: judged pool (:func:`rank_studies`) keeps the condition query alone.
+PLAIN_BM25_WEIGHT = 0.4
 #: Statuses of studies that take patients now or soon.
 DEFAULT_RADIUS_KM = 80.4672  # 50 miles
 DEFAULT_CANDIDATES = 150
@@ -345,7 +352,8 @@ def _rank(store: Any, stats: IndexStats, prepared: PreparedPatient, ids: list[st
         return []
     matched: dict[str, list[str]] = {}
     anchored: set[str] | None = set() if first_stage else None
-    rel = score_studies(stats, prepared.query, ids, matched=matched, anchored=anchored)
+    plain: dict[str, float] | None = {} if first_stage else None
+    rel = score_studies(stats, prepared.query, ids, matched=matched, anchored=anchored, plain=plain)
     if anchored is not None:
         ids = [n for n in ids if n in anchored]  # studies about none of the patient's main words are noise
         if not ids:
@@ -355,6 +363,10 @@ def _rank(store: Any, stats: IndexStats, prepared: PreparedPatient, ids: list[st
         ftop = max(first_stage.values(), default=0.0) or 1.0
         rel = {n: (1.0 - FIRST_STAGE_WEIGHT) * rel.get(n, 0.0) / top
                + FIRST_STAGE_WEIGHT * first_stage.get(n, 0.0) / ftop for n in ids}
+        if plain:
+            ptop = max((plain.get(n, 0.0) for n in ids), default=0.0) or 1.0
+            rel = {n: (1.0 - PLAIN_BM25_WEIGHT) * r + PLAIN_BM25_WEIGHT * plain.get(n, 0.0) / ptop
+                   for n, r in rel.items()}
         top = max(rel.values(), default=0.0) or 1.0
     order = sorted(ids, key=lambda n: (-rel.get(n, 0.0), n))
     hits = [MatchHit(n, relevance=rel.get(n, 0.0), score=rel.get(n, 0.0) / top, matched=matched.get(n, []))

@@ -140,20 +140,22 @@ class RankingReport:
 
 def system_tables(systems: dict[str, Any], splits: dict[str, dict[str, Any]], measures: Sequence[str],
                   labels: dict[str, str], width: int) -> list[str]:
-    """The report's tables: trialfinder and BM25 means per measure, for all topics and each split, with
-    the nDCG@10 ratio (shared by the pooled and the full-corpus reports)."""
+    """The report's tables: each system's means per measure (trialfinder first, then the baselines), for
+    all topics and each split, with the nDCG@10 ratio to each baseline (shared by the pooled and the
+    full-corpus reports)."""
     lines: list[str] = []
     header = f"{'':<22}" + "".join(f"{labels[m]:>{width}}" for m in measures)
     for title, by_name in [("all topics", systems)] + [(f"{s} topics", d) for s, d in splits.items()]:
         lines.append("")
         lines.append(f"{title} ({len(next(iter(by_name.values())).per_topic)})")
         lines.append(header)
-        for name in ("trialfinder", "bm25"):
-            sys_ = by_name[name]
+        for name, sys_ in by_name.items():
             lines.append(f"  {name:<20}" + "".join(f"{sys_.means.get(m, 0.0):>{width}.4f}" for m in measures))
-        base = by_name["bm25"].means.get("nDCG@10", 0.0)
-        if base:
-            lines.append(f"  nDCG@10 ratio trialfinder / BM25: {by_name['trialfinder'].means['nDCG@10'] / base:.3f}")
+        for name in by_name:
+            base = by_name[name].means.get("nDCG@10", 0.0)
+            if name != "trialfinder" and base:
+                label = "BM25" if name == "bm25" else name
+                lines.append(f"  nDCG@10 ratio trialfinder / {label}: {by_name['trialfinder'].means['nDCG@10'] / base:.3f}")
     return lines
 
 

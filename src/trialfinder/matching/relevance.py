@@ -93,6 +93,9 @@ class PatientQuery:
 
     terms: list[QueryTerm] = field(default_factory=list)
     bigrams: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: every affirmed note word the index knows (stopwords out) with its count in the note and its IDF:
+    #: the bag of words of plain BM25 (:func:`score_studies`'s ``plain``), which :mod:`.match` fuses in
+    note_bag: dict[str, tuple[int, float]] = field(default_factory=dict)
 
     @property
     def weights(self) -> dict[str, float]:
@@ -332,6 +335,8 @@ def build_query(stats: IndexStats, note: str | None, conditions: Sequence[str] =
                                "condition" if t in cond_terms and t not in tf else "note"))
     terms.sort(key=lambda q: (-q.weight, q.term))
     terms = terms[:max_terms]
+    bag = {t: (k, _idf(n, counts[t]["*"])) for t, k in tf.items()
+           if t not in _STOP_STEMS and (counts.get(t) or {}).get("*", 0) > 0}
     keep = {q.term for q in terms}
     bigrams: dict[tuple[str, str], float] = {}
     weights = {q.term: q.weight for q in terms}
@@ -339,7 +344,7 @@ def build_query(stats: IndexStats, note: str | None, conditions: Sequence[str] =
         for (a, pa), (b, pb) in zip(seq, seq[1:], strict=False):
             if pb == pa + 1 and a in keep and b in keep and a != b:
                 bigrams[(a, b)] = max(bigrams.get((a, b), 0.0), min(weights[a], weights[b]))
-    return PatientQuery(terms, bigrams)
+    return PatientQuery(terms, bigrams, bag)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -349,8 +354,13 @@ def build_query(stats: IndexStats, note: str | None, conditions: Sequence[str] =
 def score_studies(stats: IndexStats, query: PatientQuery, nct_ids: Sequence[str],
                   texts: dict[str, dict[str, str]] | None = None,
                   matched: dict[str, list[str]] | None = None,
-                  anchored: set[str] | None = None) -> dict[str, float]:
+                  anchored: set[str] | None = None,
+                  plain: dict[str, float] | None = None) -> dict[str, float]:
     """BM25F relevance of each study to the query (0 for a study that shares no query word).
+
+    When ``plain`` is given it receives, per study, plain Okapi BM25 of the note's bag of words
+    (:attr:`PatientQuery.note_bag`: every affirmed word, counted as often as the note says it, IDF
+    only) over the same fields run together, lengths relative to the scored studies' average.
 
     When ``matched`` is given it receives, per study, the query words found in its conditions,
     keywords or title, strongest first (to show why a study came up). When ``anchored`` is given it
@@ -371,6 +381,8 @@ def score_studies(stats: IndexStats, query: PatientQuery, nct_ids: Sequence[str]
     weights = query.weights
     words = {t.term: t.word for t in query.terms}
     anchors = query.anchors() if anchored is not None else set()
+    bag = query.note_bag if plain is not None else {}
+    plain_avg = max(1.0, sum(lengths) / max(1, len(ids)))
     for i, nct in enumerate(ids):
         acc: dict[str, float] = {}  # BM25F pseudo term frequency: a float, so not a Counter
         pair_hit: set[tuple[str, str]] = set()
@@ -394,6 +406,19 @@ def score_studies(stats: IndexStats, query: PatientQuery, nct_ids: Sequence[str]
         s = sum(weights[t] * v / (K1 + v) for t, v in acc.items())
         s += 0.5 * sum(query.bigrams[p] for p in pair_hit)
         scores[nct] = s
+        if plain is not None:
+            plain[nct] = _plain_bm25(bag, toks[i * len(fields):(i + 1) * len(fields)], plain_avg)
         if matched is not None:
             matched[nct] = [words[t] for t in sorted(topical, key=lambda t: -weights[t])]
     return scores
+
+
+def _plain_bm25(bag: dict[str, tuple[int, float]], seqs: Sequence[Sequence[tuple[str, int]]], avg: float) -> float:
+    """Okapi BM25 (k1 = 1.2, b = 0.75) of a bag of words ``{term: (count in the query, IDF)}`` over the
+    fields ``seqs`` taken as one text whose length is compared with ``avg``."""
+    length = sum(len(seq) for seq in seqs)
+    if not bag or not length:
+        return 0.0
+    tf = Counter(t for seq in seqs for t, _ in seq if t in bag)
+    norm = K1 * (1.0 - B + B * length / avg)
+    return sum(bag[t][0] * bag[t][1] * k * (K1 + 1.0) / (k + norm) for t, k in tf.items())
