@@ -83,6 +83,27 @@ def test_conditions_alone_make_a_query(store) -> None:
     assert "asthma" in words and "lupus" not in words
 
 
+def test_note_bag_counts_affirmed_words_without_stopwords(store) -> None:
+    """Plain BM25's bag of words: repeated words counted, stop words and negated clauses out."""
+    q = build_query(IndexStats(store), "Asthma since childhood; asthma worsened. The patient denies diabetes.")
+    assert q.note_bag["asthma"][0] == 2 and q.note_bag["asthma"][1] > 0
+    assert "the" not in q.note_bag and "diabet" not in q.note_bag
+
+
+def test_plain_bm25_prefers_the_study_repeating_the_note(store) -> None:
+    from trialfinder.matching.relevance import score_studies
+
+    stats = IndexStats(store)
+    q = build_query(stats, "Severe asthma with wheezing and cough; asthma attacks at night.")
+    texts = {"NCT00000001": {"title": "Asthma in adults", "summary": "Asthma, wheezing and night cough."},
+             "NCT00000002": {"title": "Knee surgery", "summary": "Recovery after knee surgery with cough."}}
+    fields = ("conditions", "keywords", "cond_mesh", "title", "summary", "eligibility")
+    texts = {k: {f: v.get(f, "") for f in fields} for k, v in texts.items()}
+    plain: dict[str, float] = {}
+    score_studies(stats, q, list(texts), texts=texts, plain=plain)
+    assert plain["NCT00000001"] > plain["NCT00000002"] > 0
+
+
 # ------------------------------------------------------------------------------------------- match
 
 

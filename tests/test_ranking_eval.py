@@ -154,6 +154,8 @@ def test_full_corpus_mode(sample_db_master: Path, tmp_path: Path, capsys: pytest
         assert 0 < len(docs) <= 100 and len(report.bm25_run[tid]) <= 100
         assert [s for _d, s in docs] == sorted((s for _d, s in docs), reverse=True)
     assert set(report.systems["trialfinder"].means) == {"nDCG@10", "P@10", "P(rel=2)@10", "R@100"}
+    assert set(report.systems) == {"trialfinder", "bm25", "bm25-qtf"}
+    assert "nDCG@10 ratio trialfinder / bm25-qtf" in report.format()
     queries = tmp_path / "q.jsonl"
     queries.write_text("".join(line + "\n" for line in QUERIES.read_text().splitlines()[:3]))
     run = tmp_path / "run.trec"
@@ -161,6 +163,7 @@ def test_full_corpus_mode(sample_db_master: Path, tmp_path: Path, capsys: pytest
                  "--db", str(sample_db_master), "--run", str(run), "--json"]) == 0
     data = __import__("json").loads(capsys.readouterr().out)
     assert data["mode"] == "full-corpus" and data["records"] == "full"
+    assert set(data["ndcgRatioByBaseline"]) == {"bm25", "bm25-qtf"}
     lines = run.read_text().splitlines()
     assert lines and all(len(x.split()) == 6 for x in lines)
     assert main(["eval", "ranking", "--summary-only", "--queries", str(queries), "--qrels", str(QRELS),
