@@ -184,33 +184,20 @@ def cmd_eval_criteria(args: argparse.Namespace) -> int:
                        "(trialfinder.matching.criteria_eval.evaluate_annotations is missing)", 1)
     if not Path(args.annotations).is_file():
         raise CLIError(f"no annotations file at {args.annotations}", 1)
-    if getattr(args, "split", None) == "halves":
-        from trialfinder.matching.criteria_eval import AnnotationError, split_halves
+    if getattr(args, "split", None) == "halves" or args.cv is not None:
+        from trialfinder.matching.criteria_eval import AnnotationError, cross_validate, split_halves
 
-        try:
-            halves = split_halves(args.annotations)
+        try:  # a fixed half-split by patient, or k folds: both report the whole set beside the held-out part
+            report = (split_halves(args.annotations) if getattr(args, "split", None) == "halves"
+                      else cross_validate(args.annotations, args.cv))
         except AnnotationError as exc:
             raise CLIError(str(exc)) from None
         if args.json:
-            sys.stdout.buffer.write(orjson.dumps(halves.to_dict(), option=orjson.OPT_INDENT_2, default=str) + b"\n")
+            sys.stdout.buffer.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2, default=str) + b"\n")
         else:
-            print(halves.whole.format())
+            print(report.whole.format())
             print()
-            print(halves.format())
-        return 0
-    if args.cv is not None:
-        from trialfinder.matching.criteria_eval import AnnotationError, cross_validate
-
-        try:
-            cv = cross_validate(args.annotations, args.cv)
-        except AnnotationError as exc:
-            raise CLIError(str(exc)) from None
-        if args.json:
-            sys.stdout.buffer.write(orjson.dumps(cv.to_dict(), option=orjson.OPT_INDENT_2, default=str) + b"\n")
-        else:
-            print(cv.whole.format())
-            print()
-            print(cv.format())
+            print(report.format())
         return 0
     result = _call_criteria_eval(fn, args.annotations, args.predictions)
     if args.json or not hasattr(result, "format"):
