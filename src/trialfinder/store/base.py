@@ -320,3 +320,20 @@ class Store(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def upsert_verdict(version: Any, digest: str, size: int | None,
+                   old: tuple[int, Any, str, int | None] | None) -> str:
+    """What an upsert does with an incoming version against the stored one (``(sid, version, hash,
+    size)``, or None): ``"add"``, ``"replace"``, ``"unchanged"`` or ``"older"``. One rule for every
+    backend: the newer last-update date wins; the same content is a no-op; equal dates (or none on either
+    side, as in API pages fetched with ``fields``) but other content keep the fuller record, so the
+    outcome does not depend on the order of the inputs and re-ingesting the same files changes nothing."""
+    if old is None:
+        return "add"
+    _sid, old_version, old_hash, old_size = old
+    if old_hash == digest:
+        return "unchanged"
+    if version > old_version or (version == old_version and (size or 0, digest) > (old_size or 0, old_hash)):
+        return "replace"
+    return "unchanged" if version == old_version else "older"

@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from trialfinder.store.base import UpsertCounts
+from trialfinder.store.base import UpsertCounts, upsert_verdict
 from trialfinder.store.postgres.history import archive_version
 from trialfinder.store.postgres.schema import CHILD_COLUMNS, CHILD_TABLES, LOCATION_COLUMNS
 
@@ -75,28 +75,24 @@ class BatchWriter:
         for position, (values, kids, locs, record) in enumerate(batch):
             nct, version, digest = values[0], values[1], values[2]
             old = existing.get(nct)
-            if old is None:
+            verdict = upsert_verdict(version, digest, values[-1], old)
+            if verdict == "add":
                 sid = next_sid
                 next_sid += 1
                 counts.added += 1
+            elif verdict == "replace" and old is not None:
+                sid = old[0]
+                if sid in self.queued:
+                    self.flush()
+                archive_version(self.conn, sid, now)  # history: same transaction, before the delete
+                self.deletes.add(sid)
+                counts.updated += 1
             else:
-                sid, old_version, old_hash, old_size = old
-                if old_hash == digest:
-                    counts.unchanged += 1
-                    continue
-                size = values[-1] or 0
-                if version > old_version or (version == old_version and (size, digest) > (old_size or 0, old_hash)):
-                    if sid in self.queued:
-                        self.flush()
-                    archive_version(self.conn, sid, now)  # history: same transaction, before the delete
-                    self.deletes.add(sid)
-                    counts.updated += 1
-                elif version == old_version:
-                    counts.unchanged += 1
-                    continue
-                else:
+                if verdict == "older":
                     counts.older += 1
-                    continue
+                else:
+                    counts.unchanged += 1
+                continue
             existing[nct] = (sid, version, digest, values[-1])
             self.queued.add(sid)
             counts.written.append(position)

@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from trialfinder.model.statuses import RECRUITING_SITE
-from trialfinder.store.base import RECORD_DEFLATE, PreparedStudy, Store, UpsertCounts, decode_record
+from trialfinder.store.base import (
+    RECORD_DEFLATE,
+    PreparedStudy,
+    Store,
+    UpsertCounts,
+    decode_record,
+    upsert_verdict,
+)
 from trialfinder.store.sqlite.history import HistoryMixin, archive_version
 
 SCHEMA_VERSION = 4
@@ -627,31 +634,24 @@ class _BatchWriter:
         for position, (values, kids, locs, record) in enumerate(batch):
             nct, version, digest = values[0], values[1], values[2]
             old = existing.get(nct)
-            if old is None:
+            verdict = upsert_verdict(version, digest, values[-1], old)
+            if verdict == "add":
                 sid = next_sid
                 next_sid += 1
                 counts.added += 1
+            elif verdict == "replace" and old is not None:
+                sid = old[0]
+                if sid in self.queued:
+                    self.flush()
+                archive_version(cur, sid, self.legacy_record, now)  # history: same transaction
+                self._delete(sid)
+                counts.updated += 1
             else:
-                sid, old_version, old_hash, old_size = old
-                if old_hash == digest:
-                    counts.unchanged += 1
-                    continue
-                size = values[-1] or 0
-                # Equal last-update dates (or none on either side, as in API pages fetched with
-                # ``fields``) but other content: the fuller record stays, so the outcome does not depend
-                # on the order of the inputs and re-ingesting the same files changes nothing.
-                if version > old_version or (version == old_version and (size, digest) > (old_size or 0, old_hash)):
-                    if sid in self.queued:
-                        self.flush()
-                    archive_version(cur, sid, self.legacy_record, now)  # history: same transaction
-                    self._delete(sid)
-                    counts.updated += 1
-                elif version == old_version:
-                    counts.unchanged += 1
-                    continue
-                else:
+                if verdict == "older":
                     counts.older += 1
-                    continue
+                else:
+                    counts.unchanged += 1
+                continue
             existing[nct] = (sid, version, digest, values[-1])
             self.queued.add(sid)
             counts.written.append(position)
