@@ -6,6 +6,7 @@ import dataclasses
 import math
 from pathlib import Path
 
+import orjson
 import pytest
 
 from trialfinder.cli import main
@@ -313,3 +314,19 @@ def test_radius_by_cells_equals_site_by_site(store, lat, lon, radius) -> None:
     page = run(store, **{"filter.geo": f"distance({lat},{lon},{radius})", "pageSize": "1000", "countTotal": "true"})
     assert page.total_count == len(expected)
     assert set(ids(page)) == expected
+
+
+@pytest.mark.parametrize("params", [
+    {"query.cond": "cancer", "countTotal": "true", "pageSize": "3"},  # token and total
+    {"query.cond": "cancer", "pageSize": "3"},  # token only
+    {"query.cond": "lupus nephritis", "pageSize": "50"},  # one page: no token, no total
+    {"query.cond": "no-such-condition-anywhere", "countTotal": "true"},  # no studies
+    {"query.cond": "cancer", "fields": "NCTId,BriefTitle", "pageSize": "2"},  # selected fields
+])
+def test_api_bytes_are_the_api_json_with_records_as_stored(store, params) -> None:
+    page = run(store, **params)
+    body = page.to_api_bytes()
+    assert orjson.loads(body) == page.to_api_json()
+    assert [s["protocolSection"]["identificationModule"]["nctId"] for s in orjson.loads(body)["studies"]] == ids(page)
+    if "fields" in params:
+        assert all(set(s["protocolSection"]) == {"identificationModule"} for s in orjson.loads(body)["studies"])

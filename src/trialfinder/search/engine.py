@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -60,11 +61,19 @@ class NearestSite:
 
 @dataclass
 class SearchHit:
+    """One result: the record (as JSON bytes, parsed on first use of :attr:`record`), score, match."""
+
     nct_id: str
-    record: dict
+    #: the record as JSON: the stored bytes, or the requested ``fields`` of it serialised
+    record_json: bytes
     score: float | None = None
     matched: list[str] = field(default_factory=list)
     nearest: NearestSite | None = None
+
+    @cached_property
+    def record(self) -> dict:
+        """The record (or its requested fields) as a dict; the JSON API never needs to parse it."""
+        return orjson.loads(self.record_json)
 
 
 @dataclass
@@ -84,10 +93,7 @@ class SearchPage:
     def to_api_json(self, *, include_extras: bool = False) -> dict[str, Any]:
         """The ClinicalTrials.gov API v2 response shape."""
         out: dict[str, Any] = {"studies": [h.record for h in self.hits]}
-        if self.next_page_token:
-            out["nextPageToken"] = self.next_page_token
-        if self.total_count is not None:
-            out["totalCount"] = self.total_count
+        out.update(self._api_tail())
         if include_extras:
             out["trialfinder"] = {
                 "indexBehind": self.index_behind,
@@ -96,6 +102,20 @@ class SearchPage:
                 "facets": {k: [[v, n] for v, n in vals] for k, vals in (self.facets or {}).items()},
                 "expansions": self.expansions,
             }
+        return out
+
+    def to_api_bytes(self) -> bytes:
+        """:meth:`to_api_json` serialised, with each record copied in as stored (not parsed and redone)."""
+        tail = orjson.dumps(self._api_tail())
+        return b"".join((b'{"studies":[', b",".join(h.record_json for h in self.hits), b"]",
+                         b"," + tail[1:] if len(tail) > 2 else b"}"))
+
+    def _api_tail(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.next_page_token:
+            out["nextPageToken"] = self.next_page_token
+        if self.total_count is not None:
+            out["totalCount"] = self.total_count
         return out
 
 
@@ -324,18 +344,22 @@ def search(store: Any, request: Any, *, explain: bool = True) -> SearchPage:
                                   "run the search again from the first page")
             snap = older
     raw = run_plan(store, plan, snapshot=snap)
-    records = store.get_many([h.nct_id for h in raw.hits])
+    records = store.get_many_json([h.nct_id for h in raw.hits])
     fields = _req(request, "fields")
     hits = []
     for h in raw.hits:
-        rec = records.get(h.nct_id, {})
+        hit = whole = SearchHit(h.nct_id, records.get(h.nct_id, b"{}"), h.score)
+        if fields:
+            hit = SearchHit(h.nct_id, orjson.dumps(select_fields(whole.record, fields)), h.score)
+        if explain:
+            hit.matched = explain_match(whole.record, plan.text)
         nearest = None
         if h.nearest:
             n = h.nearest
             nearest = NearestSite(n["facility"] or "", n["city"] or "", n["state"] or "", n["country"] or "",
                                   n["status"] or "", n["lat"], n["lon"], n["distance_km"], n["derived"])
-        hits.append(SearchHit(h.nct_id, select_fields(rec, fields) if fields else rec, h.score,
-                              explain_match(rec, plan.text) if explain else [], nearest))
+            hit.nearest = nearest
+        hits.append(hit)
     next_token = None
     if raw.has_more:
         next_token = make_page_token({"q": fp, "o": plan.offset + plan.limit, "v": snap.seq})

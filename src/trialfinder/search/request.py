@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import hashlib
-import json
 import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from trialfinder.search.agg_filters import AGG_FILTERS, AggOption, agg_entry, agg_options, parse_agg
 from trialfinder.search.errors import SearchError
@@ -435,21 +437,17 @@ class SearchRequest:
         markup_format, facets) are left out, so a page token can carry it and the search can refuse a
         token that belongs to a different search -- API v2 requires the same parameters on every page.
         """
-        skip = {"page_token", "page_size", "count_total", "fields", "format", "markup_format", "facets",
-                "_queries", "advanced"}
-        state = {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name not in skip}
-        blob = json.dumps(state, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(blob.encode()).hexdigest()[:24]
+        # orjson writes the GeoFilter/GeoDecay dataclasses as objects and tuples as lists
+        state = {name: getattr(self, name) for name in _fingerprinted()}
+        return hashlib.sha256(orjson.dumps(state, option=orjson.OPT_SORT_KEYS)).hexdigest()[:24]
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, GeoFilter | GeoDecay):
-        return [_jsonable(v) for v in dataclasses.astuple(value)]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
-    return value
+@functools.cache
+def _fingerprinted() -> tuple[str, ...]:
+    """The request fields that decide which studies match and in what order (see ``fingerprint``)."""
+    skip = {"page_token", "page_size", "count_total", "fields", "format", "markup_format", "facets",
+            "_queries", "advanced"}
+    return tuple(f.name for f in dataclasses.fields(SearchRequest) if f.name not in skip)
 
 
 # ---------------------------------------------------------------------------- API parameters

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from isal import isal_zlib
 
 from trialfinder.errors import TrialfinderError
 from trialfinder.model.study import NormalizedStudy
@@ -29,13 +30,20 @@ from trialfinder.model.study import NormalizedStudy
 RECORD_DEFLATE = b"\x01"
 
 
+def stored_json(blob: bytes | memoryview) -> bytes:
+    """A stored record as JSON bytes, whichever way it was stored (plain JSON or DEFLATE-compressed).
+
+    Why bytes and not always a dict: an API page copies its records into the response as they are
+    stored, and parsing ten records only to serialise them again was a fifth of a search's time.
+    """
+    if bytes(blob[:1]) == RECORD_DEFLATE:
+        return isal_zlib.decompress(memoryview(blob)[1:], -15)  # zlib's format, inflated twice as fast
+    return bytes(blob)
+
+
 def decode_record(blob: bytes | memoryview) -> dict:
     """A stored record as a dict, whichever way it was stored (plain JSON or DEFLATE-compressed)."""
-    import zlib
-
-    if bytes(blob[:1]) == RECORD_DEFLATE:
-        return orjson.loads(zlib.decompress(memoryview(blob)[1:], -15))
-    return orjson.loads(blob)
+    return orjson.loads(stored_json(blob))
 
 
 class StoreError(TrialfinderError):
@@ -129,9 +137,13 @@ class Store(abc.ABC):
     def get(self, nct_id: str) -> dict | None:
         """The record as ingested, or None."""
 
-    @abc.abstractmethod
     def get_many(self, nct_ids: list[str]) -> dict[str, dict]:
         """Records by NCT id in one round trip (missing ones are absent from the result)."""
+        return {nct: orjson.loads(raw) for nct, raw in self.get_many_json(nct_ids).items()}
+
+    @abc.abstractmethod
+    def get_many_json(self, nct_ids: list[str]) -> dict[str, bytes]:
+        """Records by NCT id as their stored JSON bytes, in one round trip (for result pages)."""
 
     @abc.abstractmethod
     def existing_ids(self, nct_ids: Iterable[str]) -> set[str]:

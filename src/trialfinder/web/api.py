@@ -196,7 +196,7 @@ def list_studies(request: Request) -> Response:
             headers["x-total-count"] = str(page.total_count)
         body = exports.to_csv([h.record for h in page.hits], columns, header=not req.page_token)
         return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
-    return Response(_dump(page.to_api_json()), media_type=JSON, headers=behind)
+    return Response(page.to_api_bytes(), media_type=JSON, headers=behind)
 
 
 @router.get("/studies/metadata", summary="Data Model Fields", operation_id="studiesMetadata",

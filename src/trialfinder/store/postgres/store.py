@@ -37,6 +37,7 @@ from trialfinder.store.base import (
     StoreUnavailable,
     UpsertCounts,
     decode_record,
+    stored_json,
 )
 from trialfinder.store.postgres import schema
 from trialfinder.store.postgres.config import acquire_pool, index_dir, parse_url, release_pool
@@ -248,10 +249,10 @@ class PostgresStore(PgHistoryMixin, Store):
         row = self._one(f"SELECT r.record FROM {_REC_FROM} WHERE s.nct_id = %s", (nct_id,))
         return decode_record(row[0]) if row else None
 
-    def get_many(self, nct_ids: list[str]) -> dict[str, dict]:
+    def get_many_json(self, nct_ids: list[str]) -> dict[str, bytes]:
         if not nct_ids:
             return {}
-        return {nct: decode_record(blob) for nct, blob in self._rows(
+        return {nct: stored_json(blob) for nct, blob in self._rows(
             f"SELECT s.nct_id, r.record FROM {_REC_FROM} WHERE s.nct_id = ANY(%s)", (list(nct_ids),))}
 
     def existing_ids(self, nct_ids: Iterable[str]) -> set[str]:

@@ -33,6 +33,7 @@ from trialfinder.store.base import (
     Store,
     UpsertCounts,
     decode_record,
+    stored_json,
     upsert_verdict,
 )
 from trialfinder.store.sqlite.history import HistoryMixin, archive_version
@@ -526,12 +527,11 @@ class SQLiteStore(HistoryMixin, Store):
 
         self.conn.set_progress_handler(check, 1_000)
 
-    def get_many(self, nct_ids: list[str]) -> dict[str, dict]:
-        """Records by NCT id, in one query (for result pages)."""
+    def get_many_json(self, nct_ids: list[str]) -> dict[str, bytes]:
         if not nct_ids:
             return {}
         marks = ", ".join("?" * len(nct_ids))
-        return {nct: decode_record(blob) for nct, blob in self.conn.execute(
+        return {nct: stored_json(blob) for nct, blob in self.conn.execute(
             f"SELECT s.nct_id, {self._rec} FROM {self._rec_from} WHERE s.nct_id IN ({marks})", nct_ids)}
 
     def location_counts(self, country: str | None = None, state: str | None = None) -> list[tuple[str, int]]:
