@@ -211,3 +211,12 @@ def test_empty_and_meta() -> None:
     assert extract_constraints("Individuals who do not meet the inclusion criteria", "exclusion") == []
     d = extract_constraints("ECOG 0-1", "inclusion")[0].to_dict()
     assert d["kind"] == "lab" and d["analyte"] == "ecog"
+
+
+def test_consent_as_the_moment_of_an_age_is_not_a_consent_requirement() -> None:
+    anchored = extract_constraints("Age: age > 18 years old, ≤ 65 years old when obtaining informed consent",
+                                   "inclusion")
+    assert _kinds(anchored) == ["age"]
+    assert "consent" in _kinds(extract_constraints("Voluntarily sign informed consent", "inclusion"))
+    # without an age (or other requirement) to anchor, consent stays a requirement
+    assert "consent" in _kinds(extract_constraints("At the time of informed consent", "inclusion"))

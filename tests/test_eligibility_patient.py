@@ -140,3 +140,30 @@ def test_unit_conversion() -> None:
     assert convert_unit(150000, "/µL", "platelets") == pytest.approx(150)
     assert convert_unit(100.4, "°F", "temperature") == pytest.approx(38.0, abs=0.05)
     assert convert_unit(1, "furlongs", "hemoglobin") is None
+
+
+@pytest.mark.parametrize(("note", "expected"), [
+    ("34-year-old woman. Uses an IUD.", True),
+    ("She is on oral contraceptive pills.", True),
+    ("She takes birth control.", True),
+    ("She does not use contraception.", False),
+    ("She was counseled on contraception options.", None),
+    ("Her sister uses an IUD.", None),
+    ("She has hypertension.", None),
+])
+def test_contraception_in_use(note: str, expected: bool | None) -> None:
+    assert extract_patient(note).contraception is expected
+
+
+@pytest.mark.parametrize(("note", "stable", "days"), [
+    ("On a stable dose of mycophenolate mofetil 2 g/day for 6 months.", True, 6 * 30.44),
+    ("She takes mycophenolate at a stable dose.", True, None),
+    ("Stable on hydroxychloroquine for the past 12 weeks.", True, 84.0),
+    ("Mycophenolate dose unchanged for 3 months.", True, 3 * 30.44),
+    ("Started mycophenolate mofetil 2 weeks ago.", False, None),
+])
+def test_stable_dose_from_the_note(note: str, stable: bool, days: float | None) -> None:
+    meds = [m for m in extract_patient(note).medications if m.status == "current"]
+    assert meds, note
+    assert meds[0].stable is stable
+    assert (meds[0].stable_days is None) if days is None else meds[0].stable_days == pytest.approx(days)

@@ -161,3 +161,18 @@ def test_status_choices(store) -> None:
     done = match(store, "lupus", status=["COMPLETED"], limit=5)
     assert done.hits and all(h.status == "COMPLETED" for h in done.hits)
     assert match(store, "lupus", recruiting=False, limit=3).statuses == ()
+
+
+def test_facts_she_wrote_are_used(store) -> None:
+    """The stable mycophenolate dose, "no prior rituximab", the IUD and her age decide their criteria."""
+    result = match(store, NOTE, limit=20)
+    hit = next(h for h in result.hits if h.nct_id == "NCT05631717")
+    crit = hit.to_dict(all_criteria=True)["criteria"]
+
+    def label(words: str) -> str:
+        return next(c["label"] for c in crit if words in c["text"])
+
+    assert label("rituximab") == "met"  # the exclusion does not apply: no rituximab, MMF dose stable
+    assert label("effective contraception") == "met"
+    assert label("when obtaining informed consent") == "met"
+    assert "at a stable dose" in next(c["explanation"] for c in crit if "rituximab" in c["text"])

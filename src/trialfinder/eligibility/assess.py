@@ -203,6 +203,9 @@ def _reproductive(c: Constraint, p: Patient) -> AtomResult:
             return AtomResult(
                 c, "NA", 0.7, "explicit", "patient cannot become pregnant", p.evidence.get("age", [])
             )
+        if p.contraception:
+            return AtomResult(c, "T", 0.75, "explicit", "patient uses contraception", p.evidence.get("contraception", []))
+        # not using contraception now says nothing about agreeing to use it during a trial
         return _res(c, "U", 0.5, "unknown", "contraception use not stated")
     if c.kind == "childbearing":
         cb = _can_be_pregnant(p)
@@ -623,8 +626,16 @@ def _therapy_taken(c: Constraint, p: Patient, vocab: Vocab) -> AtomResult:
                 )
         if _about_dose_change(c):
             # "unstable doses of mycophenolate": taking the drug is not enough, its dose history decides
+            if m.stable_days is not None and c.stable_days is not None and m.stable_days < c.stable_days:
+                return _res(c, "T", 0.6, "explicit", f"{m.name} stable for {round(m.stable_days)} days only, the "
+                            f"criterion asks {round(c.stable_days)}", m.evidence)
             if m.stable_days is not None:
                 return _res(c, "F", 0.7, "explicit", f"{m.name} at a stable dose for {round(m.stable_days)} days",
+                            m.evidence)
+            if m.stable and c.stable_days is None:
+                return _res(c, "F", 0.65, "explicit", f"{m.name} at a stable dose", m.evidence)
+            if m.stable:
+                return _res(c, "U", 0.5, "time_unknown", f"{m.name} at a stable dose; for how long is not stated",
                             m.evidence)
             return _res(c, "U", 0.5, "qualifier_unknown", f"patient takes {m.name}; dose stability not stated",
                         m.evidence)

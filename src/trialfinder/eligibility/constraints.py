@@ -231,11 +231,22 @@ def _extract_reproductive(b: Builder) -> bool:
     return found
 
 
+#: Consent named as the moment something is measured ("age 18-65 when obtaining informed consent",
+#: "at the time of signing the consent form"): a time anchor, not a requirement of its own.
+_CONSENT_ANCHOR = re.compile(
+    r"\b(?:when|at\s+the\s+time\s+of|at\s+time\s+of|at|upon|on\s+the\s+day\s+of|on\s+the\s+date\s+of|as\s+of)\s+"
+    r"(?:the\s+)?(?:obtaining|signing|signature\s+of|giving|providing|the\s+date\s+of)?\s*(?:the\s+)?(?:written\s+)?$"
+)
+
+
 def _extract_consent(b: Builder) -> None:
     n = b.norm
     for rx, kind in ((CONSENT_RE, "consent"), (COMPLIANCE_RE, "compliance")):
         m = rx.search(n)
         if not m or not b.free(m.start(), m.end()):
+            continue
+        if kind == "consent" and b.out and _CONSENT_ANCHOR.search(n[max(0, m.start() - 60):m.start()]):
+            b.consumed.append((m.start(), m.end()))  # "age ... when obtaining informed consent": the age decides
             continue
         neg = negated_before(n, m.start()) or bool(
             re.search(r"\b(?:refus\w*|unable|unwilling|inability)\b", n[: m.start()])

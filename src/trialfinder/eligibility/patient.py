@@ -50,8 +50,11 @@ class Medication:
     classes: set[str]
     status: str = "current"
     days_ago: float | None = None
+    #: how long the dose has been stable, when the note says so ("stable dose ... for 6 months")
     stable_days: float | None = None
     evidence: list[Evidence] = field(default_factory=list)
+    #: the note says the dose is stable ("on a stable dose of ..."), with or without a duration
+    stable: bool = False
 
 
 @dataclass
@@ -78,6 +81,8 @@ class Patient:
     postpartum: bool = False
     menopausal: bool | None = None
     sexually_active: bool | None = None
+    #: uses contraception now ("uses an IUD", "on oral contraceptives"); False when the note denies it
+    contraception: bool | None = None
     consents: bool | None = None
     complies: bool | None = None
     healthy: bool = False
@@ -264,6 +269,15 @@ def _extract_reproductive(p: Patient, vocab: Vocab) -> None:
         elif re.search(r"\b(?:sexually active|sexual partners?)\b", n) and not re.search(r"\bno\b", n):
             p.sexually_active = True
             p.evidence.setdefault("sexual_activity", []).append(s.sid)
+        for m in _CONTRACEPTION.finditer(n):
+            a = assertion(n, m.start(), m.end(), vocab, age=p.age)
+            if a.family or a.hypothetical or _told_as_past(n[: m.start()]) or re.search(
+                    r"\b(?:counsel\w*|discuss\w*|advised|recommended|offered|options?|plans?|wants?)\b[^.;]{0,30}$",
+                    n[: m.start()]):
+                continue  # "counseled on contraception" is advice, not use
+            p.contraception = not a.negated
+            p.evidence.setdefault("contraception", []).append(s.sid)
+            break
 
 
 def _extract_status_cues(p: Patient, vocab: Vocab) -> None:
@@ -359,6 +373,46 @@ def _told_as_past(before: str) -> bool:
 _MED_PRESENT_VERB = re.compile(r"\b(?:takes|taking|uses|using|is|are|remains|continues)\b")
 
 
+#: Contraception in use, as notes say it: a method ("uses an IUD", "on oral contraceptive pills",
+#: "Nexplanon implant") or the word itself ("uses contraception", "on birth control").
+_CONTRACEPTION = re.compile(
+    r"\b(?:iud|intrauterine\s+(?:device|system|contracepti\w*)|(?:oral|hormonal|combined)\s+contracepti\w*|"
+    r"contracepti(?:ve|on)s?|birth\s+control(?:\s+pills?)?|contraceptive\s+(?:implant|injection|patch|ring)|"
+    r"depo-?\s?provera|nexplanon|mirena|condoms?)\b"
+)
+#: "stable dose(s) of", "stable on", "unchanged dose of" just before a drug; "at a stable dose",
+#: "(dose) stable", "unchanged" just after it.
+_STABLE_BEFORE = re.compile(
+    r"\b(?:stable|unchanged|constant)\s+(?:(?:daily\s+)?(?:dose|dosage|dosing|regimen)s?\s+of\s+|on\s+)(?:\w+\s+){0,2}$"
+)
+_STABLE_AFTER = re.compile(
+    r"^[^.;]{0,40}?\b(?:at\s+(?:a\s+)?(?:stable|unchanged|constant)\s+(?:dose|dosage)|(?:dose|dosage)\s+"
+    r"(?:has\s+been\s+|was\s+|is\s+)?(?:stable|unchanged)|stable\s+(?:dose|dosage))\b"
+)
+_STABLE_FOR = re.compile(
+    r"^[^.;]{0,60}?\b(?:for|over|during|since)\s+(?:the\s+)?(?:past\s+|last\s+|previous\s+)?"
+    r"(?P<n>\d+(?:\.\d+)?|one|two|three|four|five|six|eight|ten|twelve)\s*(?P<u>days?|weeks?|months?|years?)\b"
+)
+_SMALL_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "eight": 8, "ten": 10, "twelve": 12}
+
+
+def _stable_dose(norm: str, start: int, end: int) -> tuple[bool, float | None]:
+    """Whether the note says the drug at ``norm[start:end]`` is at a stable dose, and for how long (days).
+
+    Why from the note: "on a stable dose of mycophenolate for 6 months" is the fact an "unstable dose"
+    exclusion turns on, and a patient who wrote it should not be asked again or told it is unknown.
+    """
+    before, after = norm[max(0, start - 60):start], norm[end:]
+    if not (_STABLE_BEFORE.search(before) or _STABLE_AFTER.search(after)):
+        return False, None
+    m = _STABLE_FOR.search(after)
+    if not m:
+        return True, None
+    n = m.group("n")
+    value = float(_SMALL_NUMBERS.get(n, 0) or n)
+    return True, value * {"d": 1, "w": 7, "m": 30.44, "y": 365.25}[m.group("u")[0]]
+
+
 def _extract_medications(p: Patient, vocab: Vocab) -> None:
     names = vocab.drug_terms
     for s in p.sentences:
@@ -381,8 +435,9 @@ def _extract_medications(p: Patient, vocab: Vocab) -> None:
                 before,
             ) or _told_as_past(before):
                 status = "past" if status != "absent" else status
+            stable, stable_days = _stable_dose(s.norm, start, end) if status == "current" else (False, None)
             p.medications.append(
-                Medication(s.original(start, end), classes, status, a.days_ago, None, [s.sid])
+                Medication(s.original(start, end), classes, status, a.days_ago, stable_days, [s.sid], stable)
             )
             found = True
         if found or (_MED_CONTEXT.search(s.norm) and re.search(r"\bmedications?\b", s.norm)):
@@ -576,6 +631,7 @@ def _from_facts(p: Patient, facts: dict[str, Any], vocab: Vocab) -> None:
         ("consents", "consents"),
         ("complies", "complies"),
         ("sexually_active", "sexually_active"),
+        ("contraception", "contraception"),
     ):
         if isinstance(facts.get(key), bool):
             setattr(p, attr, facts[key])
