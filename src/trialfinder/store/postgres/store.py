@@ -149,7 +149,7 @@ class PostgresStore(PgHistoryMixin, Store):
             study_rows(p.study, p.record_json, p.content_hash, p.source, p.extra.get("synonyms") or ())
             for p in studies])
 
-    def upsert_rows(self, batch: Sequence[Any], *, ingested_at: Sequence[str] | None = None) -> UpsertCounts:
+    def upsert_rows(self, batch: Sequence[Any], *, ingested_at: Sequence[str | None] | None = None) -> UpsertCounts:
         """Store a batch of row-builder results atomically (rules as in :meth:`upsert_many`).
 
         ``ingested_at`` (one timestamp per batch position) keeps the original times when copying a database.
@@ -167,7 +167,7 @@ class PostgresStore(PgHistoryMixin, Store):
                 raise StoreError(f"PostgreSQL refused a batch: {exc}") from exc
             return self._write_batch(clean_text(batch), ingested_at)
 
-    def _write_batch(self, batch: Sequence[Any], ingested_at: Sequence[str] | None) -> UpsertCounts:
+    def _write_batch(self, batch: Sequence[Any], ingested_at: Sequence[str | None] | None) -> UpsertCounts:
         counts = UpsertCounts()
         with self._conn() as conn:
             tx = conn.transaction()

@@ -55,7 +55,7 @@ class BatchWriter:
     """Writes one batch inside the caller's transaction (which holds the write lock)."""
 
     def __init__(self, conn: Any, timings: dict[str, float], seq: int,
-                 ingested_at: Sequence[str] | None = None) -> None:
+                 ingested_at: Sequence[str | None] | None = None) -> None:
         self.conn = conn
         self.seq = seq
         self.timings = timings

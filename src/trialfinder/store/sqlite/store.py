@@ -291,9 +291,13 @@ class SQLiteStore(HistoryMixin, Store):
             study_rows(p.study, p.record_json, p.content_hash, p.source, p.extra.get("synonyms") or ())
             for p in studies])
 
-    def upsert_rows(self, batch: Sequence[StudyRows]) -> UpsertCounts:
+    def upsert_rows(self, batch: Sequence[StudyRows], *, ingested_at: Sequence[str | None] | None = None
+                    ) -> UpsertCounts:
         """Store a batch of :func:`study_rows` results atomically, with the same rules as :meth:`upsert_many`:
-        a newer version replaces the stored one, the same version is a no-op, an older one is ignored."""
+        a newer version replaces the stored one, the same version is a no-op, an older one is ignored.
+
+        ``ingested_at`` (one timestamp per batch position, None for "now") keeps the original times when
+        copying a database."""
         counts = UpsertCounts()
         if not batch:
             return counts
@@ -302,7 +306,7 @@ class SQLiteStore(HistoryMixin, Store):
         try:
             seq = int(cur.execute("SELECT coalesce((SELECT value FROM meta WHERE key = 'data_seq'), 0)")
                       .fetchone()[0]) + 1
-            _BatchWriter(cur, self._legacy_record, self.write_timings, seq).write(batch, counts)
+            _BatchWriter(cur, self._legacy_record, self.write_timings, seq, ingested_at).write(batch, counts)
             if counts.written:
                 cur.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('data_seq', ?)", (str(seq),))
                 counts.seq = seq
@@ -612,8 +616,10 @@ class _BatchWriter:
     same batch flushes the queue first, so the result is the same as writing the studies one by one.
     """
 
-    def __init__(self, cur: sqlite3.Cursor, legacy_record: bool, timings: dict[str, float], seq: int) -> None:
+    def __init__(self, cur: sqlite3.Cursor, legacy_record: bool, timings: dict[str, float], seq: int,
+                 ingested_at: Sequence[str | None] | None = None) -> None:
         self.cur = cur
+        self.ingested_at = ingested_at
         self.seq = seq
         self.legacy_record = legacy_record
         self.timings = timings
@@ -657,10 +663,11 @@ class _BatchWriter:
             counts.written.append(position)
             if old is None:
                 counts.new.add(position)
+            stamp = (self.ingested_at[position] if self.ingested_at is not None else None) or now
             if self.legacy_record:
-                studies.append((sid, *values, now, self.seq, record))
+                studies.append((sid, *values, stamp, self.seq, record))
             else:
-                studies.append((sid, *values, now, self.seq))
+                studies.append((sid, *values, stamp, self.seq))
                 records.append((sid, record))
             for rows, kid in zip(children, kids, strict=True):
                 if kid:
