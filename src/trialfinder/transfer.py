@@ -25,7 +25,7 @@ from typing import Any
 from trialfinder.model.study import RecordError, normalize
 from trialfinder.search.synonyms import extract_synonyms
 from trialfinder.store.base import RECORD_DEFLATE, Store, StoreError, UpsertCounts, decode_record
-from trialfinder.store.sqlite.store import study_rows
+from trialfinder.store.batch import study_rows
 
 #: Studies per destination transaction (as an ingest).
 BATCH_SIZE = 4000
