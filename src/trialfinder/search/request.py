@@ -545,7 +545,7 @@ def from_api_params(params: Mapping[str, str | list[str]]) -> SearchRequest:
             raise _fail("countTotal", f"expected true or false, got {texts['countTotal']!r}")
         kwargs["count_total"] = value == "true"
     if "pageSize" in texts:
-        if not texts["pageSize"].isdigit():
+        if not texts["pageSize"].isdecimal():  # what int() reads; isdigit() also passes "¹"
             raise _fail("pageSize", f"expected a whole number, got {texts['pageSize']!r}")
         kwargs["page_size"] = int(texts["pageSize"]) or DEFAULT_PAGE_SIZE
     clauses: list[Node] = []
