@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from live_server import free_port
 
 from trialfinder.ingest import ingest, sample_path
 from trialfinder.store import open_store
@@ -38,12 +38,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 # -- a throwaway PostgreSQL cluster ------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class PgCluster:
     """A PostgreSQL 15 cluster in a temporary directory, on loopback only, trust authentication.
 
@@ -55,7 +49,7 @@ class PgCluster:
         self.as_postgres = os.geteuid() == 0
         self.base = Path(tempfile.mkdtemp(prefix="trialfinder-pg-"))
         self.data = self.base / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.counter = 0
         if self.as_postgres:
             import pwd

@@ -13,7 +13,9 @@ Like the registry, a page that is exactly full carries a ``nextPageToken`` whose
 token is a cursor over the current data (records updated between pages may move), not a snapshot.
 
 A test changes the data across "days" with :meth:`StandinRegistry.next_day` and the record helpers, and
-injects faults with :meth:`StandinRegistry.inject`; every request is logged for assertions.
+injects faults with :meth:`StandinRegistry.inject`; every request is logged for assertions. The client
+side is here too (:func:`standin_client`, on a :class:`FakeTime` clock), so the client's and the sync's
+tests talk to the stand-in the same way.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from trialfinder.sources.ctgov_api import CtgovClient, RetryPolicy
 
 DATA = Path(__file__).parent / "data"
 
@@ -451,3 +455,29 @@ def running_standin(**kwargs: Any) -> Iterator[StandinAPI]:
     """A started stand-in over the seed records (a generator, for fixtures and ``contextlib``)."""
     with StandinAPI(StandinRegistry(seed_records(), **kwargs)) as api:
         yield api
+
+
+class FakeTime:
+    """A monotonic clock that moves only when slept on; records every sleep, so backoff and
+    ``Retry-After`` waits are asserted exactly and cost no real time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 6))
+        self.now += seconds
+
+
+def standin_client(api: StandinAPI, fake: FakeTime | None = None, **kwargs: Any) -> CtgovClient:
+    """A client of ``api`` on a fake clock (a new one unless given): no rate limit, no jitter, 4 attempts
+    per request and a 5 s timeout, unless ``kwargs`` say otherwise."""
+    fake = fake or FakeTime()
+    options: dict[str, Any] = {"rate": 0, "timeout": 5.0, "random": lambda: 0.0,
+                               "retry": RetryPolicy(max_attempts=4)}
+    options.update(kwargs)
+    return CtgovClient(api.base_url, clock=fake.clock, sleep=fake.sleep, **options)

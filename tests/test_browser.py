@@ -7,13 +7,11 @@ is kept as a test artefact (``artifacts/study-NCT05631717.png``).
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from live_server import live_server
 
 from trialfinder.web import Settings, create_app
 
@@ -36,31 +34,12 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(sample_db_master: Path) -> Iterator[str]:
     """A real uvicorn server on a free loopback port, serving the sample database."""
-    import uvicorn
-
-    port = _free_port()
     app = create_app(Settings(db=str(sample_db_master), auto_load_sample=False))
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with live_server(app, log_level="warning", lifespan="on") as (url, _port):
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,16 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from standin_api import StandinAPI, StandinRegistry, last_update, nct_of, new_study_records, seed_records
+from standin_api import (
+    FakeTime,
+    StandinAPI,
+    StandinRegistry,
+    last_update,
+    nct_of,
+    new_study_records,
+    seed_records,
+    standin_client,
+)
 
 from trialfinder.sources.ctgov_api import (
     BLOCKED_ADVICE,
@@ -33,27 +42,6 @@ from trialfinder.sources.ctgov_api import (
 pytest_plugins = ["conftest_standin"]  # the stand-in fixtures: standin, standin_registry
 
 SEED_IDS = sorted(nct_of(r) for r in seed_records())
-
-
-class FakeTime:
-    """A monotonic clock that only moves when slept on; records every sleep."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 6))
-        self.now += seconds
-
-
-def make_client(api: StandinAPI, fake: FakeTime, **kwargs) -> CtgovClient:
-    options = {"rate": 0, "timeout": 5.0, "random": lambda: 0.0, "retry": RetryPolicy(max_attempts=4)}
-    options.update(kwargs)
-    return CtgovClient(api.base_url, clock=fake.clock, sleep=fake.sleep, **options)
 
 
 def ids(pages) -> list[str]:
@@ -124,7 +112,7 @@ def test_sync_error_carries_a_user_facing_message():
 
 
 def test_version_reports_the_source_timestamp(standin: StandinAPI):
-    client = make_client(standin, FakeTime())
+    client = standin_client(standin)
     v = client.version()
     assert (v.api_version, v.data_timestamp) == ("2.0.5", "2024-06-28T09:00:06")
     standin.registry.next_day()
@@ -132,7 +120,7 @@ def test_version_reports_the_source_timestamp(standin: StandinAPI):
 
 
 def test_full_walk_pages_oldest_first_with_total_count(standin: StandinAPI):
-    client = make_client(standin, FakeTime())
+    client = standin_client(standin)
     pages = list(client.iter_updated(None, page_size=4))
     assert [len(p.studies) for p in pages] == [4, 4, 3]
     assert [p.number for p in pages] == [1, 2, 3]
@@ -151,7 +139,7 @@ def test_full_walk_pages_oldest_first_with_total_count(standin: StandinAPI):
 
 
 def test_paging_ends_on_an_empty_page_after_an_exactly_full_one(standin: StandinAPI):
-    client = make_client(standin, FakeTime())
+    client = standin_client(standin)
     pages = list(client.iter_updated(None, page_size=11))
     assert [len(p.studies) for p in pages] == [11, 0]
     assert pages[0].next_page_token is not None  # the registry's quirk, reproduced by the stand-in
@@ -161,7 +149,7 @@ def test_paging_ends_on_an_empty_page_after_an_exactly_full_one(standin: Standin
 
 def test_server_clamped_page_size_is_followed_by_tokens(standin: StandinAPI):
     standin.registry.max_page_size = 3
-    client = make_client(standin, FakeTime())
+    client = standin_client(standin)
     pages = list(client.iter_updated(None))
     assert [len(p.studies) for p in pages] == [3, 3, 3, 2]
     assert sorted(ids(pages)) == SEED_IDS
@@ -169,7 +157,7 @@ def test_server_clamped_page_size_is_followed_by_tokens(standin: StandinAPI):
 
 
 def test_resume_from_a_saved_token_fetches_the_rest_once(standin: StandinAPI):
-    first = make_client(standin, FakeTime())
+    first = standin_client(standin)
     committed = []
     saved = None
     for page in first.iter_updated(None, page_size=4):
@@ -178,14 +166,14 @@ def test_resume_from_a_saved_token_fetches_the_rest_once(standin: StandinAPI):
         if page.number == 2:
             break  # "killed" after committing page 2
     assert len(committed) == 8
-    second = make_client(standin, FakeTime())
+    second = standin_client(standin)
     rest = list(second.iter_updated(None, page_size=4, page_token=saved[1], start_page=saved[0] + 1))
     assert [p.number for p in rest] == [3]
     assert sorted(committed + ids(rest)) == SEED_IDS
 
 
 def test_a_rejected_saved_token_says_to_restart_from_the_watermark(standin: StandinAPI):
-    client = make_client(standin, FakeTime())
+    client = standin_client(standin)
     with pytest.raises(PageTokenRejected) as info:
         list(client.iter_updated(None, page_token="bm90LWEtdG9rZW4"))
     assert info.value.status == 400
@@ -203,7 +191,7 @@ def test_second_day_fetches_only_the_changes(standin: StandinAPI):
     reg.add_site("NCT06470256", "Lyon Sud Hospital", "Lyon", "France")
     new = [reg.add(r) for r in new_study_records()]
     reg.remove("NCT06470100")
-    client = make_client(standin, FakeTime())
+    client = standin_client(standin)
     pages = list(client.iter_updated(since))
     got = ids(pages)
     # NCT06470230 was last updated on 2024-06-27: inside the deliberate one-day overlap
@@ -221,7 +209,7 @@ def test_second_day_fetches_only_the_changes(standin: StandinAPI):
 
 def test_id_walk_for_reconcile(standin: StandinAPI):
     standin.registry.remove("NCT06470100")
-    client = make_client(standin, FakeTime())
+    client = standin_client(standin)
     pairs = list(client.iter_ids(page_size=4))
     assert [n for n, _ in pairs] == sorted(set(SEED_IDS) - {"NCT06470100"})
     assert dict(pairs)["NCT00777179"] == "2016-10-10"
@@ -231,14 +219,14 @@ def test_id_walk_for_reconcile(standin: StandinAPI):
 
 
 def test_single_study_and_missing_study(standin: StandinAPI):
-    client = make_client(standin, FakeTime())
+    client = standin_client(standin)
     rec = client.study("NCT06470230")
     assert nct_of(rec) == "NCT06470230"
     assert client.study("NCT99999999") is None
 
 
 def test_requests_name_trialfinder_and_the_contact(standin: StandinAPI):
-    client = make_client(standin, FakeTime(), contact="ops@example.org")
+    client = standin_client(standin, contact="ops@example.org")
     client.version()
     ua = standin.registry.requests("/version")[0].headers["User-Agent"]
     assert ua.startswith("trialfinder/") and ua.endswith("contact: ops@example.org")
@@ -246,7 +234,7 @@ def test_requests_name_trialfinder_and_the_contact(standin: StandinAPI):
 
 def test_rate_limit_applies_between_requests(standin: StandinAPI):
     fake = FakeTime()
-    client = make_client(standin, fake, rate=1.0)
+    client = standin_client(standin, fake, rate=1.0)
     list(client.iter_updated(None, page_size=4))
     assert fake.sleeps == [1.0, 1.0]  # three requests, spaced one second apart on the client's clock
 
@@ -258,7 +246,7 @@ def test_429_honours_retry_after_seconds(standin: StandinAPI):
     standin.registry.inject("status", path="/studies", status=429, headers={"Retry-After": "7"})
     fake = FakeTime()
     events: list[str] = []
-    client = make_client(standin, fake, on_event=events.append)
+    client = standin_client(standin, fake, on_event=events.append)
     pages = list(client.iter_updated(None, page_size=100))
     assert sorted(ids(pages)) == SEED_IDS
     assert fake.sleeps == [7.0]
@@ -270,7 +258,7 @@ def test_429_honours_retry_after_as_an_http_date(standin: StandinAPI):
     when = email.utils.formatdate(time.time() + 30, usegmt=True)
     standin.registry.inject("status", path="/version", status=429, headers={"Retry-After": when})
     fake = FakeTime()
-    client = make_client(standin, fake)
+    client = standin_client(standin, fake)
     client.version()
     assert len(fake.sleeps) == 1 and 28.0 <= fake.sleeps[0] <= 31.0  # read against the server's Date
 
@@ -278,7 +266,7 @@ def test_429_honours_retry_after_as_an_http_date(standin: StandinAPI):
 def test_a_retry_after_longer_than_the_limit_stops_the_run(standin: StandinAPI):
     standin.registry.inject("status", path="/version", status=429, headers={"Retry-After": "3600"})
     fake = FakeTime()
-    client = make_client(standin, fake, retry=RetryPolicy(max_retry_after=600))
+    client = standin_client(standin, fake, retry=RetryPolicy(max_retry_after=600))
     with pytest.raises(SourceUnavailable) as info:
         client.version()
     assert info.value.message == (
@@ -292,7 +280,7 @@ def test_a_retry_after_longer_than_the_limit_stops_the_run(standin: StandinAPI):
 def test_5xx_is_retried_with_exponential_backoff(standin: StandinAPI):
     standin.registry.inject("status", path="/studies", status=503, times=2)
     fake = FakeTime()
-    client = make_client(standin, fake, retry=RetryPolicy(max_attempts=4, base_delay=2.0))
+    client = standin_client(standin, fake, retry=RetryPolicy(max_attempts=4, base_delay=2.0))
     pages = list(client.iter_updated(None, page_size=100))
     assert sorted(ids(pages)) == SEED_IDS
     assert fake.sleeps == [1.0, 2.0]  # random() == 0: half of 2 s, then half of 4 s
@@ -302,7 +290,7 @@ def test_5xx_is_retried_with_exponential_backoff(standin: StandinAPI):
 def test_jitter_uses_the_injected_random(standin: StandinAPI):
     standin.registry.inject("status", path="/version", status=500, times=1)
     fake = FakeTime()
-    client = make_client(standin, fake, random=lambda: 0.5, retry=RetryPolicy(base_delay=4.0))
+    client = standin_client(standin, fake, random=lambda: 0.5, retry=RetryPolicy(base_delay=4.0))
     client.version()
     assert fake.sleeps == [3.0]  # 4/2 + 4/2 * 0.5
 
@@ -310,7 +298,7 @@ def test_jitter_uses_the_injected_random(standin: StandinAPI):
 def test_retries_run_out_with_a_clear_error(standin: StandinAPI):
     standin.registry.inject("status", path="/studies", status=502, times=10)
     fake = FakeTime()
-    client = make_client(standin, fake, retry=RetryPolicy(max_attempts=3))
+    client = standin_client(standin, fake, retry=RetryPolicy(max_attempts=3))
     with pytest.raises(SourceUnavailable) as info:
         list(client.iter_updated("2024-06-26"))
     err = info.value
@@ -332,7 +320,7 @@ def test_retries_run_out_with_a_clear_error(standin: StandinAPI):
 def test_dropped_and_truncated_answers_are_retried(standin: StandinAPI, kind: str, reason: str):
     standin.registry.inject(kind, path="/studies")
     events: list[str] = []
-    client = make_client(standin, FakeTime(), on_event=events.append)
+    client = standin_client(standin, on_event=events.append)
     pages = list(client.iter_updated(None, page_size=100))
     assert sorted(ids(pages)) == SEED_IDS
     assert events == [f"{reason}; retrying in 1.0 s (attempt 2 of 4)"]
@@ -343,7 +331,7 @@ def test_truncated_uncompressed_body_is_retried(standin: StandinAPI):
     standin.registry.gzip_responses = False
     standin.registry.inject("truncate", path="/studies")
     events: list[str] = []
-    client = make_client(standin, FakeTime(), on_event=events.append)
+    client = standin_client(standin, on_event=events.append)
     assert sorted(ids(client.iter_updated(None, page_size=100))) == SEED_IDS
     assert events == ["connection dropped (IncompleteRead); retrying in 1.0 s (attempt 2 of 4)"]
 
@@ -351,7 +339,7 @@ def test_truncated_uncompressed_body_is_retried(standin: StandinAPI):
 def test_a_slow_answer_times_out_and_is_retried(standin: StandinAPI):
     standin.registry.inject("slow", path="/version", delay=1.0)
     events: list[str] = []
-    client = make_client(standin, FakeTime(), timeout=0.25, on_event=events.append)
+    client = standin_client(standin, timeout=0.25, on_event=events.append)
     started = time.monotonic()
     assert client.version().data_timestamp == "2024-06-28T09:00:06"
     assert time.monotonic() - started < 1.0  # did not wait for the slow answer
@@ -372,7 +360,7 @@ def test_a_refused_connection_is_retried_then_reported(standin: StandinAPI):
 def test_403_stops_at_once_with_advice(standin: StandinAPI):
     standin.registry.inject("status", path="/studies", status=403, times=5)
     fake = FakeTime()
-    client = make_client(standin, fake)
+    client = standin_client(standin, fake)
     with pytest.raises(SourceBlocked) as info:
         list(client.iter_updated(None))
     assert info.value.status == 403
@@ -383,7 +371,7 @@ def test_403_stops_at_once_with_advice(standin: StandinAPI):
 
 
 def test_other_client_errors_are_not_retried(standin: StandinAPI):
-    client = make_client(standin, FakeTime())
+    client = standin_client(standin)
     with pytest.raises(SourceResponseError) as info:
         list(client.iter_pages({"query.cond": "lupus"}))
     assert not isinstance(info.value, PageTokenRejected)
@@ -398,7 +386,7 @@ def test_other_client_errors_are_not_retried(standin: StandinAPI):
 def test_a_repeated_token_stops_paging(standin: StandinAPI):
     rec = seed_records()[0]
     standin.registry.answer = lambda path, params: (200, {"studies": [rec], "nextPageToken": "same"})
-    client = make_client(standin, FakeTime())
+    client = standin_client(standin)
     with pytest.raises(SourceResponseError, match="returned the same nextPageToken again"):
         list(client.iter_pages({}))
     assert len(standin.registry.requests("/studies")) == 2
@@ -406,7 +394,7 @@ def test_a_repeated_token_stops_paging(standin: StandinAPI):
 
 def test_an_answer_that_is_not_a_page_is_an_error(standin_registry: StandinRegistry, standin: StandinAPI):
     standin_registry.answer = lambda path, params: (200, [1, 2, 3])
-    client = make_client(standin, FakeTime())
+    client = standin_client(standin)
     with pytest.raises(SourceResponseError) as info:
         list(client.iter_pages({}))
     assert info.value.message.endswith('did not answer with an API v2 studies page (a JSON object with a '
@@ -417,7 +405,7 @@ def test_an_answer_that_is_not_a_page_is_an_error(standin_registry: StandinRegis
 
 def test_an_empty_page_ends_paging_even_with_a_token(standin: StandinAPI):
     standin.registry.answer = lambda path, params: (200, {"studies": [], "nextPageToken": "more"})
-    client = make_client(standin, FakeTime())
+    client = standin_client(standin)
     pages = list(client.iter_pages({}))
     assert [(len(p.studies), p.next_page_token) for p in pages] == [(0, "more")]
     assert len(standin.registry.requests("/studies")) == 1

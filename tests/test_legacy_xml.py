@@ -391,6 +391,13 @@ def test_mapping(xml: str, path: str, expected: Any) -> None:
     assert node == expected
 
 
+def test_an_enrollment_that_is_no_number_is_left_out() -> None:
+    """"²" passes str.isdigit but not int(): the record converts, without an enrollment count."""
+    design = convert(_study('<enrollment type="Anticipated">\u00b2</enrollment>'))["protocolSection"].get(
+        "designModule", {})
+    assert "enrollmentInfo" not in design
+
+
 def test_ids_contacts_and_derived() -> None:
     rec = convert(_study(
         "<overall_contact><last_name>C One</last_name><phone>1</phone><phone_ext>2</phone_ext></overall_contact>"

@@ -245,20 +245,43 @@ def test_unreachable_server_is_store_unavailable_quickly() -> None:
 # ------------------------------------------------------------------------------------- copy and kill
 
 
+def _stamp_old_times(db: Path) -> None:
+    """Give every study its own ingest time and the run log a second, older run, all years in the past,
+    so a copy that stamped its own clock (or one time for all) could not match them by accident."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE studies SET ingested_at = "
+                     "strftime('%Y-%m-%dT%H:%M:%SZ', '2019-03-04 05:06:07', '+' || sid || ' minutes')")
+        conn.execute("UPDATE ingests SET started_at = '2019-03-04T05:00:00Z', finished_at = '2019-03-04T05:59:59Z'")
+        conn.execute("INSERT INTO ingests (source, started_at, finished_at, added, updated, unchanged, older, "
+                     "rejected) VALUES ('old.zip', '2018-01-02T03:04:05Z', '2018-01-02T03:09:00Z', 7, 1, 2, 0, 3)")
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_sync', '{\"finishedAt\": "
+                     "\"2019-05-06T07:08:09Z\"}')")
+    conn.close()
+
+
 def test_copy_sqlite_to_postgresql_and_back_is_lossless(sample_db: Path, pg_db: str, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     back = tmp_path / "back.sqlite"
+    _stamp_old_times(sample_db)
     assert main(["copy", str(sample_db), pg_db, "--json"]) == 0
     first = orjson.loads(capsys.readouterr().out)
     assert main(["copy", pg_db, str(back), "--json"]) == 0
     orjson.loads(capsys.readouterr().out)
     with open_store(sample_db) as a, open_store(pg_db) as b, open_store(back) as c:
         assert first["studies"] == a.count() == b.count() == c.count()
-        dumps = [[row[:4] for chunk in s.dump_studies() for row in chunk] for s in (a, b, c)]
-        assert dumps[0] == dumps[1] == dumps[2]  # NCT id, record bytes, content hash, source
-        assert [r[4] for ch in a.dump_studies() for r in ch] == [r[4] for ch in b.dump_studies() for r in ch]
-        assert a.ingest_runs() == b.ingest_runs() == c.ingest_runs()
-        assert a.meta("data_timestamp") == b.meta("data_timestamp") == c.meta("data_timestamp")
+        # NCT id, record bytes, content hash, source, ingest time, JSON size: exactly, in both directions
+        dumps = [[row for chunk in s.dump_studies() for row in chunk] for s in (a, b, c)]
+        assert dumps[0] == dumps[1] == dumps[2]
+        times = [row[4] for row in dumps[0]]
+        assert len(set(times)) == len(times) and all(t.startswith("2019-") for t in times)
+        runs = a.ingest_runs()
+        assert {r["started_at"][:4] for r in runs} == {"2018", "2019"}
+        assert runs == b.ingest_runs() == c.ingest_runs()
+        for key in ("data_timestamp", "last_sync"):
+            assert a.meta(key) == b.meta(key) == c.meta(key) is not None
         for s in (b, c):  # derived data rebuilt: the text index is current and searchable
             current = current_snapshot(s)
             assert not current.stale and current.snapshot.num_docs == a.count()
@@ -268,6 +291,17 @@ def test_copy_sqlite_to_postgresql_and_back_is_lossless(sample_db: Path, pg_db: 
         assert again.counts.added == again.counts.updated == 0
     assert main(["copy", str(sample_db), pg_db]) == 2  # never into a database that has studies
     assert "already holds" in capsys.readouterr().err
+
+
+def test_copy_sqlite_to_sqlite_keeps_every_timestamp(sample_db: Path, tmp_path: Path) -> None:
+    _stamp_old_times(sample_db)
+    dst_path = tmp_path / "copy.sqlite"
+    with open_store(sample_db) as src, open_store(dst_path) as dst:
+        trialfinder.copy_database(src, dst, rebuild_index=False)
+        assert [r for ch in dst.dump_studies() for r in ch] == [r for ch in src.dump_studies() for r in ch]
+        assert dst.ingest_runs() == src.ingest_runs()
+        assert {r["started_at"][:4] for r in dst.ingest_runs()} == {"2018", "2019"}
+        assert dst.meta("last_sync") == src.meta("last_sync") is not None
 
 
 def _orphans(url: str) -> int:
@@ -348,6 +382,7 @@ def test_history_alerts_and_absent_flags_on_both_backends_and_through_copy(pg_cl
     copied = str(tmp_path / "copied.sqlite")
     with open_store(pg_db) as src, open_store(copied) as dst:
         trialfinder.copy_database(src, dst)
-        assert [(v.last_update, v.content_hash) for v in dst.versions(nct)] == \
-            [(v.last_update, v.content_hash) for v in src.versions(nct)]
+        assert [(v.last_update, v.content_hash, v.stored_at) for v in dst.versions(nct)] == \
+            [(v.last_update, v.content_hash, v.stored_at) for v in src.versions(nct)]
+        assert dst.dump_versions() == src.dump_versions() != []  # stored and replaced times as they were
         assert dst.alerts() == src.alerts() and dst.absent() == src.absent()

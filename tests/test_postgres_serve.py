@@ -19,7 +19,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import PG_BIN, PgCluster, _free_port
+from conftest import PG_BIN, PgCluster
+from live_server import free_port
 
 
 def _get(url: str, timeout: float = 10.0) -> tuple[int, str, str, float]:
@@ -41,7 +42,7 @@ def own_cluster(pg_cluster: PgCluster) -> PgCluster:  # pg_cluster: the same ski
 
 def test_serve_follows_other_writers_and_survives_postgresql_restart(own_cluster: PgCluster, tmp_path: Path) -> None:
     db = own_cluster.url(own_cluster.create_db())
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "TRIALFINDER_INDEX_DIR": str(tmp_path / "node1-index"), "TRIALFINDER_WEB_FOLLOW_S": "1"}
     cli = [sys.executable, "-m", "trialfinder.cli"]
     # serve never loads the bundled sample into a PostgreSQL database (a shared server is a real mirror)

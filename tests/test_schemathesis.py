@@ -11,15 +11,13 @@ examples and the seed are fixed so the run is fast and repeatable.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from live_server import live_server
 
 from trialfinder.web import Settings, create_app
 from trialfinder.web.server import uvicorn_options
@@ -31,24 +29,9 @@ SEED = "20261203"
 
 @pytest.fixture(scope="module")
 def server(sample_db_master: Path) -> Iterator[str]:
-    import uvicorn
-
     settings = Settings(db=str(sample_db_master), auto_load_sample=False, warm_up=False)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error",
-                                        **uvicorn_options(settings)))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with live_server(create_app(settings), log_level="error", **uvicorn_options(settings)) as (url, _port):
+        yield url
 
 
 def test_description_covers_the_api() -> None:

@@ -173,6 +173,7 @@ def test_agg_filters_and_geo_decay() -> None:
         ({"pageSize": "1001"}, "pageSize", "must be between 1 and 1000, got 1001"),
         ({"pageSize": "-1"}, "pageSize", "expected a whole number"),
         ({"pageSize": "ten"}, "pageSize", "expected a whole number"),
+        ({"pageSize": "\u00b9"}, "pageSize", "expected a whole number"),  # a digit to isdigit(), not to int()
         ({"pageToken": "not a token"}, "pageToken", "invalid pageToken"),
         ({"fields": "NCTId,$bad"}, "fields", "invalid field name '$bad'"),
         ({"format": "xml"}, "format", "expected one of json, csv"),

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from live_server import live_server
 
 from trialfinder.ingest import ingest, sample_path
 from trialfinder.store import open_store
@@ -159,21 +160,9 @@ def test_responses_with_patient_input_are_no_store(guarded: TestClient) -> None:
 
 
 def test_oversized_request_heads_get_431_from_a_real_server(sample_db_master: Path) -> None:
-    import uvicorn
-
     settings = Settings(db=str(sample_db_master), auto_load_sample=False, warm_up=False)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error",
-                                           **uvicorn_options(settings)))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive()
-            time.sleep(0.02)
+    with live_server(create_app(settings), start_timeout=30, log_level="error",
+                     **uvicorn_options(settings)) as (_url, port):
 
         def exchange(request: bytes) -> bytes:
             """Send like a client that stops once the server has answered (as browsers and curl do)."""
@@ -199,6 +188,3 @@ def test_oversized_request_heads_get_431_from_a_real_server(sample_db_master: Pa
         assert exchange(long_line).startswith(b"HTTP/1.1 431 ")
         ok = exchange(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         assert ok.startswith(b"HTTP/1.1 200 ")
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

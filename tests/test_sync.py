@@ -16,41 +16,27 @@ from pathlib import Path
 
 import orjson
 import pytest
-from standin_api import StandinAPI, StandinRegistry, apply_day_of_changes, nct_of, seed_records
+from standin_api import (
+    FakeTime,
+    StandinAPI,
+    StandinRegistry,
+    apply_day_of_changes,
+    nct_of,
+    seed_records,
+    standin_client,
+)
 
-from trialfinder.sources.ctgov_api import CtgovClient, RetryPolicy
+from trialfinder.sources.ctgov_api import RetryPolicy
 from trialfinder.store import open_store
 from trialfinder.sync import SyncBusy, SyncLock, SyncStopped, freshness, sync
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class FakeTime:
-    """A monotonic clock that moves only when slept on; records every sleep."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 6))
-        self.now += seconds
-
-
 @pytest.fixture()
 def api():
     with StandinAPI(StandinRegistry(seed_records(), max_page_size=4)) as server:
         yield server
-
-
-def client_for(api: StandinAPI, fake: FakeTime | None = None, **kw) -> CtgovClient:
-    fake = fake or FakeTime()
-    options = {"rate": 0, "timeout": 5.0, "random": lambda: 0.0, "retry": RetryPolicy(max_attempts=4)}
-    options.update(kw)
-    return CtgovClient(api.base_url, clock=fake.clock, sleep=fake.sleep, **options)
 
 
 def stored(db: Path) -> dict[str, dict]:
@@ -68,7 +54,7 @@ def assert_equal_to_source(db: Path, registry: StandinRegistry, kept: tuple[str,
 
 def run_sync(db: Path, api: StandinAPI, fake: FakeTime | None = None, client_kw: dict | None = None, **kw):
     with open_store(db) as store:
-        return sync(store, client_for(api, fake, **(client_kw or {})), **kw)
+        return sync(store, standin_client(api, fake, **(client_kw or {})), **kw)
 
 
 def test_two_days_end_equal_to_source_and_the_second_fetches_only_changes(tmp_path: Path, api: StandinAPI):

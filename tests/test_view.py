@@ -329,6 +329,18 @@ def test_sparse_records_render(rec):
             assert all(sec.lines)
 
 
+def test_section_kind_is_in_the_json_form_and_never_a_constructor_argument(record):
+    """Templates and the JSON API dispatch on ``kind``: each section type has its own, every instance
+    carries it (``to_dict`` too), and no caller can pass a wrong one."""
+    view = study_view(record)
+    for sec, as_dict in zip(view.sections, view.to_dict()["sections"], strict=True):
+        assert as_dict["kind"] == sec.kind == type(sec).kind
+    kinds = {type(s): s.kind for s in view.sections}
+    assert len(kinds) > 3 and len(set(kinds.values())) == len(kinds) and "section" not in kinds.values()
+    with pytest.raises(TypeError):
+        LinesSection(key="k", heading="h", lines=(), kind="text")  # type: ignore[call-arg]
+
+
 def test_sparse_record_omits_missing_sections():
     view = study_view({"protocolSection": {"identificationModule": {"nctId": "NCT00000002"}}})
     assert [s.key for s in view.sections] == ["title", "identifiers", "source"]

@@ -141,8 +141,8 @@ def test_settings_round_trip_through_environment() -> None:
 
 
 def test_serve_rejects_bad_port() -> None:
-    from trialfinder.cli import CLIError
     from trialfinder.cli.serve_cmd import cmd_serve
+    from trialfinder.cli.subcommand import CLIError
 
     with pytest.raises(CLIError):
         cmd_serve(argparse.Namespace(port=0, workers=1, db=None, no_sample=False, host="127.0.0.1",

@@ -2,9 +2,11 @@
 
 What is copied as it is: every stored record (the same bytes, DEFLATE-encoded ones included, so
 ``show --json`` is byte-identical), its content hash (so a later ingest of the same files finds every
-study unchanged), its source and, where the destination keeps it, its ingest time; the log of ingest
-runs; the data timestamp. What is rebuilt on the way: every normalised fact (browsing columns, sites,
-synonyms) from the records by the current code, and the destination's text index.
+study unchanged), its source and its ingest time; the log of ingest runs (with their start and finish
+times); the record history (with its stored and replaced times); saved searches; absent-at-source flags;
+the data timestamp and last sync. Every timestamp is kept as the source has it, in both directions.
+What is rebuilt on the way: every normalised fact (browsing columns, sites, synonyms) from the records
+by the current code, and the destination's text index.
 
 Why rebuild instead of copying tables: the tables are derived from the records; deriving them again
 in the destination is both simpler and safer than mapping two backends' column types, and it makes a
@@ -13,7 +15,6 @@ copy also an upgrade of the derived data.
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 import time
@@ -24,7 +25,7 @@ from typing import Any
 from trialfinder.model.study import RecordError, normalize
 from trialfinder.search.synonyms import extract_synonyms
 from trialfinder.store.base import RECORD_DEFLATE, Store, StoreError, UpsertCounts, decode_record
-from trialfinder.store.sqlite.store import study_rows
+from trialfinder.store.batch import study_rows
 
 #: Studies per destination transaction (as an ingest).
 BATCH_SIZE = 4000
@@ -92,7 +93,6 @@ def copy_database(src: Store, dst: Store, *, workers: int | None = None,
     result = CopyResult()
     total = src.count()
     workers = workers if workers is not None else (os.cpu_count() or 1) if total >= 5000 else 1
-    keeps_times = "ingested_at" in inspect.signature(dst.upsert_rows).parameters  # type: ignore[attr-defined]
     bulk = getattr(dst, "bulk_load", None)
     if bulk is not None:
         bulk()
@@ -101,10 +101,7 @@ def copy_database(src: Store, dst: Store, *, workers: int | None = None,
         times: list[str | None] = []
 
         def flush() -> None:
-            if keeps_times:
-                counts = dst.upsert_rows(batch, ingested_at=times)  # type: ignore[attr-defined]
-            else:
-                counts = dst.upsert_rows(batch)  # type: ignore[attr-defined]
+            counts = dst.upsert_rows(batch, ingested_at=times)  # type: ignore[attr-defined]
             result.counts += counts
             result.studies += len(counts.written)
             batch.clear()

@@ -11,27 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-import orjson
-
 import trialfinder
+from trialfinder.cli.subcommand import CLIError, finish_parser, open_existing, write_json
 from trialfinder.store import resolve_db
-
-
-class CLIError(Exception):
-    """An error to show the user as one line, with an exit status."""
-
-    def __init__(self, message: str, status: int = 2) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _add_db(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", help="database: a SQLite file or a postgresql://user@host:port/dbname URL "
-                                "(default: $TRIALFINDER_DB or the per-user SQLite file, see 'trialfinder stats')")
-    p.add_argument("--index-dir", metavar="DIR",
-                   help="where this machine keeps the text index of a PostgreSQL database (default: "
-                        "$TRIALFINDER_INDEX_DIR or $XDG_CACHE_HOME/trialfinder/index/...; a SQLite database "
-                        "keeps it beside the file)")
 
 
 def _apply_index_dir(args: argparse.Namespace) -> None:
@@ -71,19 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-ratio", type=float, metavar="N",
                    help="reject archive members that inflate more than N times (zip bombs; default "
                         "$TRIALFINDER_MAX_RATIO or 100)")
-    _add_db(p)
-    p.set_defaults(func=cmd_ingest)
+    finish_parser(p, cmd_ingest)
 
     p = sub.add_parser("show", help="print one study")
     p.add_argument("nct_id", metavar="NCTID")
-    p.add_argument("--json", action="store_true", help="print the stored API v2 record")
-    _add_db(p)
-    p.set_defaults(func=cmd_show)
+    finish_parser(p, cmd_show, json="print the stored API v2 record")
 
-    p = sub.add_parser("stats", help="print counts of what is stored")
-    p.add_argument("--json", action="store_true")
-    _add_db(p)
-    p.set_defaults(func=cmd_stats)
+    finish_parser(sub.add_parser("stats", help="print counts of what is stored"), cmd_stats, json=True)
 
     for register in _extra_commands():
         register(sub)
@@ -130,25 +106,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_existing(db: str | None):
-    from pathlib import Path
-
-    target = resolve_db(db)
-    if "://" not in target and not Path(target).exists():
-        raise CLIError(f"no database at {target}: run 'trialfinder ingest --sample' (or give --db)", 1)
-    return trialfinder.open_store(target)
-
-
 def cmd_show(args: argparse.Namespace) -> int:
     from trialfinder.model.view import render_text, study_view
 
     nct = args.nct_id.strip().upper()
-    with _open_existing(args.db) as store:
+    with open_existing(args.db) as store:
         record = trialfinder.get_study(store, nct)
     if record is None:
         raise CLIError(f"study {nct} not found", 1)
     if args.json:
-        sys.stdout.buffer.write(orjson.dumps(record, option=orjson.OPT_INDENT_2) + b"\n")
+        write_json(record)
     else:
         sys.stdout.write(render_text(study_view(record)))
         sys.stdout.write("\n")
@@ -156,13 +123,13 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    with _open_existing(args.db) as store:
+    with open_existing(args.db) as store:
         stats = store.stats()
         from trialfinder.sync.freshness import freshness
 
         stats["freshness"] = freshness(store)
     if args.json:
-        sys.stdout.buffer.write(orjson.dumps(stats, option=orjson.OPT_INDENT_2) + b"\n")
+        write_json(stats)
         return 0
     print(f"database: {stats['database']}")
     print(f"studies: {stats['studies']:,}")

@@ -7,12 +7,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-import orjson
-
-from trialfinder.cli import _add_db, _open_existing
+from trialfinder.cli.subcommand import finish_parser, open_existing, write_json
 
 
 def register(sub: Any) -> None:
@@ -25,22 +22,16 @@ def register(sub: Any) -> None:
                    help='API v2 parameters as in a search URL, e.g. "query.cond=lupus&filter.overallStatus=RECRUITING"')
     a.add_argument("--webhook", metavar="URL", help="POST each report as JSON here after every sync")
     a.add_argument("--email", metavar="ADDRESS", help="e-mail each report here after every sync (TRIALFINDER_SMTP_*)")
-    _add_db(a)
-    a.set_defaults(func=cmd_add)
-    s = asub.add_parser("list", help="the saved searches")
-    s.add_argument("--json", action="store_true")
-    _add_db(s)
-    s.set_defaults(func=cmd_list)
+    finish_parser(a, cmd_add)
+    finish_parser(asub.add_parser("list", help="the saved searches"), cmd_list, json=True)
     r = asub.add_parser("remove", help="delete a saved search")
     r.add_argument("name", metavar="NAME")
-    _add_db(r)
-    r.set_defaults(func=cmd_remove)
+    finish_parser(r, cmd_remove)
     c = asub.add_parser("check", help="what is new, changed or gone since the previous check (then marked seen)")
     c.add_argument("name", nargs="?", metavar="NAME", help="one saved search (default: all)")
     c.add_argument("--json", action="store_true")
     c.add_argument("--peek", action="store_true", help="do not mark what is reported as seen")
-    _add_db(c)
-    c.set_defaults(func=cmd_check)
+    finish_parser(c, cmd_check)
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -58,10 +49,10 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from trialfinder.alerts import list_alerts
 
-    with _open_existing(args.db) as store:
+    with open_existing(args.db) as store:
         rows = list_alerts(store)
     if args.json:
-        sys.stdout.buffer.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2) + b"\n")
+        write_json(rows)
         return 0
     if not rows:
         print("no saved searches (add one with 'trialfinder alerts add NAME --query ...')")
@@ -75,7 +66,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     from trialfinder.alerts import remove_alert
 
-    with _open_existing(args.db) as store:
+    with open_existing(args.db) as store:
         remove_alert(store, args.name)
     print(f"removed saved search {args.name!r}")
     return 0
@@ -84,12 +75,12 @@ def cmd_remove(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from trialfinder.alerts import check_alert
 
-    with _open_existing(args.db) as store:
+    with open_existing(args.db) as store:
         names = [args.name] if args.name else [a["name"] for a in store.alerts()]
         reports = [check_alert(store, n, mark_seen=not args.peek) for n in names]
     if args.json:
         out: Any = reports[0] if args.name else reports
-        sys.stdout.buffer.write(orjson.dumps(out, option=orjson.OPT_INDENT_2) + b"\n")
+        write_json(out)
         return 0
     for rep in reports:
         n = len(rep["new"]) + len(rep["changed"]) + len(rep["gone"])

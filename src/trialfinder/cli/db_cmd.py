@@ -5,8 +5,9 @@ whenever a command opens the database for writing; ``upgrade`` is the explicit s
 (and for operators who prefer to migrate before deploying new web nodes).
 
 ``copy`` moves a whole database between backends in either direction (SQLite file <-> PostgreSQL URL):
-every record as it is stored, content hashes, sources, the ingest log; everything derived (normalised
-tables, the text index) is rebuilt in the destination, which must be empty.
+every record as it is stored, content hashes, sources, ingest times, the ingest log, the record history,
+saved searches (every timestamp as the source has it); everything derived (normalised tables, the text
+index) is rebuilt in the destination, which must be empty.
 """
 
 from __future__ import annotations
@@ -15,39 +16,29 @@ import argparse
 import sys
 from typing import Any
 
-import orjson
-
 import trialfinder
+from trialfinder.cli.subcommand import CLIError, check_workers, finish_parser, open_existing, write_json
 from trialfinder.progress import Progress
 
 
 def register(sub: Any) -> None:
     """Add the ``db`` and ``copy`` subcommands."""
-    from trialfinder.cli import _add_db
-
     p = sub.add_parser("db", help="the database schema: status, upgrade", description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     dsub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    s = dsub.add_parser("status", help="schema version and pending migrations")
-    s.add_argument("--json", action="store_true")
-    _add_db(s)
-    s.set_defaults(func=cmd_status)
-    u = dsub.add_parser("upgrade", help="apply pending schema migrations (creates the schema of a new database)")
-    u.add_argument("--json", action="store_true")
-    _add_db(u)
-    u.set_defaults(func=cmd_upgrade)
+    finish_parser(dsub.add_parser("status", help="schema version and pending migrations"), cmd_status, json=True)
+    finish_parser(dsub.add_parser("upgrade", help="apply pending schema migrations (creates the schema of a new "
+                                  "database)"), cmd_upgrade, json=True)
 
     c = sub.add_parser("copy", help="copy a whole database to another backend (SQLite <-> PostgreSQL)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("src", metavar="SRC", help="source: a SQLite file or a postgresql:// URL")
     c.add_argument("dst", metavar="DST", help="destination (empty or new): a SQLite file or a postgresql:// URL")
     c.add_argument("--workers", type=int, metavar="N", help="processes rebuilding derived data (default: CPUs)")
-    c.add_argument("--json", action="store_true")
-    c.set_defaults(func=cmd_copy)
+    finish_parser(c, cmd_copy, json=True, db=False)
 
 
 def _status(db: str | None) -> dict[str, Any]:
-    from trialfinder.cli import _open_existing
     from trialfinder.store import is_postgres_url, resolve_db
 
     target = resolve_db(db)
@@ -55,7 +46,7 @@ def _status(db: str | None) -> dict[str, Any]:
         from trialfinder.store.postgres import status
 
         return status(target)
-    with _open_existing(target) as store:
+    with open_existing(target) as store:
         version = store.meta("schema_version")
         return {"database": store.url, "schema_version": int(version or 0), "latest": int(version or 0),
                 "pending": []}
@@ -64,7 +55,7 @@ def _status(db: str | None) -> dict[str, Any]:
 def cmd_status(args: argparse.Namespace) -> int:
     st = _status(args.db)
     if args.json:
-        sys.stdout.buffer.write(orjson.dumps(st, option=orjson.OPT_INDENT_2) + b"\n")
+        write_json(st)
     else:
         print(f"database: {st['database']}\nschema version: {st['schema_version']} (latest {st['latest']})")
         for name in st["pending"]:
@@ -87,7 +78,7 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     out = {"database": target if not is_postgres_url(target) else _status(target)["database"],
            "before": before, "after": after, "applied": applied}
     if args.json:
-        sys.stdout.buffer.write(orjson.dumps(out, option=orjson.OPT_INDENT_2) + b"\n")
+        write_json(out)
     else:
         for name in applied:
             print(f"applied migration {name}")
@@ -98,14 +89,12 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
 def cmd_copy(args: argparse.Namespace) -> int:
     import os
 
-    from trialfinder.cli import CLIError, _open_existing
     from trialfinder.store import is_postgres_url
 
-    if args.workers is not None and args.workers < 1:
-        raise CLIError(f"--workers must be at least 1, got {args.workers}")
+    check_workers(args.workers)
     if os.path.abspath(args.src) == os.path.abspath(args.dst) if not is_postgres_url(args.src) else args.src == args.dst:
         raise CLIError("SRC and DST are the same database")
-    with _open_existing(args.src) as src, trialfinder.open_store(args.dst) as dst:
+    with open_existing(args.src) as src, trialfinder.open_store(args.dst) as dst:
         bar = Progress(sys.stderr, total=src.count(), label="copy")
         result = trialfinder.copy_database(src, dst, workers=args.workers,
                                            progress=lambda done, _total: bar.update(done))
@@ -117,7 +106,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
            "indexed": result.indexed,
            "skipped": len(result.skipped), "seconds": round(result.seconds, 2)}
     if args.json:
-        sys.stdout.buffer.write(orjson.dumps(out) + b"\n")
+        write_json(out, indent=False)
     else:
         print(f"copied {result.studies:,} studies and {result.ingest_runs} ingest runs, indexed {result.indexed:,}, "
               f"in {result.seconds:.1f}s" + (f"; {len(result.skipped)} skipped" if result.skipped else ""))

@@ -22,7 +22,7 @@ import orjson
 
 def register(sub: Any) -> None:
     """Add the ``match`` and ``eval`` subcommands to the main parser."""
-    from trialfinder.cli import _add_db
+    from trialfinder.cli.subcommand import add_db_options
 
     p = sub.add_parser("match", help="find studies that fit a patient (note or facts)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -40,7 +40,7 @@ def register(sub: Any) -> None:
     p.add_argument("--limit", type=int, default=10, metavar="N", help="number of studies (default 10)")
     p.add_argument("--all-criteria", action="store_true", help="with --json, every evaluated criterion")
     p.add_argument("--json", action="store_true", help="print JSON")
-    _add_db(p)
+    add_db_options(p)
     p.set_defaults(func=cmd_match)
 
     e = sub.add_parser("eval", help="evaluate eligibility verdicts or the patient ranking")
@@ -69,13 +69,13 @@ def register(sub: Any) -> None:
                    help="with --full-corpus: evaluate on a temporary copy of the database whose records keep "
                         "only their title and brief summary")
     r.add_argument("--json", action="store_true", help="print the figures as JSON")
-    _add_db(r)
+    add_db_options(r)
     r.set_defaults(func=cmd_eval_ranking)
 
 
 def read_patient(path: str) -> str | dict[str, Any]:
     """A patient from a file: JSON (an object of facts) when it parses as one, else the note text."""
-    from trialfinder.cli import CLIError
+    from trialfinder.cli.subcommand import CLIError
 
     if path == "-":
         data = sys.stdin.buffer.read()
@@ -104,7 +104,7 @@ def read_patient(path: str) -> str | dict[str, Any]:
 
 def cmd_match(args: argparse.Namespace) -> int:
     from trialfinder import MatchError, match
-    from trialfinder.cli import CLIError, _open_existing
+    from trialfinder.cli.subcommand import CLIError, open_existing
 
     if args.limit < 1 or args.limit > 1000:
         raise CLIError("--limit must be between 1 and 1000")
@@ -119,7 +119,7 @@ def cmd_match(args: argparse.Namespace) -> int:
     patient = read_patient(args.patient)
     if radius_km is not None and not args.near and not (isinstance(patient, dict) and patient.get("location")):
         raise CLIError("--radius needs --near PLACE (or a \"location\" in the patient file)")
-    with _open_existing(args.db) as store:
+    with open_existing(args.db) as store:
         try:
             result = match(store, patient, near=args.near, radius_km=radius_km, status=args.status,
                            limit=args.limit)
@@ -172,7 +172,7 @@ def print_match(result: Any, out: Any) -> None:
 
 
 def cmd_eval_criteria(args: argparse.Namespace) -> int:
-    from trialfinder.cli import CLIError
+    from trialfinder.cli.subcommand import CLIError
 
     try:
         module = importlib.import_module("trialfinder.matching.criteria_eval")
@@ -226,7 +226,7 @@ def _call_criteria_eval(fn: Any, annotations: str, predictions: str | None) -> A
 
 
 def cmd_eval_ranking(args: argparse.Namespace) -> int:
-    from trialfinder.cli import CLIError, _open_existing
+    from trialfinder.cli.subcommand import CLIError, open_existing
     from trialfinder.matching.ranking_eval import (
         EvalError,
         evaluate_ranking,
@@ -247,7 +247,7 @@ def cmd_eval_ranking(args: argparse.Namespace) -> int:
         raise CLIError("--summary-only goes with --full-corpus")
     if args.full_corpus:
         return _full_corpus(args, topics, qrels)
-    with _open_existing(args.db) as store:
+    with open_existing(args.db) as store:
         report = evaluate_ranking(store, topics, qrels, progress=sys.stderr if sys.stderr.isatty() else None)
     if report.topics == 0:
         raise CLIError("none of the judged studies is in the database: ingest them first", 1)
@@ -264,14 +264,14 @@ def cmd_eval_ranking(args: argparse.Namespace) -> int:
 def _full_corpus(args: argparse.Namespace, topics: dict[str, str], qrels: dict[str, dict[str, int]]) -> int:
     import tempfile
 
-    from trialfinder.cli import CLIError, _open_existing
+    from trialfinder.cli.subcommand import CLIError, open_existing
     from trialfinder.matching.fullcorpus_eval import evaluate_full_corpus, summary_only_copy
     from trialfinder.matching.ranking_eval import write_trec_run
     from trialfinder.store import open_store
 
     progress = sys.stderr if sys.stderr.isatty() else None
     with tempfile.TemporaryDirectory(prefix="tf-eval-") as tmp:
-        with _open_existing(args.db) as store:
+        with open_existing(args.db) as store:
             if args.summary_only:
                 path = Path(tmp) / "summary-only.sqlite"
                 sys.stderr.write("writing the summary-only copy of the database...\n")

@@ -40,7 +40,7 @@ API_OPTIONS = (
 
 
 def register(sub: Any) -> None:
-    from trialfinder.cli import _add_db
+    from trialfinder.cli.subcommand import add_db_options
 
     p = sub.add_parser("search", help="search studies", formatter_class=argparse.RawDescriptionHelpFormatter,
                        description=__doc__)
@@ -58,7 +58,7 @@ def register(sub: Any) -> None:
     out.add_argument("--json", action="store_true", help="API v2 response shape")
     out.add_argument("--csv", action="store_true", help="CSV with one row per study")
     p.add_argument("--facets", action="store_true", help="print facet counts")
-    _add_db(p)
+    add_db_options(p)
     p.set_defaults(func=cmd_search)
 
 
@@ -96,12 +96,12 @@ def build_request(args: argparse.Namespace) -> Any:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from trialfinder.cli import CLIError, _open_existing
+    from trialfinder.cli.subcommand import CLIError, open_existing
     from trialfinder.search import SearchError
 
     try:
         request = build_request(args)
-        with _open_existing(args.db) as store:
+        with open_existing(args.db) as store:
             page = trialfinder.search(store, request)
     except SearchError as exc:
         raise CLIError(str(exc)) from exc

@@ -21,7 +21,7 @@ from typing import Any
 
 def register(sub: Any) -> None:
     """Add the ``serve`` subcommand."""
-    from trialfinder.cli import _add_db
+    from trialfinder.cli.subcommand import add_db_options
 
     p = sub.add_parser("serve", help="run the web app and the ClinicalTrials.gov-compatible JSON API",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -38,7 +38,7 @@ def register(sub: Any) -> None:
                         "Default: $TRIALFINDER_ALLOWED_HOSTS, else the --base-url host plus, on loopback, "
                         "localhost, 127.0.0.1 and ::1")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
-    _add_db(p)
+    add_db_options(p)
     p.set_defaults(func=cmd_serve)
 
 
@@ -46,7 +46,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Prepare the database, then run uvicorn (blocks until interrupted)."""
     import uvicorn
 
-    from trialfinder.cli import CLIError
+    from trialfinder.cli.subcommand import CLIError
     from trialfinder.web.db import prepare_database
     from trialfinder.web.settings import Settings
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from trialfinder.cli import CLIError, _add_db, _open_existing
+from trialfinder.cli.subcommand import CLIError, finish_parser, open_existing, write_json
 
 
 def _interval(text: str) -> float:
@@ -42,15 +42,11 @@ def register(sub: Any) -> None:
                    help="also walk the source's id list and flag stored studies it no longer has")
     p.add_argument("--every", type=_interval, metavar="INTERVAL", help="run again every INTERVAL (e.g. 24h) until stopped")
     p.add_argument("--no-alerts", action="store_true", help="do not deliver saved-search alerts after the sync")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    _add_db(p)
-    p.set_defaults(func=cmd_sync)
+    finish_parser(p, cmd_sync, json="print the result as JSON")
 
     p = sub.add_parser("history", help="every stored version of a study, with field-level changes")
     p.add_argument("nct_id", metavar="NCTID")
-    p.add_argument("--json", action="store_true")
-    _add_db(p)
-    p.set_defaults(func=cmd_history)
+    finish_parser(p, cmd_history, json=True)
 
 
 def _once(args: argparse.Namespace) -> int:
@@ -89,7 +85,7 @@ def _once(args: argparse.Namespace) -> int:
 
             result.alerts = deliver_all(store, smtp=SmtpSettings.from_env())
     if args.json:
-        sys.stdout.buffer.write(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
+        write_json(result.to_dict())
     else:
         for r in result.ingest.rejections[:20]:
             print(f"rejected: {r}", file=sys.stderr)
@@ -125,13 +121,13 @@ def cmd_history(args: argparse.Namespace) -> int:
     from trialfinder.history import study_history
 
     nct = args.nct_id.strip().upper()
-    with _open_existing(args.db) as store:
+    with open_existing(args.db) as store:
         resolved = store.resolve_id(nct) or nct
         history = study_history(store, resolved)
     if history is None:
         raise CLIError(f"study {nct} not found", 1)
     if args.json:
-        sys.stdout.buffer.write(orjson.dumps(history, option=orjson.OPT_INDENT_2) + b"\n")
+        write_json(history)
         return 0
     versions = history["versions"]
     print(f"{history['nctId']}: {len(versions)} version{'s' if len(versions) != 1 else ''} stored")

@@ -117,28 +117,25 @@ _BULLET_RE = re.compile(
     re.VERBOSE,
 )
 
-_INCL_HEADER = re.compile(
-    r"""^(?:(?:key|main|major|general|principal|specific|primary|additional|other)\s+)?
+
+def _side_header(keywords: str) -> re.Pattern[str]:
+    """The header line of one side's criteria ("Key inclusion criteria for part A (all cohorts):"):
+    both sides share every word of it but their own ``keywords``."""
+    return re.compile(
+        r"""^(?:(?:key|main|major|general|principal|specific|primary|additional|other)\s+)?
         (?:(?:patient|subject|participant|study|trial)s?\s+)?
-        (?:inclusion|inclusionary|include|eligibility\s+\(inclusion\))
+        (?:""" + keywords + r""")
         (?:\s+(?:criteria|criterion|criterias|requirements|conditions))?
         (?:\s+for\s+[^:]{1,60})?
         (?:\s*\([^)]{0,60}\))?
         (?:\s+(?:include|includes|are|is))?
         \s*(?:[:.\-\u2013]|$)""",
-    re.I | re.X,
-)
-_EXCL_HEADER = re.compile(
-    r"""^(?:(?:key|main|major|general|principal|specific|primary|additional|other)\s+)?
-        (?:(?:patient|subject|participant|study|trial)s?\s+)?
-        (?:exclusion|exclusionary|exclude|non[- ]?inclusion)
-        (?:\s+(?:criteria|criterion|criterias|requirements|conditions))?
-        (?:\s+for\s+[^:]{1,60})?
-        (?:\s*\([^)]{0,60}\))?
-        (?:\s+(?:include|includes|are|is))?
-        \s*(?:[:.\-\u2013]|$)""",
-    re.I | re.X,
-)
+        re.I | re.X,
+    )
+
+
+_INCL_HEADER = _side_header(r"inclusion|inclusionary|include|eligibility\s+\(inclusion\)")
+_EXCL_HEADER = _side_header(r"exclusion|exclusionary|exclude|non[- ]?inclusion")
 _CRITERIA_FOR_HEADER = re.compile(r"^criteria\s+for\s+(inclusion|exclusion)\s*[:.]?", re.I)
 _GENERIC_HEADER = re.compile(
     r"^(?:inclusion\s*(?:/|and|&|or)\s*exclusion|eligibility)(?:\s+criteria)?\s*[:.]?\s*$", re.I

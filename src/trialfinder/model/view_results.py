@@ -15,7 +15,7 @@ Also here, because they come with results or point at them: references and links
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from trialfinder.model.labels import label
@@ -91,20 +91,18 @@ class MeasureBlock:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ResultTablesSection(Section):
+class ResultTablesSection(Section, kind="result_tables"):
     """Participant flow or baseline characteristics: intro facts, then tables (one per period)."""
 
     facts: tuple[Fact, ...] = ()
     tables: tuple[ResultTable, ...] = ()
-    kind: str = field(default="result_tables", init=False)
 
 
 @dataclass(frozen=True, kw_only=True)
-class OutcomeResultsSection(Section):
+class OutcomeResultsSection(Section, kind="outcome_results"):
     """Outcome measures with their groups, values, dispersion and analyses."""
 
     measures: tuple[MeasureBlock, ...]
-    kind: str = field(default="outcome_results", init=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,7 +115,7 @@ class EventGroupTable:
 
 
 @dataclass(frozen=True, kw_only=True)
-class AdverseEventsSection(Section):
+class AdverseEventsSection(Section, kind="adverse_events"):
     """Adverse events: summary table (deaths, serious, other), then serious and other events by organ system."""
 
     facts: tuple[Fact, ...]
@@ -127,7 +125,6 @@ class AdverseEventsSection(Section):
     other: tuple[EventGroupTable, ...]
     serious_count: int = 0
     other_count: int = 0
-    kind: str = field(default="adverse_events", init=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,30 +137,27 @@ class Link:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ReferencesSection(Section):
+class ReferencesSection(Section, kind="references"):
     """Publications (citation with its PubMed link) and other links."""
 
     references: tuple[Link, ...]
     links: tuple[Link, ...] = ()
-    kind: str = field(default="references", init=False)
 
 
 @dataclass(frozen=True, kw_only=True)
-class DocumentsSection(Section):
+class DocumentsSection(Section, kind="documents"):
     """Study documents and other links: protocol, statistical analysis plan, consent form."""
 
     documents: tuple[Link, ...]
-    kind: str = field(default="documents", init=False)
 
 
 @dataclass(frozen=True, kw_only=True)
-class ResultContactSection(Section):
+class ResultContactSection(Section, kind="result_contact"):
     """The results point of contact and the agreements between investigators and sponsor."""
 
     contact: Contact | None
     organization: str = ""
     facts: tuple[Fact, ...] = ()
-    kind: str = field(default="result_contact", init=False)
 
 
 # --- helpers -------------------------------------------------------------------------------------

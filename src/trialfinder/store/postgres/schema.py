@@ -119,9 +119,7 @@ CREATE INDEX IF NOT EXISTS synonyms_term_kind ON synonyms (term, kind, expansion
 
 LATEST = MIGRATIONS[-1].version
 
-#: Child tables keyed by ``sid``, in the order of the row builder's child tuples (as in SQLite).
-CHILD_TABLES = ("identifiers", "conditions", "interventions", "intervention_meshes", "arms", "sponsors",
-                "contacts", "synonyms")
+#: Columns of the child tables (:data:`trialfinder.store.batch.CHILD_TABLES`), ``sid`` first.
 CHILD_COLUMNS: dict[str, tuple[str, ...]] = {
     "identifiers": ("sid", "kind", "value"),
     "conditions": ("sid", "kind", "term"),

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from trialfinder.model.statuses import RECRUITING_SITE
 from trialfinder.store.base import (
+    INGEST_KEYS,
     RECORD_DEFLATE,
     BudgetExceeded,
     PreparedStudy,
@@ -37,13 +38,14 @@ from trialfinder.store.base import (
     StoreUnavailable,
     UpsertCounts,
     decode_record,
+    json_meta,
     stored_json,
 )
+from trialfinder.store.batch import study_rows, utc_now
 from trialfinder.store.postgres import schema
 from trialfinder.store.postgres.config import acquire_pool, index_dir, parse_url, release_pool
 from trialfinder.store.postgres.history import PgHistoryMixin
-from trialfinder.store.postgres.writer import BatchWriter, clean_text
-from trialfinder.store.sqlite.store import _json_meta, study_rows
+from trialfinder.store.postgres.writer import PgBatchWriter, clean_text
 
 T = TypeVar("T")
 
@@ -52,10 +54,6 @@ _FIELD_COLUMNS = frozenset({"overall_status", "study_type", "lead_class", "sex",
 #: SQLite's NOCASE folds ASCII letters only; so do these comparisons, so both backends group alike.
 _FOLD = "translate({}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')"
 _REC_FROM = "studies s JOIN study_records r ON r.sid = s.sid"
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 class PostgresStore(PgHistoryMixin, Store):
@@ -150,7 +148,7 @@ class PostgresStore(PgHistoryMixin, Store):
             study_rows(p.study, p.record_json, p.content_hash, p.source, p.extra.get("synonyms") or ())
             for p in studies])
 
-    def upsert_rows(self, batch: Sequence[Any], *, ingested_at: Sequence[str] | None = None) -> UpsertCounts:
+    def upsert_rows(self, batch: Sequence[Any], *, ingested_at: Sequence[str | None] | None = None) -> UpsertCounts:
         """Store a batch of row-builder results atomically (rules as in :meth:`upsert_many`).
 
         ``ingested_at`` (one timestamp per batch position) keeps the original times when copying a database.
@@ -168,7 +166,7 @@ class PostgresStore(PgHistoryMixin, Store):
                 raise StoreError(f"PostgreSQL refused a batch: {exc}") from exc
             return self._write_batch(clean_text(batch), ingested_at)
 
-    def _write_batch(self, batch: Sequence[Any], ingested_at: Sequence[str] | None) -> UpsertCounts:
+    def _write_batch(self, batch: Sequence[Any], ingested_at: Sequence[str | None] | None) -> UpsertCounts:
         counts = UpsertCounts()
         with self._conn() as conn:
             tx = conn.transaction()
@@ -177,7 +175,7 @@ class PostgresStore(PgHistoryMixin, Store):
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (schema.WRITE_LOCK,))
                 row = conn.execute("SELECT value FROM meta WHERE key = 'data_seq'").fetchone()
                 seq = (int(row[0]) if row else 0) + 1
-                BatchWriter(conn, self.write_timings, seq, ingested_at).write(batch, counts)
+                PgBatchWriter(conn, self.write_timings, seq, ingested_at).write(batch, counts)
                 if counts.written:
                     conn.execute("INSERT INTO meta (key, value) VALUES ('data_seq', %s) "
                                  "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(seq),))
@@ -204,7 +202,7 @@ class PostgresStore(PgHistoryMixin, Store):
     def begin_ingest(self, source: str) -> int:
         with self._conn() as c:
             ingest_id = int(c.execute("INSERT INTO ingests (source, started_at) VALUES (%s, %s) RETURNING id",
-                                      (source, _now())).fetchone()[0])
+                                      (source, utc_now())).fetchone()[0])
         self.bulk_load()  # an ingest into an empty database: the value indexes are built once at the end
         return ingest_id
 
@@ -213,12 +211,12 @@ class PostgresStore(PgHistoryMixin, Store):
         with self._conn() as c:
             c.execute("UPDATE ingests SET finished_at = %s, added = %s, updated = %s, unchanged = %s, older = %s, "
                       "rejected = %s WHERE id = %s",
-                      (_now(), counts.added, counts.updated, counts.unchanged, counts.older, counts.rejected,
+                      (utc_now(), counts.added, counts.updated, counts.unchanged, counts.older, counts.rejected,
                        ingest_id))
             # as SQLite: a file ingest's freshness is the newest registry update it holds, not the clock
             row = c.execute("SELECT max(last_update_posted) FROM studies").fetchone()
             newest = row[0] if row else None
-            stamp = f"{newest[:10]}T00:00:00" if newest and len(newest) >= 10 else _now()
+            stamp = f"{newest[:10]}T00:00:00" if newest and len(newest) >= 10 else utc_now()
             c.execute("INSERT INTO meta (key, value) VALUES ('data_timestamp', %s) "
                       "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (stamp,))
 
@@ -326,12 +324,9 @@ class PostgresStore(PgHistoryMixin, Store):
             with_loc = int(q("SELECT count(*) FROM studies WHERE n_locations > 0")[0][0])
             with_geo = int(q("SELECT count(*) FROM studies WHERE n_geo > 0")[0][0])
             derived = int(q("SELECT count(DISTINCT sid) FROM locations WHERE geo_derived = 1")[0][0])
-            last = q("SELECT source, started_at, finished_at, added, updated, unchanged, older, rejected FROM ingests "
-                     "WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1")
-            last_ingest = None
-            if last:
-                keys = ("source", "started_at", "finished_at", "added", "updated", "unchanged", "older", "rejected")
-                last_ingest = dict(zip(keys, last[0], strict=True))
+            last = q(f"SELECT {', '.join(INGEST_KEYS)} FROM ingests WHERE finished_at IS NOT NULL "
+                     "ORDER BY id DESC LIMIT 1")
+            last_ingest = dict(zip(INGEST_KEYS, last[0], strict=True)) if last else None
             return {
                 "studies": total,
                 "by_overall_status": {k or "(none)": int(v) for k, v in by_status.items()},
@@ -343,7 +338,7 @@ class PostgresStore(PgHistoryMixin, Store):
                 "last_ingest": last_ingest,
                 "database": self.url,
                 "data_timestamp": meta("data_timestamp"),
-                "last_sync": _json_meta(meta("last_sync")),
+                "last_sync": json_meta(meta("last_sync")),
                 "absent_at_source": int(q("SELECT count(*) FROM study_absent")[0][0]),
             }
 
@@ -451,15 +446,16 @@ class PostgresStore(PgHistoryMixin, Store):
             yield [(n, bytes(b), h, src, at, None if sz is None else int(sz)) for _s, n, b, h, src, at, sz in rows]
 
     def ingest_runs(self) -> list[dict[str, Any]]:
-        keys = ("source", "started_at", "finished_at", "added", "updated", "unchanged", "older", "rejected")
-        return [dict(zip(keys, r, strict=True)) for r in self._rows(
-            f"SELECT {', '.join(keys)} FROM ingests ORDER BY id")]
+        """The log of ingest runs, oldest first."""
+        return [dict(zip(INGEST_KEYS, r, strict=True)) for r in self._rows(
+            f"SELECT {', '.join(INGEST_KEYS)} FROM ingests ORDER BY id")]
 
     def add_ingest_runs(self, runs: Iterable[dict[str, Any]]) -> None:
-        keys = ("source", "started_at", "finished_at", "added", "updated", "unchanged", "older", "rejected")
+        """Append ingest runs to the log (a copied database keeps its history)."""
         with self._conn() as c, c.transaction(), c.cursor() as cur:
-            cur.executemany(f"INSERT INTO ingests ({', '.join(keys)}) VALUES ({', '.join(['%s'] * len(keys))})",
-                            [tuple(r.get(k) for k in keys) for r in runs])
+            cur.executemany(f"INSERT INTO ingests ({', '.join(INGEST_KEYS)}) "
+                            f"VALUES ({', '.join(['%s'] * len(INGEST_KEYS))})",
+                            [tuple(r.get(k) for k in INGEST_KEYS) for r in runs])
 
 
     def close(self) -> None:

@@ -9,11 +9,12 @@ the database as it was after the last committed batch; running the same ingest a
 because upserts of already stored versions are no-ops.
 
 Write path (built for registry scale, see the "Ingest" section of ``benchmarks/README.md``): worker
-processes turn each study into ready-to-insert row tuples with :func:`study_rows`, and the writer only
-assigns ids and runs one ``executemany`` per table and batch (:meth:`SQLiteStore.upsert_rows`). An ingest
-into an empty database is a *bulk load*: the secondary value indexes are built once at the end instead of
-row by row; that is a plain ``CREATE INDEX IF NOT EXISTS``, so a killed bulk load still leaves a
-consistent database and the next writable open re-creates any missing index.
+processes turn each study into ready-to-insert row tuples with :func:`~trialfinder.store.batch.study_rows`,
+and the writer only assigns ids and runs one ``executemany`` per table and batch
+(:meth:`SQLiteStore.upsert_rows`). An ingest into an empty database is a *bulk load*: the secondary value
+indexes are built once at the end instead of row by row; that is a plain ``CREATE INDEX IF NOT EXISTS``,
+so a killed bulk load still leaves a consistent database and the next writable open re-creates any
+missing index.
 """
 
 from __future__ import annotations
@@ -28,13 +29,22 @@ from typing import Any
 
 from trialfinder.model.statuses import RECRUITING_SITE
 from trialfinder.store.base import (
+    INGEST_KEYS,
     RECORD_DEFLATE,
     PreparedStudy,
     Store,
     UpsertCounts,
     decode_record,
+    json_meta,
     stored_json,
-    upsert_verdict,
+)
+from trialfinder.store.batch import (
+    CHILD_TABLES,
+    STUDY_VALUE_COLUMNS,
+    BatchWriter,
+    StudyRows,
+    study_rows,
+    utc_now,
 )
 from trialfinder.store.sqlite.history import HistoryMixin, archive_version
 
@@ -119,23 +129,11 @@ CREATE TABLE IF NOT EXISTS ingests (
 );
 """
 
-CHILD_TABLES = ("identifiers", "conditions", "interventions", "intervention_meshes", "arms", "sponsors",
-                "contacts", "synonyms")
-
 #: Indexes on values (not on ``sid``) that a bulk load builds once at the end: inserting into them row
 #: by row means random B-tree writes, while ``CREATE INDEX`` sorts once. The ``*_sid`` indexes stay,
 #: because rows arrive in ``sid`` order (appends) and updates during the load need them.
 DEFERRED_INDEXES = ("studies_status", "studies_first_posted", "studies_last_update", "studies_start",
                     "identifiers_value", "locations_place", "synonyms_term_kind")
-
-#: ``studies`` columns filled from :func:`study_rows`, in row order (``sid``, ``ingested_at`` and
-#: ``record`` are added by the writer).
-STUDY_VALUE_COLUMNS = (
-    "nct_id", "last_update", "content_hash", "source", "brief_title", "official_title", "acronym",
-    "org_study_id", "overall_status", "study_type", "phases", "allocation", "intervention_model", "masking",
-    "primary_purpose", "lead_sponsor", "lead_class", "sex", "healthy_volunteers", "min_age", "max_age",
-    "std_ages", "enrollment", "enrollment_type", "start_date", "first_posted", "last_update_posted",
-    "completion_date", "primary_completion_date", "has_results", "n_locations", "n_geo", "record_size")
 
 _STUDY_INSERT = (f"INSERT INTO studies (sid, {', '.join(STUDY_VALUE_COLUMNS)}, ingested_at, seq) "
                  f"VALUES ({', '.join('?' * (len(STUDY_VALUE_COLUMNS) + 3))})")
@@ -155,68 +153,6 @@ _CHILD_INSERTS = {
 }
 _LOCATION_INSERT = ("INSERT INTO locations (lid, sid, facility, city, state, zip, country, status, lat, lon, "
                     "geo_derived) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-
-#: One study ready for :meth:`SQLiteStore.upsert_rows`: (``studies`` values in
-#: :data:`STUDY_VALUE_COLUMNS` order, child rows per :data:`CHILD_TABLES` without ``sid``, locations
-#: ``(facility, city, state, zip, country, status, lat, lon, derived)``, record blob).
-StudyRows = tuple[tuple, tuple[list, ...], list, bytes]
-
-
-def _json_meta(value: str | None) -> Any:
-    import orjson
-
-    try:
-        return orjson.loads(value) if value else None
-    except orjson.JSONDecodeError:
-        return None
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def study_rows(s: Any, record: bytes, content_hash: str, source: str,
-               synonyms: Sequence[tuple[str, str, str]] = (), *, deflated: bool = False,
-               size: int | None = None) -> StudyRows:
-    """The rows of one normalised study, as plain tuples.
-
-    Why tuples built here: this runs in the ingest worker processes, so the single writer process only
-    binds ready values; tuples of strings and numbers are also the cheapest thing to pickle back.
-    ``record`` is the study's JSON, or with ``deflated`` a raw DEFLATE stream of it (stored as it is)
-    whose JSON is ``size`` bytes long (kept so ``/stats/size`` never has to inflate every record).
-    """
-    if not deflated:
-        size = len(record)
-    if deflated:
-        record = RECORD_DEFLATE + record
-    locs = s.locations
-    n_geo = 0
-    locations = []
-    for loc in locs:
-        if loc[6] is not None:
-            n_geo += 1
-        locations.append((*loc[:8], 1 if loc[8] else 0))
-    hv = s.healthy_volunteers
-    values = (
-        s.nct_id, s.last_update, content_hash, source, s.brief_title, s.official_title, s.acronym,
-        s.org_study_id, s.overall_status, s.study_type, " ".join(s.phases), s.allocation,
-        s.intervention_model, s.masking, s.primary_purpose, s.lead_sponsor, s.lead_class, s.sex,
-        None if hv is None else int(hv), s.min_age, s.max_age, " ".join(s.std_ages), s.enrollment,
-        s.enrollment_type, s.start_date, s.first_posted, s.last_update_posted, s.completion_date,
-        s.primary_completion_date, int(s.has_results), len(locs), n_geo, size,
-    )
-    children = (
-        s.identifiers,
-        s.conditions,
-        [(t, n, "\t".join(o)) for t, n, o in s.interventions],
-        s.intervention_meshes,
-        [(a, b, c, "\t".join(d)) for a, b, c, d in s.arms],
-        s.sponsors,
-        s.contacts,
-        list(synonyms),
-    )
-    return values, children, locations, record
-
 
 class SQLiteStore(HistoryMixin, Store):
     """A :class:`Store` in one SQLite file."""
@@ -292,9 +228,13 @@ class SQLiteStore(HistoryMixin, Store):
             study_rows(p.study, p.record_json, p.content_hash, p.source, p.extra.get("synonyms") or ())
             for p in studies])
 
-    def upsert_rows(self, batch: Sequence[StudyRows]) -> UpsertCounts:
+    def upsert_rows(self, batch: Sequence[StudyRows], *, ingested_at: Sequence[str | None] | None = None
+                    ) -> UpsertCounts:
         """Store a batch of :func:`study_rows` results atomically, with the same rules as :meth:`upsert_many`:
-        a newer version replaces the stored one, the same version is a no-op, an older one is ignored."""
+        a newer version replaces the stored one, the same version is a no-op, an older one is ignored.
+
+        ``ingested_at`` (one timestamp per batch position, None for "now") keeps the original times when
+        copying a database."""
         counts = UpsertCounts()
         if not batch:
             return counts
@@ -303,7 +243,7 @@ class SQLiteStore(HistoryMixin, Store):
         try:
             seq = int(cur.execute("SELECT coalesce((SELECT value FROM meta WHERE key = 'data_seq'), 0)")
                       .fetchone()[0]) + 1
-            _BatchWriter(cur, self._legacy_record, self.write_timings, seq).write(batch, counts)
+            _BatchWriter(cur, self._legacy_record, self.write_timings, seq, ingested_at).write(batch, counts)
             if counts.written:
                 cur.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('data_seq', ?)", (str(seq),))
                 counts.seq = seq
@@ -317,7 +257,7 @@ class SQLiteStore(HistoryMixin, Store):
         return counts
 
     def begin_ingest(self, source: str) -> int:
-        cur = self.conn.execute("INSERT INTO ingests (source, started_at) VALUES (?, ?)", (source, _now()))
+        cur = self.conn.execute("INSERT INTO ingests (source, started_at) VALUES (?, ?)", (source, utc_now()))
         if cur.lastrowid is None:  # sqlite3 sets it after every successful single-row INSERT
             raise RuntimeError("INSERT INTO ingests returned no rowid")
         ingest_id = int(cur.lastrowid)
@@ -334,12 +274,12 @@ class SQLiteStore(HistoryMixin, Store):
         self.conn.execute(
             "UPDATE ingests SET finished_at = ?, added = ?, updated = ?, unchanged = ?, older = ?, rejected = ? "
             "WHERE id = ?",
-            (_now(), counts.added, counts.updated, counts.unchanged, counts.older, counts.rejected, ingest_id),
+            (utc_now(), counts.added, counts.updated, counts.unchanged, counts.older, counts.rejected, ingest_id),
         )
         # Freshness of a file ingest: the newest registry update it holds (a sync then stores the source's
         # own dataTimestamp instead), never the local clock, so copies of the same data agree.
         newest = self.newest_update()
-        stamp = f"{newest[:10]}T00:00:00" if newest and len(newest) >= 10 else _now()
+        stamp = f"{newest[:10]}T00:00:00" if newest and len(newest) >= 10 else utc_now()
         self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('data_timestamp', ?)", (stamp,))
 
     def _begin_bulk(self) -> None:
@@ -426,13 +366,9 @@ class SQLiteStore(HistoryMixin, Store):
         with_geo = c.execute("SELECT count(*) FROM studies WHERE n_geo > 0").fetchone()[0]
         derived = c.execute(
             "SELECT count(DISTINCT sid) FROM locations WHERE geo_derived = 1").fetchone()[0]
-        last = c.execute(
-            "SELECT source, started_at, finished_at, added, updated, unchanged, older, rejected FROM ingests "
-            "WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1").fetchone()
-        last_ingest = None
-        if last:
-            keys = ("source", "started_at", "finished_at", "added", "updated", "unchanged", "older", "rejected")
-            last_ingest = dict(zip(keys, last, strict=True))
+        last = c.execute(f"SELECT {', '.join(INGEST_KEYS)} FROM ingests WHERE finished_at IS NOT NULL "
+                         "ORDER BY id DESC LIMIT 1").fetchone()
+        last_ingest = dict(zip(INGEST_KEYS, last, strict=True)) if last else None
         return {
             "studies": total,
             "by_overall_status": {k or "(none)": v for k, v in by_status.items()},
@@ -444,7 +380,7 @@ class SQLiteStore(HistoryMixin, Store):
             "last_ingest": last_ingest,
             "database": self.url,
             "data_timestamp": self.meta("data_timestamp"),
-            "last_sync": _json_meta(self.meta("last_sync")),
+            "last_sync": json_meta(self.meta("last_sync")),
             "absent_at_source": len(self.absent()),
         }
 
@@ -585,19 +521,17 @@ class SQLiteStore(HistoryMixin, Store):
             last = rows[-1][0]
             yield [(n, bytes(b), h, src, at, sz) for _s, n, b, h, src, at, sz in rows]
 
-    _INGEST_KEYS = ("source", "started_at", "finished_at", "added", "updated", "unchanged", "older", "rejected")
-
     def ingest_runs(self) -> list[dict[str, Any]]:
         """The log of ingest runs, oldest first."""
-        return [dict(zip(self._INGEST_KEYS, r, strict=True)) for r in self.conn.execute(
-            f"SELECT {', '.join(self._INGEST_KEYS)} FROM ingests ORDER BY id")]
+        return [dict(zip(INGEST_KEYS, r, strict=True)) for r in self.conn.execute(
+            f"SELECT {', '.join(INGEST_KEYS)} FROM ingests ORDER BY id")]
 
     def add_ingest_runs(self, runs: Iterable[dict[str, Any]]) -> None:
         """Append ingest runs to the log (a copied database keeps its history)."""
         with self.conn:
             self.conn.executemany(
-                f"INSERT INTO ingests ({', '.join(self._INGEST_KEYS)}) VALUES ({', '.join('?' * 8)})",
-                [tuple(r.get(k) for k in self._INGEST_KEYS) for r in runs])
+                f"INSERT INTO ingests ({', '.join(INGEST_KEYS)}) VALUES ({', '.join('?' * len(INGEST_KEYS))})",
+                [tuple(r.get(k) for k in INGEST_KEYS) for r in runs])
 
     def close(self) -> None:
         if self._bulk and not self.readonly:
@@ -605,70 +539,20 @@ class SQLiteStore(HistoryMixin, Store):
         self.conn.close()
 
 
-class _BatchWriter:
-    """Writes one batch inside the caller's transaction: ids assigned here, one ``executemany`` per table.
+class _BatchWriter(BatchWriter):
+    """The SQLite side of :class:`~trialfinder.store.batch.BatchWriter`: one ``executemany`` per table,
+    replaced rows deleted at once (in old files the record is the last column of ``studies``)."""
 
-    Rows are queued and inserted together at the end; a study that replaces one inserted earlier in the
-    same batch flushes the queue first, so the result is the same as writing the studies one by one.
-    """
-
-    def __init__(self, cur: sqlite3.Cursor, legacy_record: bool, timings: dict[str, float], seq: int) -> None:
-        self.cur = cur
-        self.seq = seq
+    def __init__(self, cur: sqlite3.Cursor, legacy_record: bool, timings: dict[str, float], seq: int,
+                 ingested_at: Sequence[str | None] | None = None) -> None:
+        super().__init__(cur, timings, seq, ingested_at)
         self.legacy_record = legacy_record
-        self.timings = timings
-        self.studies: list[tuple] = []
-        self.records: list[tuple[int, bytes]] = []
-        self.children: tuple[list[tuple], ...] = tuple([] for _ in CHILD_TABLES)
-        self.locations: list[tuple] = []
-        self.queued: set[int] = set()
 
-    def write(self, batch: Sequence[StudyRows], counts: UpsertCounts) -> None:
-        cur = self.cur
-        existing = self._existing([r[0][0] for r in batch])
-        next_sid = (cur.execute("SELECT max(sid) FROM studies").fetchone()[0] or 0) + 1
-        next_lid = (cur.execute("SELECT max(lid) FROM locations").fetchone()[0] or 0) + 1
-        now = _now()
-        studies, records, locations = self.studies, self.records, self.locations
-        children = self.children
-        for position, (values, kids, locs, record) in enumerate(batch):
-            nct, version, digest = values[0], values[1], values[2]
-            old = existing.get(nct)
-            verdict = upsert_verdict(version, digest, values[-1], old)
-            if verdict == "add":
-                sid = next_sid
-                next_sid += 1
-                counts.added += 1
-            elif verdict == "replace" and old is not None:
-                sid = old[0]
-                if sid in self.queued:
-                    self.flush()
-                archive_version(cur, sid, self.legacy_record, now)  # history: same transaction
-                self._delete(sid)
-                counts.updated += 1
-            else:
-                if verdict == "older":
-                    counts.older += 1
-                else:
-                    counts.unchanged += 1
-                continue
-            existing[nct] = (sid, version, digest, values[-1])
-            self.queued.add(sid)
-            counts.written.append(position)
-            if old is None:
-                counts.new.add(position)
-            if self.legacy_record:
-                studies.append((sid, *values, now, self.seq, record))
-            else:
-                studies.append((sid, *values, now, self.seq))
-                records.append((sid, record))
-            for rows, kid in zip(children, kids, strict=True):
-                if kid:
-                    rows.extend([(sid, *r) for r in kid])
-            for loc in locs:
-                locations.append((next_lid, sid, *loc))
-                next_lid += 1
-        self.flush()
+    def _queue_study(self, sid: int, values: tuple, ingested_at: str, record: bytes) -> None:
+        if self.legacy_record:
+            self.studies.append((sid, *values, ingested_at, self.seq, record))
+        else:
+            super()._queue_study(sid, values, ingested_at, record)
 
     def flush(self) -> None:
         self._insert("studies", _STUDY_INSERT_LEGACY if self.legacy_record else _STUDY_INSERT, self.studies)
@@ -681,8 +565,8 @@ class _BatchWriter:
     def _insert(self, table: str, sql: str, rows: list[tuple]) -> None:
         if rows:
             t0 = time.perf_counter()
-            self.cur.executemany(sql, rows)
-            self.timings[table] = self.timings.get(table, 0.0) + time.perf_counter() - t0
+            self.db.executemany(sql, rows)
+            self._timed(table, t0)
             rows.clear()
 
     def _existing(self, ncts: list[str]) -> dict[str, tuple[int, str, str, int | None]]:
@@ -690,14 +574,17 @@ class _BatchWriter:
         for i in range(0, len(ncts), 500):
             chunk = ncts[i:i + 500]
             marks = ", ".join("?" * len(chunk))
-            for nct, sid, version, digest, size in self.cur.execute(
+            for nct, sid, version, digest, size in self.db.execute(
                     "SELECT nct_id, sid, last_update, content_hash, record_size FROM studies "
                     f"WHERE nct_id IN ({marks})", chunk):
                 found[nct] = (sid, version, digest, size)
         return found
 
-    def _delete(self, sid: int) -> None:
-        cur = self.cur
+    def _archive(self, sid: int, now: str) -> None:
+        archive_version(self.db, sid, self.legacy_record, now)
+
+    def _remove(self, sid: int) -> None:
+        cur = self.db
         for table in CHILD_TABLES:
             cur.execute(f"DELETE FROM {table} WHERE sid = ?", (sid,))
         cur.execute("DELETE FROM locations WHERE sid = ?", (sid,))
