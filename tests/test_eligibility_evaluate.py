@@ -236,3 +236,14 @@ def test_real_world_phrasings_do_not_exclude_wrongly() -> None:
     assert evaluate_criterion(p, "Diabetes mellitus", "exclusion").label == "excluded"
     assert evaluate_criterion(p, "Current use of ACE inhibitors", "exclusion").label == "excluded"
     assert evaluate_criterion(p, "No diabetes mellitus", "inclusion").label == "not included"
+
+
+@pytest.mark.parametrize(("text", "kind", "label"), [
+    ("If they are fertile, they must agree to use effective contraception during the trial.", "inclusion",
+     "included"),
+    ("Women of childbearing potential not using adequate contraception", "exclusion", "not excluded"),
+    ("Reluctance to use effective contraception during the study", "exclusion", "not excluded"),
+])
+def test_contraception_she_uses_decides(text: str, kind: str, label: str) -> None:
+    p = extract_patient("34-year-old woman with lupus nephritis. Uses an IUD.")
+    assert evaluate_criterion(p, text, kind).label == label

@@ -204,7 +204,7 @@ def _reproductive(c: Constraint, p: Patient) -> AtomResult:
                 c, "NA", 0.7, "explicit", "patient cannot become pregnant", p.evidence.get("age", [])
             )
         if p.contraception:
-            return AtomResult(c, "T", 0.75, "explicit", "patient uses contraception", p.evidence.get("contraception", []))
+            return _res(c, "T", 0.75, "explicit", "patient uses contraception", p.evidence.get("contraception", []))
         # not using contraception now says nothing about agreeing to use it during a trial
         return _res(c, "U", 0.5, "unknown", "contraception use not stated")
     if c.kind == "childbearing":

@@ -186,7 +186,8 @@ def _extract_reproductive(b: Builder) -> bool:
     if m and b.free(m.start(), m.end()):
         neg = bool(
             re.search(
-                r"\b(?:unwilling|not willing|refus\w*|unable|without|do not|does not|not using|no)\b",
+                r"\b(?:unwilling\w*|not willing|reluctan\w*|refus\w*|unable|inability|fail\w* to|without|do not|does not|"
+                r"not using|not practicing|lack of|inadequate|no)\b",
                 n[max(0, m.start() - 60) : m.start()],
             )
         )
