@@ -8,6 +8,7 @@ holds that study among ~1,900 others (many cancer trials, many closed).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -148,6 +149,8 @@ def test_web_match_page_for_her(sample_db_master: Path) -> None:
         assert r.status_code == 200 and "NCT05631717" in r.text
         hits = r.text.split('class="hits"')[1]
         assert not any(w in hits.lower().split("why:")[0] for w in ("pancreatic", "lung cancer"))
+        reasons = re.findall(r'class="matched">\u2013 ([^<]*)<', r.text)
+        assert reasons and not any("no mention of" in w or "patient" in w or "negated" in w for w in reasons), reasons
         every = c.post("/match", data={"note": NOTE, "dist": "50mi", "status": "all"})
         assert "Studies of every status" in every.text
 

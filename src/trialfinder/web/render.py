@@ -107,6 +107,7 @@ def make_templates(template_dir: str | None = None) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    from trialfinder.eligibility.wording import for_patient
     from trialfinder.model.labels import label, status_badge
 
     env.filters.update(
@@ -117,6 +118,7 @@ def make_templates(template_dir: str | None = None) -> jinja2.Environment:
         json_script=json_script,
         label=lambda value, enum_type: label(enum_type, value),
         status_badge=status_badge,
+        for_patient=for_patient,
     )
     env.globals.update(url_with=url_with, now_year=_dt.date.today().year)
     return env
