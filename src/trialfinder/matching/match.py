@@ -8,7 +8,8 @@ Pipeline, kept bounded so one patient is answered in about half a second over th
 3. two routes retrieve candidates through the search engine's index (:mod:`.first_stage`): the
    whole note over all text fields, and the condition vocabulary over the topical fields; they are
    fused by reciprocal rank, filtered by age, sex, place and status (open studies by default);
-4. the candidates are re-scored (BM25F with the weighted query) and fused with the first-stage score;
+4. the candidates are re-scored (BM25F with the weighted query) and fused with the first-stage score,
+   plain BM25 of the note and how much of the patient's main words the study's condition list names;
    studies that name none of the patient's main words are dropped;
 5. the shown studies get an eligibility verdict (engine + structured age/sex), which adjusts the rank.
 
