@@ -104,6 +104,42 @@ def test_plain_bm25_prefers_the_study_repeating_the_note(store) -> None:
     assert plain["NCT00000001"] > plain["NCT00000002"] > 0
 
 
+def test_condition_coverage_asks_what_a_study_is_about(store) -> None:
+    """Coverage counts the patient's main words in a study's condition fields only: a study whose
+    condition list names the diagnosis covers it, one that only mentions it in its summary does not."""
+    from trialfinder.matching.relevance import COVERAGE_TERMS, score_studies
+
+    stats = IndexStats(store)
+    q = build_query(stats, "Severe asthma with wheezing; allergic rhinitis since childhood.")
+    fields = ("conditions", "keywords", "cond_mesh", "title", "summary", "eligibility")
+    texts = {"NCT00000001": {"conditions": "Asthma ; Allergic Rhinitis", "summary": "Inhaled steroids."},
+             "NCT00000002": {"conditions": "Asthma", "summary": "Inhaled steroids."},
+             "NCT00000003": {"conditions": "Knee Osteoarthritis",
+                             "summary": "Patients with asthma, wheezing or allergic rhinitis are welcome."}}
+    texts = {k: {f: v.get(f, "") for f in fields} for k, v in texts.items()}
+    covered: dict[str, float] = {}
+    score_studies(stats, q, list(texts), texts=texts, covered=covered)
+    assert COVERAGE_TERMS >= 3
+    assert 0.0 < covered["NCT00000002"] < covered["NCT00000001"] <= 1.0
+    assert covered["NCT00000003"] == 0.0
+
+
+def test_match_lifts_studies_whose_conditions_name_the_diagnosis(store, monkeypatch) -> None:
+    """Coverage only ever adds relevance, and adds it to the studies that list the patient's diagnosis
+    among their conditions; without its weight the relevance is the fused score alone."""
+    import importlib
+
+    mm = importlib.import_module("trialfinder.matching.match")
+    with_cov = {h.nct_id: h for h in match(store, ASTROCYTOMA_NOTE, status="all", limit=10).hits}
+    monkeypatch.setattr(mm, "COVERAGE_WEIGHT", 0.0)
+    without = {h.nct_id: h for h in match(store, ASTROCYTOMA_NOTE, status="all", limit=10).hits}
+    both = set(with_cov) & set(without)
+    listed = [n for n in both if any("astrocytoma" in c.lower() for c in with_cov[n].conditions)]
+    assert listed, "the sample has astrocytoma trials"
+    assert all(with_cov[n].relevance >= without[n].relevance - 1e-9 for n in both)
+    assert all(with_cov[n].relevance > without[n].relevance for n in listed)
+
+
 # ------------------------------------------------------------------------------------------- match
 
 

@@ -8,7 +8,8 @@ Pipeline, kept bounded so one patient is answered in about half a second over th
 3. two routes retrieve candidates through the search engine's index (:mod:`.first_stage`): the
    whole note over all text fields, and the condition vocabulary over the topical fields; they are
    fused by reciprocal rank, filtered by age, sex, place and status (open studies by default);
-4. the candidates are re-scored (BM25F with the weighted query) and fused with the first-stage score;
+4. the candidates are re-scored (BM25F with the weighted query) and fused with the first-stage score,
+   plain BM25 of the note and how much of the patient's main words the study's condition list names;
    studies that name none of the patient's main words are dropped;
 5. the shown studies get an eligibility verdict (engine + structured age/sex), which adjusts the rank.
 
@@ -56,6 +57,14 @@ FIRST_STAGE_WEIGHT = 0.3
 #: half, and both raise both halves; see ``benchmarks/README.md``). Only in :func:`match`: re-ranking a
 #: judged pool (:func:`rank_studies`) keeps the condition query alone.
 PLAIN_BM25_WEIGHT = 0.4
+#: Weight of condition coverage (the share of the query's strongest words that a study names in its
+#: conditions, keywords or condition MeSH terms, :func:`.relevance.score_studies`'s ``covered``,
+#: normalised to the best candidate), added to the fused relevance in :func:`match`. A trial's
+#: condition list says what it is about; BM25 also counts words its summary or criteria merely mention.
+#: Chosen on the even half of the TREC 2021 topics over the whole legacy corpus (8 terms, 0.05) and
+#: holding on the odd half (``benchmarks/README.md``); records without condition fields score 0 for all
+#: candidates, so their ranking is unchanged.
+COVERAGE_WEIGHT = 0.05
 #: Statuses of studies that take patients now or soon.
 DEFAULT_RADIUS_KM = 80.4672  # 50 miles
 DEFAULT_CANDIDATES = 150
@@ -353,7 +362,9 @@ def _rank(store: Any, stats: IndexStats, prepared: PreparedPatient, ids: list[st
     matched: dict[str, list[str]] = {}
     anchored: set[str] | None = set() if first_stage else None
     plain: dict[str, float] | None = {} if first_stage else None
-    rel = score_studies(stats, prepared.query, ids, matched=matched, anchored=anchored, plain=plain)
+    covered: dict[str, float] | None = {} if first_stage else None
+    rel = score_studies(stats, prepared.query, ids, matched=matched, anchored=anchored, plain=plain,
+                        covered=covered)
     if anchored is not None:
         ids = [n for n in ids if n in anchored]  # studies about none of the patient's main words are noise
         if not ids:
@@ -367,6 +378,10 @@ def _rank(store: Any, stats: IndexStats, prepared: PreparedPatient, ids: list[st
             ptop = max((plain.get(n, 0.0) for n in ids), default=0.0) or 1.0
             rel = {n: (1.0 - PLAIN_BM25_WEIGHT) * r + PLAIN_BM25_WEIGHT * plain.get(n, 0.0) / ptop
                    for n, r in rel.items()}
+        if covered:
+            ctop = max((covered.get(n, 0.0) for n in ids), default=0.0)
+            if ctop > 0:
+                rel = {n: r + COVERAGE_WEIGHT * covered.get(n, 0.0) / ctop for n, r in rel.items()}
         top = max(rel.values(), default=0.0) or 1.0
     order = sorted(ids, key=lambda n: (-rel.get(n, 0.0), n))
     hits = [MatchHit(n, relevance=rel.get(n, 0.0), score=rel.get(n, 0.0) / top, matched=matched.get(n, []))

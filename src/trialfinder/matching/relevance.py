@@ -57,6 +57,9 @@ WEIGHT_POWER = 0.7
 PLAIN_SHARE = 0.5
 #: Words less condition-like than this are left out of the query altogether.
 MIN_AFFINITY = 0.0
+#: The query's strongest terms whose presence in a study's condition fields :func:`score_studies`
+#: reports as condition coverage (``covered``).
+COVERAGE_TERMS = 8
 #: Smoothing of condition affinity towards a prior, so a word seen in two studies cannot look certain.
 AFFINITY_PRIOR = 0.05
 AFFINITY_PRIOR_WEIGHT = 30.0
@@ -355,7 +358,8 @@ def score_studies(stats: IndexStats, query: PatientQuery, nct_ids: Sequence[str]
                   texts: dict[str, dict[str, str]] | None = None,
                   matched: dict[str, list[str]] | None = None,
                   anchored: set[str] | None = None,
-                  plain: dict[str, float] | None = None) -> dict[str, float]:
+                  plain: dict[str, float] | None = None,
+                  covered: dict[str, float] | None = None) -> dict[str, float]:
     """BM25F relevance of each study to the query (0 for a study that shares no query word).
 
     When ``plain`` is given it receives, per study, plain Okapi BM25 of the note's bag of words
@@ -366,6 +370,12 @@ def score_studies(stats: IndexStats, query: PatientQuery, nct_ids: Sequence[str]
     keywords or title, strongest first (to show why a study came up). When ``anchored`` is given it
     receives the studies that name one of the query's anchor words (:meth:`PatientQuery.anchors`) in
     their title, conditions, keywords, condition MeSH terms or brief summary.
+
+    When ``covered`` is given it receives, per study, the share of the weight of the query's
+    :data:`COVERAGE_TERMS` strongest terms that the study names in its condition fields (conditions,
+    keywords, condition MeSH terms): 1.0 when its conditions name everything the patient mainly has,
+    whatever its summary says. BM25F counts a word wherever it occurs; this asks whether the study is
+    *about* the patient's conditions, as a trial's condition list states.
     """
     scores = {n: 0.0 for n in nct_ids}
     if query.is_empty() or not nct_ids:
@@ -383,14 +393,19 @@ def score_studies(stats: IndexStats, query: PatientQuery, nct_ids: Sequence[str]
     anchors = query.anchors() if anchored is not None else set()
     bag = query.note_bag if plain is not None else {}
     plain_avg = max(1.0, sum(lengths) / max(1, len(ids)))
+    key = {t.term: t.weight for t in sorted(query.terms, key=lambda q: -q.weight)[:COVERAGE_TERMS]}
+    key_total = sum(key.values()) or 1.0
     for i, nct in enumerate(ids):
         acc: dict[str, float] = {}  # BM25F pseudo term frequency: a float, so not a Counter
         pair_hit: set[tuple[str, str]] = set()
         topical: set[str] = set()
+        in_conditions: set[str] = set()
         for j, f in enumerate(fields):
             seq = toks[i * len(fields) + j]
             if not seq:
                 continue
+            if covered is not None and f in CONDITION_FIELDS:
+                in_conditions.update(t for t, _ in seq if t in key)
             norm = SCORE_FIELDS[f] / (1.0 - B + B * len(seq) / avg[f])
             for t, _ in seq:
                 if t in weights:
@@ -406,6 +421,8 @@ def score_studies(stats: IndexStats, query: PatientQuery, nct_ids: Sequence[str]
         s = sum(weights[t] * v / (K1 + v) for t, v in acc.items())
         s += 0.5 * sum(query.bigrams[p] for p in pair_hit)
         scores[nct] = s
+        if covered is not None:
+            covered[nct] = sum(key[t] for t in in_conditions) / key_total
         if plain is not None:
             plain[nct] = _plain_bm25(bag, toks[i * len(fields):(i + 1) * len(fields)], plain_avg)
         if matched is not None:
