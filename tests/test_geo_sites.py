@@ -75,3 +75,44 @@ def test_city_circle_is_said_in_fine_cells() -> None:
     assert n_rest < 300  # every one of the 3,000 city-centre studies is covered by a cell
     for la, lo, r in ((city[0] + 0.3, city[1] - 0.2, 15.0), (city[0], city[1], 150.0), (city[0], city[1], 1.0)):
         _cells_cover_exactly(sites, la, lo, r)
+
+
+def test_sites_after_a_write_are_patched_to_what_a_full_load_gives(sample_db, tmp_path) -> None:
+    """A write moves one study's site and gives another a new one: the patched arrays equal a full
+    load of the new data, and a radius search around the new site finds its study."""
+    import json
+
+    import trialfinder
+    from trialfinder.search import from_api_params
+    from trialfinder.search.geo import load_sites, sites_for
+
+    def rows(s: Sites) -> list[tuple]:
+        assert np.all(np.diff(s.key) >= 0)  # still sorted by grid cell
+        return sorted(zip(s.lid.tolist(), s.nct.tolist(), s.lat.tolist(), s.lon.tolist(), s.recruiting.tolist(),
+                          strict=True))
+
+    with trialfinder.open_store(sample_db) as store:
+        before = sites_for(store, store.data_seq())
+        assert len(before.nct) > 100
+        sited = [r for r in store.iter_records()
+                 if (r["protocolSection"].get("contactsLocationsModule", {}).get("locations") or [{}])[0]
+                 .get("geoPoint")][:2]
+        moved, grown = sited
+        loc = moved["protocolSection"]["contactsLocationsModule"]["locations"][0]
+        loc["geoPoint"] = {"lat": -54.8019, "lon": -68.3030}  # Ushuaia: no other site near
+        loc["city"], loc["country"] = "Ushuaia", "Argentina"
+        new_site = {"facility": "Hospital Regional", "city": "Longyearbyen", "country": "Norway",
+                    "status": "RECRUITING", "geoPoint": {"lat": 78.2232, "lon": 15.6267}}
+        grown["protocolSection"]["contactsLocationsModule"]["locations"].append(new_site)
+        for rec in (moved, grown):
+            rec["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {"date": "2031-01-01"}
+        path = tmp_path / "changed.json"
+        path.write_text(json.dumps([moved, grown]))
+        trialfinder.ingest(store, [path])
+        seq = store.data_seq()
+        patched = sites_for(store, seq)
+        assert patched is not before and patched.seq == seq
+        assert rows(patched) == rows(load_sites(store, seq))
+        for lat, lon, rec in ((-54.8019, -68.3030, moved), (78.2232, 15.6267, grown)):
+            page = trialfinder.search(store, from_api_params({"filter.geo": f"distance({lat},{lon},20mi)"}))
+            assert [h.nct_id for h in page.hits] == [rec["protocolSection"]["identificationModule"]["nctId"]]

@@ -76,6 +76,31 @@ def test_upsert_semantics_match_sqlite(pg_db: str, tmp_path: Path) -> None:
     assert outcomes["sqlite"][4] == ("title", "second version")
 
 
+def test_sites_changed_after_a_sequence_match_sqlite(pg_db: str, tmp_path: Path) -> None:
+    """What radius search patches its site arrays from after a write: the studies written after a
+    data sequence, and only their sites, the same on both backends."""
+    with zipfile.ZipFile(sample_path()) as zf:
+        recs = [orjson.loads(zf.read(n)) for n in sorted(zf.namelist()) if n.endswith(".json")]
+    sited = [r for r in recs if any(loc.get("geoPoint") for loc in
+                                    r["protocolSection"].get("contactsLocationsModule", {}).get("locations") or [])]
+    first, second = sited[:5], sited[5:7]
+    a = [_write(tmp_path / f"a{i}.json", r) for i, r in enumerate(first)]
+    b = [_write(tmp_path / f"b{i}.json", _dated(r, "2031-01-01")) for i, r in enumerate(first[:1] + second)]
+    seen = {}
+    for name, db in (("sqlite", str(tmp_path / "s.sqlite")), ("postgresql", pg_db)):
+        with open_store(db) as store:
+            ingest(store, a)
+            mark = store.data_seq()
+            ingest(store, b)
+            changed = sorted(store.studies_changed_after(mark, 10) or [])
+            pts = sorted(n for chunk in store.site_points(after_seq=mark) for n in chunk[1])
+            seen[name] = (changed, sorted(set(pts)), store.studies_changed_after(0, 3), len(pts))
+    want = sorted(int(r["protocolSection"]["identificationModule"]["nctId"][3:]) for r in first[:1] + second)
+    assert seen["sqlite"][0] == want and seen["sqlite"][1] == want
+    assert seen["sqlite"][2] is None  # 7 studies changed after sequence 0: more than the limit of 3
+    assert seen["postgresql"] == seen["sqlite"]
+
+
 def test_concurrent_writers_number_sequences_in_commit_order(pg_db: str, tmp_path: Path) -> None:
     """Two processes writing at once: every study ends up stamped with a sequence the index follows."""
     ref = _sample_record()

@@ -363,20 +363,25 @@ class PostgresStore(PgHistoryMixin, Store):
     def index_path(self) -> Path:
         return index_dir(self.cfg)
 
-    def site_points(self, chunk: int = 100_000) -> Iterator[tuple[list[int], list[int], list[float], list[float],
-                                                                  list[bool]]]:
+    def site_points(self, chunk: int = 100_000, *, after_seq: int | None = None
+                    ) -> Iterator[tuple[list[int], list[int], list[float], list[float], list[bool]]]:
         last = 0
+        since = "" if after_seq is None else f" AND s.seq > {int(after_seq)}"
         while True:
             rows = self._rows(
                 "SELECT l.lid, substr(s.nct_id, 4)::bigint, l.lat, l.lon, coalesce(l.status = %s, false) "
                 "FROM locations l JOIN studies s ON s.sid = l.sid "
-                "WHERE l.lat IS NOT NULL AND l.lon IS NOT NULL AND l.lid > %s ORDER BY l.lid LIMIT %s",
+                f"WHERE l.lat IS NOT NULL AND l.lon IS NOT NULL AND l.lid > %s{since} ORDER BY l.lid LIMIT %s",
                 (RECRUITING_SITE, last, chunk))
             if not rows:
                 return
             last = int(rows[-1][0])
             lids, ncts, lats, lons, rec = zip(*rows, strict=True)
             yield [int(x) for x in lids], [int(x) for x in ncts], list(lats), list(lons), [bool(r) for r in rec]
+
+    def studies_changed_after(self, seq: int, limit: int) -> list[int] | None:
+        rows = self._rows("SELECT substr(nct_id, 4)::bigint FROM studies WHERE seq > %s LIMIT %s", (seq, limit + 1))
+        return None if len(rows) > limit else [int(r[0]) for r in rows]
 
     def locations_by_id(self, lids: Iterable[int]) -> dict[int, dict[str, Any]]:
         ids = sorted({int(x) for x in lids})

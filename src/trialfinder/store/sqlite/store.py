@@ -405,14 +405,20 @@ class SQLiteStore(HistoryMixin, Store):
     def index_path(self) -> Path:
         return Path(str(self.path) + ".index")
 
-    def site_points(self, chunk: int = 100_000) -> Iterator[tuple[list[int], list[int], list[float], list[float],
-                                                                  list[bool]]]:
+    def site_points(self, chunk: int = 100_000, *, after_seq: int | None = None
+                    ) -> Iterator[tuple[list[int], list[int], list[float], list[float], list[bool]]]:
+        where, params = ("", [RECRUITING_SITE]) if after_seq is None else (" AND s.seq > ?", [RECRUITING_SITE, after_seq])
         cur = self.conn.execute(
             "SELECT l.lid, CAST(substr(s.nct_id, 4) AS INTEGER), l.lat, l.lon, l.status = ? FROM locations l "
-            "JOIN studies s ON s.sid = l.sid WHERE l.lat IS NOT NULL AND l.lon IS NOT NULL", (RECRUITING_SITE,))
+            "JOIN studies s ON s.sid = l.sid WHERE l.lat IS NOT NULL AND l.lon IS NOT NULL" + where, params)
         while rows := cur.fetchmany(chunk):
             lids, ncts, lats, lons, rec = zip(*rows, strict=True)
             yield list(lids), list(ncts), list(lats), list(lons), [bool(r) for r in rec]
+
+    def studies_changed_after(self, seq: int, limit: int) -> list[int] | None:
+        rows = self.conn.execute("SELECT CAST(substr(nct_id, 4) AS INTEGER) FROM studies WHERE seq > ? LIMIT ?",
+                                 (seq, limit + 1)).fetchall()
+        return None if len(rows) > limit else [r[0] for r in rows]
 
     def locations_by_id(self, lids: Iterable[int]) -> dict[int, dict[str, Any]]:
         ids = sorted({int(x) for x in lids})
