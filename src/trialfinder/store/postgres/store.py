@@ -366,13 +366,13 @@ class PostgresStore(PgHistoryMixin, Store):
     def site_points(self, chunk: int = 100_000, *, after_seq: int | None = None
                     ) -> Iterator[tuple[list[int], list[int], list[float], list[float], list[bool]]]:
         last = 0
-        since = "" if after_seq is None else f" AND s.seq > {int(after_seq)}"
+        since = "" if after_seq is None else " AND s.seq > %s"
         while True:
             rows = self._rows(
                 "SELECT l.lid, substr(s.nct_id, 4)::bigint, l.lat, l.lon, coalesce(l.status = %s, false) "
                 "FROM locations l JOIN studies s ON s.sid = l.sid "
                 f"WHERE l.lat IS NOT NULL AND l.lon IS NOT NULL AND l.lid > %s{since} ORDER BY l.lid LIMIT %s",
-                (RECRUITING_SITE, last, chunk))
+                (RECRUITING_SITE, last, *([] if after_seq is None else [after_seq]), chunk))
             if not rows:
                 return
             last = int(rows[-1][0])
