@@ -116,3 +116,29 @@ def test_sites_after_a_write_are_patched_to_what_a_full_load_gives(sample_db, tm
         for lat, lon, rec in ((-54.8019, -68.3030, moved), (78.2232, 15.6267, grown)):
             page = trialfinder.search(store, from_api_params({"filter.geo": f"distance({lat},{lon},20mi)"}))
             assert [h.nct_id for h in page.hits] == [rec["protocolSection"]["identificationModule"]["nctId"]]
+
+
+def test_a_bulk_write_reads_all_sites_again_at_most_every_refresh(sample_db, tmp_path, monkeypatch) -> None:
+    """More changed studies than PATCH_MAX: the sites are read again whole, but not more often than
+    every REFRESH_S while the writes go on (until then the loaded ones answer)."""
+    import json
+
+    import trialfinder
+    from trialfinder.search import geo
+
+    with trialfinder.open_store(sample_db) as store:
+        before = geo.sites_for(store, store.data_seq())
+        rec = next(r for r in store.iter_records()
+                   if (r["protocolSection"].get("contactsLocationsModule", {}).get("locations") or [{}])[0]
+                   .get("geoPoint"))
+        rec["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {"date": "2031-01-01"}
+        rec["protocolSection"]["contactsLocationsModule"]["locations"][0]["geoPoint"] = {"lat": 1.0, "lon": 2.0}
+        (tmp_path / "one.json").write_text(json.dumps(rec))
+        trialfinder.ingest(store, [tmp_path / "one.json"])
+        monkeypatch.setattr(geo, "PATCH_MAX", 0)  # one changed study is already "too many"
+        seq = store.data_seq()
+        assert geo.sites_for(store, seq) is before  # loaded less than REFRESH_S ago: kept for now
+        monkeypatch.setattr(geo, "REFRESH_S", 0.0)
+        reloaded = geo.sites_for(store, seq)
+        assert reloaded.seq == seq and 1.0 in reloaded.lat.tolist()
+        assert len(reloaded.nct) == len(geo.load_sites(store, seq).nct)
