@@ -220,3 +220,10 @@ def test_consent_as_the_moment_of_an_age_is_not_a_consent_requirement() -> None:
     assert "consent" in _kinds(extract_constraints("Voluntarily sign informed consent", "inclusion"))
     # without an age (or other requirement) to anchor, consent stays a requirement
     assert "consent" in _kinds(extract_constraints("At the time of informed consent", "inclusion"))
+
+
+def test_focusing_adverbs_are_no_condition_of_their_own() -> None:
+    cs = extract_constraints("Other autoantibodies (mainly including dsDNA antibodies, SSA, SSB) are negative.",
+                             "inclusion")
+    words = {w for c in cs for t in (c.terms or ()) for w in t.split()} | {c.text.lower() for c in cs}
+    assert cs and not {"mainly", "including"} & words, [(c.kind, c.text, c.terms) for c in cs]
