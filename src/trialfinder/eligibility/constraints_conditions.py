@@ -12,7 +12,7 @@ import re
 
 from trialfinder.eligibility.constraints_base import Builder, c_end, c_start, negated_before
 from trialfinder.eligibility.constraints_lexicon import NUM, parse_window
-from trialfinder.eligibility.nlp import find_terms, parse_number, stem, tokens
+from trialfinder.eligibility.nlp import find_terms, parse_number, stem, tokens, unit_days
 from trialfinder.eligibility.vocab import Vocab
 
 __all__ = ["FAMILY_CRIT", "classify", "concept_cover", "extract_conditions", "phrase_tokens"]
@@ -261,7 +261,7 @@ def extract_conditions(b: Builder, concept_only: bool) -> None:
     if stable:
         n = parse_number(stable.group("n"))
         if n is not None:
-            stable_days = n * {"d": 1, "w": 7, "m": 30.44}[stable.group("u")[0]]
+            stable_days = n * unit_days(stable.group("u"))
     # exceptions ("except basal cell carcinoma") are remembered, then cut from the text
     exceptions: list[str] = []
     for m in _EXCEPT.finditer(text):

@@ -27,6 +27,7 @@ __all__ = [
     "split_sentences",
     "stem",
     "tokens",
+    "unit_days",
 ]
 
 _WORD_RE = re.compile(r"[a-z0-9\u00b5\u03bc]+(?:['\u2019][a-z]+)?")
@@ -369,7 +370,8 @@ _SIMPLE_TIMES = {
 }
 
 
-def _unit_days(unit: str) -> float:
+def unit_days(unit: str) -> float:
+    """Days in one ``unit`` ("day", "weeks", "months", "yr"...); 1 for a unit it does not know."""
     u = unit.rstrip("s")
     for key, days in _UNIT_DAYS.items():
         if u.startswith(key[:2]) and not (key == "month" and u.startswith("mi")):
@@ -405,11 +407,11 @@ def find_time(norm: str, start: int, end: int, *, age: float | None = None) -> t
             best = (dist, kind, days)
 
     for m in _AGO_RE.finditer(norm):
-        consider(m, "ago", _num(m.group(1)) * _unit_days(m.group(2)))
+        consider(m, "ago", _num(m.group(1)) * unit_days(m.group(2)))
     for m in _PAST_RE.finditer(norm):
-        consider(m, "ongoing", _num(m.group(1)) * _unit_days(m.group(2)))
+        consider(m, "ongoing", _num(m.group(1)) * unit_days(m.group(2)))
     for m in _FOR_RE.finditer(norm):
-        consider(m, "ongoing", _num(m.group(1)) * _unit_days(m.group(2)))
+        consider(m, "ongoing", _num(m.group(1)) * unit_days(m.group(2)))
     for m in _DAY_POST_RE.finditer(norm):
         consider(m, "ago", float(m.group(1)))
     if age is not None:

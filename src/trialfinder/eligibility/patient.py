@@ -22,6 +22,7 @@ from trialfinder.eligibility.nlp import (
     find_terms,
     parse_number,
     split_sentences,
+    unit_days,
 )
 from trialfinder.eligibility.vocab import Vocab, load_vocab
 
@@ -393,7 +394,6 @@ _STABLE_FOR = re.compile(
     r"^[^.;]{0,60}?\b(?:for|over|during|since)\s+(?:the\s+)?(?:past\s+|last\s+|previous\s+)?"
     r"(?P<n>\d+(?:\.\d+)?|one|two|three|four|five|six|eight|ten|twelve)\s*(?P<u>days?|weeks?|months?|years?)\b"
 )
-_SMALL_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "eight": 8, "ten": 10, "twelve": 12}
 
 
 def _stable_dose(norm: str, start: int, end: int) -> tuple[bool, float | None]:
@@ -406,11 +406,8 @@ def _stable_dose(norm: str, start: int, end: int) -> tuple[bool, float | None]:
     if not (_STABLE_BEFORE.search(before) or _STABLE_AFTER.search(after)):
         return False, None
     m = _STABLE_FOR.search(after)
-    if not m:
-        return True, None
-    n = m.group("n")
-    value = float(_SMALL_NUMBERS.get(n, 0) or n)
-    return True, value * {"d": 1, "w": 7, "m": 30.44, "y": 365.25}[m.group("u")[0]]
+    value = parse_number(m.group("n")) if m else None
+    return True, None if m is None or value is None else value * unit_days(m.group("u"))
 
 
 def _extract_medications(p: Patient, vocab: Vocab) -> None:
